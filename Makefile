@@ -1,0 +1,140 @@
+# cprof - build, test, install.  See README.md.
+#
+#   make            build ./cprof (installs missing Debian packages when root)
+#   make demo       profile the bundled demo program and show its top functions
+#   make test       unit + end-to-end tests, then the same under ASan+UBSan
+#   make bench      pause times and target slowdown beside perf (not a test)
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+CXX ?= c++
+B := build
+
+PKGS := libunwind-generic libdw libelf libprotobuf-c zlib
+# Debian packages: to build, and to run the tests
+DEPS_BUILD := gcc make pkg-config libunwind-dev libelf-dev libdw-dev \
+	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
+DEPS_TEST := g++ golang-go perl binutils elfutils procps python3 linux-perf
+DEPS := $(DEPS_BUILD) $(DEPS_TEST)
+
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -I$(B)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstdc++ -lpthread -lm
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+SRCS := lib/util.c lib/u64map.c \
+	symbolize/maps.c symbolize/symbolize.c \
+	attach/procfs.c attach/capture.c attach/unwind.c attach/target.c attach/sampler.c \
+	profiles/builder.c profiles/output.c profiles/pprof.c
+CMD_SRCS := cmd/main.c cmd/record.c
+GEN := $(B)/gen/profile.pb-c.c
+HDRS := $(wildcard */*.h) $(B)/gen/profile.pb-c.h
+
+OBJS := $(patsubst %.c,$(B)/obj/%.o,$(SRCS) $(CMD_SRCS)) $(B)/obj/gen/profile.pb-c.o
+ASAN_OBJS := $(patsubst $(B)/obj/%,$(B)/asan/obj/%,$(OBJS))
+LIB_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(SRCS)) $(B)/obj/gen/profile.pb-c.o
+ASAN_LIB_OBJS := $(patsubst $(B)/obj/%,$(B)/asan/obj/%,$(LIB_OBJS))
+
+TARGET_SRCS := $(wildcard tests/targets/*.c)
+TARGETS := $(B)/targets/burn $(B)/targets/burn-nopie $(B)/targets/burn-fp \
+	$(B)/targets/cxxburn $(B)/targets/spawner $(B)/targets/sigcount \
+	$(B)/targets/sigsend
+
+.PHONY: all deps demo test unit-test e2e-test bench install clean check-deps
+all: cprof
+
+# Install what the build and tests need (Debian), or say what is missing.
+deps:
+	@missing=$$(for p in $(DEPS); do dpkg -s $$p 2>/dev/null | grep -q '^Status: install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else \
+		echo "cprof: missing Debian packages: $$missing"; \
+		echo "cprof: install them with: sudo apt-get install $$missing (or: sudo make deps)"; exit 1; \
+	fi
+
+$(B)/.deps-ok: Makefile
+	@$(MAKE) -s deps
+	@mkdir -p $(B) && touch $@
+
+cprof: $(B)/cprof
+	@ln -sf $(B)/cprof cprof
+
+$(B)/gen/profile.pb-c.c $(B)/gen/profile.pb-c.h: profiles/profile.proto $(B)/.deps-ok
+	@mkdir -p $(B)/gen
+	protoc-c --proto_path=profiles --c_out=$(B)/gen profiles/profile.proto
+
+$(B)/obj/gen/profile.pb-c.o: $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-error -c -o $@ $<
+$(B)/asan/obj/gen/profile.pb-c.o: $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -Wno-error -c -o $@ $<
+
+$(B)/obj/%.o: %.c $(HDRS) $(B)/.deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+$(B)/asan/obj/%.o: %.c $(HDRS) $(B)/.deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -c -o $@ $<
+
+$(B)/cprof: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+$(B)/asan/cprof: $(ASAN_OBJS)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)
+
+$(B)/tests/unit: tests/unit/unit.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+$(B)/asan/tests/unit: tests/unit/unit.c $(ASAN_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LIBS)
+
+# Test targets: known stacks, functions in separate files, -O2 -g.
+TFLAGS := -O2 -g -pthread -Wall
+$(B)/targets/burn: tests/targets/burn.c tests/targets/work.c tests/targets/work.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TFLAGS) -o $@ tests/targets/burn.c tests/targets/work.c
+$(B)/targets/burn-nopie: tests/targets/burn.c tests/targets/work.c tests/targets/work.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TFLAGS) -fno-pie -no-pie -o $@ tests/targets/burn.c tests/targets/work.c
+$(B)/targets/burn-fp: tests/targets/burn.c tests/targets/work.c tests/targets/work.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TFLAGS) -fno-omit-frame-pointer -o $@ tests/targets/burn.c tests/targets/work.c
+$(B)/targets/cxxburn: tests/targets/cxxburn.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(TFLAGS) -o $@ $<
+$(B)/targets/%: tests/targets/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TFLAGS) -o $@ $<
+
+E2E := $(sort $(wildcard tests/t[0-9]*.sh))
+ASAN_E2E := $(patsubst tests/%,$(B)/asan-tests/%,$(E2E))
+$(B)/asan-tests/%.sh: tests/%.sh
+	@mkdir -p $(dir $@)
+	@printf '#!/bin/bash\n# %s under ASan+UBSan\nexport CPROF_SAN=1\nexec bash %s "$$@"\n' $< $< > $@
+
+test: $(B)/.deps-ok $(B)/cprof $(B)/asan/cprof $(B)/tests/unit $(B)/asan/tests/unit $(TARGETS) $(ASAN_E2E)
+	prove -e bash tests/unit.sh $(E2E) $(B)/asan-tests/unit.sh $(ASAN_E2E)
+
+$(B)/asan-tests/unit.sh: tests/unit.sh
+	@mkdir -p $(dir $@)
+	@printf '#!/bin/bash\nexport CPROF_SAN=1\nexec bash tests/unit.sh\n' > $@
+
+demo: $(B)/cprof $(B)/targets/burn
+	@bash tests/demo.sh
+
+bench: $(B)/cprof $(TARGETS)
+	@bash tests/bench/bench.sh
+
+install: $(B)/cprof
+	install -D -m 755 $(B)/cprof $(DESTDIR)$(PREFIX)/bin/cprof
+	install -D -m 644 man/cprof.1 $(DESTDIR)$(PREFIX)/share/man/man1/cprof.1
+
+clean:
+	rm -rf $(B) cprof

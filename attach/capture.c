@@ -1,0 +1,69 @@
+/*
+ * attach/capture.c - copy registers and stack out of a ptrace-stopped thread
+ * with as few system calls as possible: one PTRACE_GETREGSET and one
+ * process_vm_readv (PTRACE_PEEKDATA would cost ~250 us per KiB here).
+ */
+#define _GNU_SOURCE
+#include "capture.h"
+#include "../lib/util.h"
+#include "../symbolize/maps.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+
+#define PAGE 4096UL
+#define MAX_IOV 64
+
+void capture_init(struct capture *c, size_t stack_size)
+{
+	*c = (struct capture){ .stack_cap = stack_size };
+	c->stack = xmalloc(stack_size);
+}
+
+void capture_release(struct capture *c)
+{
+	free(c->stack);
+	c->stack = NULL;
+}
+
+int capture_thread(pid_t pid, pid_t tid, struct capture *c,
+		   const struct maps *maps)
+{
+	struct iovec regs = { &c->regs, sizeof(c->regs) };
+	struct iovec local, remote[MAX_IOV];
+	const struct mapping *m;
+	uint64_t sp, want, addr;
+	ssize_t got;
+	int n = 0;
+
+	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRSTATUS, &regs) < 0)
+		return -errno;
+	c->time_ns = now_ns();
+	sp = c->regs.rsp;
+	want = c->stack_cap;
+	m = maps_find(maps, sp);
+	c->stack_map_end = m ? m->end : 0;
+	if (m && m->end - sp < want)
+		want = m->end - sp;
+	/*
+	 * One remote iovec per page: process_vm_readv stops at the first
+	 * element that faults, so a stack that ends before want (an unknown
+	 * mapping) still yields every readable page up to its end.
+	 */
+	for (addr = sp; addr < sp + want && n < MAX_IOV; n++) {
+		uint64_t next = (addr & ~(PAGE - 1)) + PAGE;
+
+		if (next > sp + want)
+			next = sp + want;
+		remote[n] = (struct iovec){ (void *)(uintptr_t)addr, next - addr };
+		addr = next;
+	}
+	local = (struct iovec){ c->stack, addr - sp };
+	got = process_vm_readv(pid, &local, 1, remote, n, 0);
+	c->stack_addr = sp;
+	c->stack_len = got > 0 ? (size_t)got : 0;
+	return 0;
+}

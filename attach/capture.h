@@ -1,0 +1,35 @@
+/*
+ * attach/capture.h - what is taken from a stopped thread: its registers
+ * (PTRACE_GETREGSET) and one bulk copy of its stack (process_vm_readv).
+ *
+ * capture_thread() is the only code that runs while a target thread is
+ * stopped by cprof: it allocates nothing, reads no file, and returns -errno
+ * (-ESRCH when the thread died) leaving the thread stopped; resuming it is
+ * the caller's job.  The buffer belongs to the struct capture.
+ */
+#ifndef CPROF_CAPTURE_H
+#define CPROF_CAPTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+struct maps;
+
+struct capture {
+	struct user_regs_struct regs;
+	uint64_t stack_addr;	/* target address of stack[0] */
+	size_t stack_len;	/* bytes copied */
+	size_t stack_cap;	/* buffer size = the --stack-size limit */
+	uint64_t stack_map_end;	/* end of the mapping holding the stack */
+	uint64_t time_ns;	/* when it was taken (CLOCK_MONOTONIC) */
+	unsigned char *stack;
+};
+
+void capture_init(struct capture *c, size_t stack_size);
+void capture_release(struct capture *c);
+int capture_thread(pid_t pid, pid_t tid, struct capture *c,
+		   const struct maps *maps);
+
+#endif

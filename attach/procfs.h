@@ -1,0 +1,47 @@
+/*
+ * attach/procfs.h - what /proc says about a process and its threads.
+ *
+ * All functions return 0 or -errno and never stop the target.  The
+ * per-thread readers (schedstat, state) take descriptors kept open by the
+ * caller, so a tick costs one pread per thread, not an open/close.
+ */
+#ifndef CPROF_PROCFS_H
+#define CPROF_PROCFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct proc_status {
+	char name[64];
+	char state;		/* R S D T t Z X */
+	pid_t tgid;
+	pid_t tracer;		/* TracerPid, 0 when none */
+	uid_t uid;
+};
+
+int proc_status(pid_t pid, pid_t tid, struct proc_status *st);
+
+/* Thread ids of a process (sorted); *out is malloc'ed. */
+int proc_tasks(pid_t pid, pid_t **out, size_t *n);
+
+/* Open /proc/PID/task/TID/{schedstat,stat} for the two readers below. */
+int proc_open_task_file(pid_t pid, pid_t tid, const char *file);
+
+/* Cumulative CPU time of a thread in ns: schedstat, else stat utime+stime. */
+int proc_read_runtime(int schedstat_fd, int stat_fd, uint64_t *ns);
+
+/* The scheduler state letter of a thread, from its stat file. */
+int proc_read_state(int stat_fd, char *state);
+
+/* Parse the state letter out of a /proc/.../stat line (tests use it). */
+int proc_parse_stat_state(const char *line, char *state, uint64_t *utime,
+			  uint64_t *stime);
+
+/* comm of a thread, "" on failure. */
+void proc_thread_name(pid_t pid, pid_t tid, char *buf, size_t size);
+
+/* Why PTRACE_SEIZE gave EPERM, as a parenthesised hint ("" if unknown). */
+void proc_eperm_hint(pid_t pid, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * attach/sampler.h - the recording loop: one thread of control that owns
+ * every ptrace call (the tracer), driven by a timerfd and a signalfd.
+ *
+ * sampler_run() seizes or launches the target, samples until the duration
+ * ends, the target exits or a SIGINT/SIGTERM/SIGHUP arrives, resumes every
+ * stop it knows of, and returns.  It must run on a thread of its own
+ * (sampler_start): when that thread exits the kernel detaches all tracees
+ * without stopping them (see attach/target.h).  Samples go into the
+ * builder; the caller reads it after sampler_join().
+ */
+#ifndef CPROF_SAMPLER_H
+#define CPROF_SAMPLER_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+
+#include "target.h"
+
+struct profile_builder;
+
+enum profile_type {
+	PROFILE_CPU,
+};
+
+struct sampler_opts {
+	enum profile_type type;
+	pid_t pid;		/* attach to this, or ... */
+	char *const *argv;	/* ... launch this */
+	unsigned hz;
+	uint64_t duration_ns;	/* 0: until the target exits or a signal */
+	size_t max_depth;
+	size_t stack_size;
+	sigset_t orig_mask;	/* the launched command gets this mask */
+	sigset_t handled;	/* blocked everywhere, read from a signalfd */
+};
+
+struct sampler_result {
+	int status;		/* 0, -1 (error reported), or 126/127 (launch) */
+	int stop_signal;	/* the signal that ended the recording, or 0 */
+	uint64_t start_realtime_ns;
+	uint64_t duration_ns;
+	uint64_t ticks, missed_ticks;
+	uint64_t samples;
+};
+
+struct sampler {
+	struct sampler_opts opts;
+	struct sampler_result res;
+	struct target target;
+	struct profile_builder *builder;
+	pthread_t thread;
+};
+
+int sampler_start(struct sampler *s, struct profile_builder *b);
+void sampler_join(struct sampler *s);
+
+#endif

@@ -1,0 +1,380 @@
+/*
+ * attach/target.c - seize, launch, and dispatch ptrace stops.
+ */
+#define _GNU_SOURCE
+#include "target.h"
+#include "procfs.h"
+#include "../lib/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define ATTACH_PASSES 1000	/* rescans of /proc/PID/task while threads appear */
+
+void target_init(struct target *t, size_t stack_size)
+{
+	*t = (struct target){
+		.stack_size = stack_size,
+		/* never PTRACE_O_EXITKILL: if cprof dies the target lives on */
+		.options = PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC,
+	};
+}
+
+static void thread_close(struct thread *th)
+{
+	if (th->schedstat_fd >= 0)
+		close(th->schedstat_fd);
+	if (th->stat_fd >= 0)
+		close(th->stat_fd);
+	th->schedstat_fd = th->stat_fd = -1;
+	capture_release(&th->cap);
+}
+
+void target_release(struct target *t)
+{
+	for (size_t i = 0; i < t->nthreads; i++) {
+		thread_close(t->threads[i]);
+		free(t->threads[i]);
+	}
+	free(t->threads);
+	free(t->pauses);
+	u64map_release(&t->index);
+	addrspace_release(&t->as);
+	*t = (struct target){ 0 };
+}
+
+struct thread *target_thread(struct target *t, pid_t tid)
+{
+	uint64_t *v = u64map_find(&t->index, (uint64_t)tid, 0);
+
+	return v ? t->threads[*v] : NULL;
+}
+
+void target_refresh_name(struct target *t, struct thread *th)
+{
+	char name[32];
+
+	proc_thread_name(t->pid, th->tid, name, sizeof(name));
+	if (name[0])
+		snprintf(th->name, sizeof(th->name), "%s", name);
+	th->name_read_ns = now_ns();
+}
+
+/*
+ * A thread cprof now traces.  baseline: count its cpu time from now (a
+ * thread that existed before attaching) or from zero (born while traced).
+ */
+static struct thread *thread_add(struct target *t, pid_t tid, bool baseline)
+{
+	struct thread *th = target_thread(t, tid);
+	bool added;
+
+	if (th && th->state != THREAD_GONE)
+		return th;
+	if (!th) {
+		th = xcalloc(1, sizeof(*th));
+		GROW(t->threads, t->threads_alloc, t->nthreads + 1);
+		u64map_put(&t->index, (uint64_t)tid, 0, t->nthreads, &added);
+		t->threads[t->nthreads++] = th;
+	} else {
+		/* a recycled tid: a new thread with an old number */
+		thread_close(th);
+		memset(th, 0, sizeof(*th));
+	}
+	th->tid = tid;
+	th->state = THREAD_RUNNING;
+	th->schedstat_fd = proc_open_task_file(t->pid, tid, "schedstat");
+	th->stat_fd = proc_open_task_file(t->pid, tid, "stat");
+	capture_init(&th->cap, t->stack_size);
+	if (baseline)
+		proc_read_runtime(th->schedstat_fd, th->stat_fd, &th->last_runtime);
+	target_refresh_name(t, th);
+	t->threads_seen++;
+	return th;
+}
+
+static void thread_gone(struct thread *th)
+{
+	if (th->state == THREAD_GONE)
+		return;
+	th->state = THREAD_GONE;
+	th->interrupting = false;
+	th->captured = false;
+	if (th->schedstat_fd >= 0)
+		close(th->schedstat_fd);
+	if (th->stat_fd >= 0)
+		close(th->stat_fd);
+	th->schedstat_fd = th->stat_fd = -1;
+	capture_release(&th->cap);
+}
+
+static pid_t self_tid(void)
+{
+	return gettid();
+}
+
+int target_attach(struct target *t, pid_t pid)
+{
+	size_t pass, ntids;
+	pid_t *tids;
+	bool grew;
+	int ret;
+
+	t->pid = pid;
+	addrspace_init(&t->as, pid);
+	for (pass = 0; pass < ATTACH_PASSES; pass++) {
+		ret = proc_tasks(pid, &tids, &ntids);
+		if (ret)
+			return error("attach %d: /proc/%d/task: %s", pid, pid, strerror(-ret));
+		grew = false;
+		for (size_t i = 0; i < ntids; i++) {
+			struct proc_status st;
+			char hint[256];
+
+			if (target_thread(t, tids[i]))
+				continue;
+			if (ptrace(PTRACE_SEIZE, tids[i], 0, t->options) == 0) {
+				thread_add(t, tids[i], true);
+				grew = true;
+				continue;
+			}
+			if (errno == ESRCH)
+				continue;	/* exited meanwhile */
+			/* auto-attached by TRACECLONE before we saw its event */
+			if (errno == EPERM && !proc_status(pid, tids[i], &st) &&
+			    st.tracer == self_tid()) {
+				thread_add(t, tids[i], false);
+				grew = true;
+				continue;
+			}
+			ret = errno;
+			hint[0] = '\0';
+			if (ret == EPERM)
+				proc_eperm_hint(pid, hint, sizeof(hint));
+			free(tids);
+			if (ret == ESRCH || (ret == EPERM && t->nthreads == 0 &&
+					     proc_status(pid, 0, &st) == -ESRCH))
+				return error("attach %d: no such process", pid);
+			return error("attach %d: ptrace(PTRACE_SEIZE, %d): %s%s",
+				     pid, tids[i], strerror(ret), hint);
+		}
+		free(tids);
+		if (!grew)
+			break;
+	}
+	if (!t->nthreads)
+		return error("attach %d: no such process", pid);
+	ret = addrspace_reload(&t->as);
+	if (ret)
+		return error("attach %d: /proc/%d/maps: %s", pid, pid, strerror(-ret));
+	return 0;
+}
+
+int target_launch(struct target *t, char *const argv[], const void *sigmask)
+{
+	int go[2], err[2], e, st;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(go, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
+		return error("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		return error("fork: %s", strerror(errno));
+	if (pid == 0) {
+		char c;
+
+		/* the command gets the signal mask cprof was started with */
+		sigprocmask(SIG_SETMASK, sigmask, NULL);
+		close(go[1]);
+		close(err[0]);
+		while (read(go[0], &c, 1) < 0 && errno == EINTR)
+			;
+		execvp(argv[0], argv);
+		e = errno;
+		if (write(err[1], &e, sizeof(e)) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	close(go[0]);
+	close(err[1]);
+	t->pid = pid;
+	t->launched = true;
+	addrspace_init(&t->as, pid);
+	if (ptrace(PTRACE_SEIZE, pid, 0, t->options) < 0) {
+		e = errno;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(go[1]);
+		close(err[0]);
+		return error("launch %s: ptrace(PTRACE_SEIZE, %d): %s", argv[0], pid, strerror(e));
+	}
+	thread_add(t, pid, false);
+	close(go[1]);
+	do
+		n = read(err[0], &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	close(err[0]);
+	if (n == sizeof(e)) {
+		while (waitpid(pid, &st, __WALL) > 0 && !WIFEXITED(st) && !WIFSIGNALED(st))
+			ptrace(PTRACE_CONT, pid, 0, 0);
+		error("%s: %s", argv[0], strerror(e));
+		return e == ENOENT ? 127 : 126;
+	}
+	/* Wait for the exec stop so the maps we read are the command's. */
+	for (;;) {
+		if (waitpid(pid, &st, __WALL) < 0)
+			return error("launch %s: waitpid: %s", argv[0], strerror(errno));
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			t->exited = true;
+			t->wait_status = st;
+			return 0;
+		}
+		if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_EXEC << 8)))
+			break;
+		/* a signal before the exec: deliver it; anything else: resume */
+		ptrace(PTRACE_CONT, pid, 0, (st >> 16) ? 0 : WSTOPSIG(st));
+	}
+	addrspace_reload(&t->as);
+	t->as.dirty = true;	/* the dynamic loader maps libraries next */
+	ptrace(PTRACE_CONT, pid, 0, 0);
+	return 0;
+}
+
+int target_interrupt(struct target *t, struct thread *th)
+{
+	GROW(t->pauses, t->pauses_alloc, t->npauses + 1);
+	th->interrupt_ns = now_ns();
+	if (ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) < 0)
+		return -errno;
+	th->interrupting = true;
+	return 0;
+}
+
+static void resume(pid_t tid, int sig)
+{
+	/* ESRCH: it died while stopped; its exit is reported separately */
+	ptrace(PTRACE_CONT, tid, 0, sig);
+}
+
+static bool is_stop_signal(int sig)
+{
+	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+static void on_exec(struct target *t, struct thread *th)
+{
+	unsigned long former = 0;
+
+	/*
+	 * Every other thread is gone; the execing one now has the leader's
+	 * tid (GETEVENTMSG gives its old one).  A new program: new epoch.
+	 */
+	ptrace(PTRACE_GETEVENTMSG, th->tid, 0, &former);
+	for (size_t i = 0; i < t->nthreads; i++)
+		if (t->threads[i] != th)
+			thread_gone(t->threads[i]);
+	resume(th->tid, 0);
+	addrspace_new_epoch(&t->as);
+	t->as.dirty = true;	/* the dynamic loader maps libraries next */
+	target_refresh_name(t, th);
+	debug("exec in %d (was thread %lu)", th->tid, former);
+}
+
+static void on_sample_stop(struct target *t, struct thread *th)
+{
+	int ret = capture_thread(t->pid, th->tid, &th->cap, addrspace_current(&t->as));
+
+	resume(th->tid, 0);
+	th->interrupting = false;
+	if (ret) {
+		t->lost_samples++;
+		return;
+	}
+	t->pauses[t->npauses++] = now_ns() - th->interrupt_ns;
+	if (!th->cap.stack_map_end)
+		t->as.dirty = true;	/* a stack we have not seen mapped */
+	th->captured = true;
+	th->sample_epoch = addrspace_epoch(&t->as);
+	th->sample_ns = th->pending_ns;
+	th->pending_ns = 0;
+}
+
+static void dispatch(struct target *t, pid_t tid, int status)
+{
+	struct thread *th = target_thread(t, tid);
+	unsigned long msg;
+	int sig, event;
+
+	if (WIFEXITED(status) || WIFSIGNALED(status)) {
+		if (th)
+			thread_gone(th);
+		if (tid == t->pid) {
+			t->exited = true;
+			t->wait_status = status;
+		}
+		return;
+	}
+	if (!WIFSTOPPED(status))
+		return;
+	if (!th || th->state == THREAD_GONE)
+		th = thread_add(t, tid, false);	/* first stop of a new thread */
+	sig = WSTOPSIG(status);
+	event = status >> 16;
+	switch (event) {
+	case PTRACE_EVENT_STOP:
+		if (is_stop_signal(sig)) {
+			/* group-stop: keep it stopped until SIGCONT, as without us */
+			if (th->interrupting) {
+				th->interrupting = false;
+				t->lost_samples++;
+			}
+			th->state = THREAD_GROUP_STOPPED;
+			ptrace(PTRACE_LISTEN, tid, 0, 0);
+			return;
+		}
+		th->state = THREAD_RUNNING;
+		if (th->interrupting)
+			on_sample_stop(t, th);
+		else
+			resume(tid, 0);
+		return;
+	case PTRACE_EVENT_CLONE:
+		if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) == 0)
+			thread_add(t, (pid_t)msg, false);
+		resume(tid, 0);
+		t->as.dirty = true;	/* its stack is a new mapping */
+		return;
+	case PTRACE_EVENT_EXEC:
+		on_exec(t, th);
+		return;
+	case 0:
+		/* signal-delivery stop: deliver exactly that signal, now */
+		resume(tid, sig);
+		return;
+	default:
+		resume(tid, 0);
+		return;
+	}
+}
+
+int target_drain(struct target *t)
+{
+	int status, n = 0;
+	pid_t tid;
+
+	while ((tid = waitpid(-1, &status, __WALL | WNOHANG)) > 0) {
+		dispatch(t, tid, status);
+		n++;
+	}
+	if (tid < 0 && errno == ECHILD)
+		t->exited = true;	/* nothing left to trace */
+	return n;
+}

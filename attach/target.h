@@ -1,0 +1,98 @@
+/*
+ * attach/target.h - the traced process: its threads, how they were seized,
+ * and every ptrace stop they report.
+ *
+ * All ptrace calls are made by one thread, the tracer (see attach/sampler.c),
+ * so that when it exits the kernel detaches every tracee at once without
+ * stopping it: no blocked system call returns EINTR because cprof left.
+ * Before that exit, target_drain() resumes every stop cprof has been told
+ * of, re-injecting signals, so none is lost (a tracee sitting in a
+ * signal-delivery stop when its tracer exits loses that signal).
+ *
+ * Stops are classified as (strace's next_event/dispatch shape):
+ *   PTRACE_EVENT_STOP + SIGTRAP      our interrupt (sample), a new thread's
+ *                                    first stop, or a listened group-stop ending
+ *   PTRACE_EVENT_STOP + stop signal  group-stop: PTRACE_LISTEN, stays stopped
+ *   PTRACE_EVENT_CLONE / _EXEC       new thread / new program image
+ *   plain signal                     signal-delivery stop: re-inject at once
+ * ESRCH from any call means the thread died: an event, not an error.
+ */
+#ifndef CPROF_TARGET_H
+#define CPROF_TARGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "capture.h"
+#include "../lib/u64map.h"
+#include "../symbolize/maps.h"
+
+enum thread_state {
+	THREAD_RUNNING,
+	THREAD_GROUP_STOPPED,	/* in a user's SIGSTOP: PTRACE_LISTEN'ed */
+	THREAD_GONE,
+};
+
+struct thread {
+	pid_t tid;
+	enum thread_state state;
+	bool interrupting;	/* PTRACE_INTERRUPT sent, stop not seen yet */
+	bool captured;		/* cap holds a sample not yet unwound */
+	uint64_t interrupt_ns;
+	int schedstat_fd, stat_fd;
+	uint64_t last_runtime;	/* cpu ns at the last tick */
+	uint64_t pending_ns;	/* cpu ns not yet given to a sample */
+	uint64_t sample_ns;	/* weight of the captured sample */
+	uint32_t sample_epoch;
+	bool has_entry;		/* a sample of this thread is in the builder */
+	size_t last_entry;
+	uint64_t name_read_ns;
+	char name[32];
+	struct capture cap;
+};
+
+struct target {
+	pid_t pid;
+	bool launched;		/* we started it: its exit status is ours */
+	bool exited;		/* the thread group is gone */
+	int wait_status;	/* the leader's, when exited */
+	unsigned long options;	/* PTRACE_O_* */
+	size_t stack_size;
+	struct addrspace as;
+	struct thread **threads;	/* every thread ever seen */
+	size_t nthreads, threads_alloc;
+	struct u64map index;	/* tid -> position in threads */
+	size_t threads_seen;
+	/* statistics */
+	uint64_t *pauses;	/* ns per sample, interrupt to resume */
+	size_t npauses, pauses_alloc;
+	uint64_t lost_samples;	/* thread died or stopped before capture */
+};
+
+void target_init(struct target *t, size_t stack_size);
+void target_release(struct target *t);
+
+/* Seize every thread of pid, rescanning until no new one appears. */
+int target_attach(struct target *t, pid_t pid);
+
+/*
+ * Fork and exec argv seized from its first instruction.  Returns 0, or the
+ * shell's status for a command that could not run (127 not found, 126
+ * not executable) after printing why, or -1.
+ */
+int target_launch(struct target *t, char *const argv[], const void *sigmask);
+
+struct thread *target_thread(struct target *t, pid_t tid);
+
+/* Reread a thread's name (comm) from /proc; keeps the old one if gone. */
+void target_refresh_name(struct target *t, struct thread *th);
+
+/* Ask a running thread to stop for a sample. */
+int target_interrupt(struct target *t, struct thread *th);
+
+/* Handle every stop already reported (waitpid WNOHANG); returns count. */
+int target_drain(struct target *t);
+
+#endif

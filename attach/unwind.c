@@ -1,0 +1,279 @@
+/*
+ * attach/unwind.c - libunwind remote unwinding over a captured stack.
+ *
+ * We give libunwind our own accessors instead of libunwind-ptrace's: those
+ * read memory with PTRACE_PEEKDATA and need the thread stopped, while ours
+ * work on the copy after the thread runs again.  Unwind tables are the
+ * modules' .eh_frame_hdr search tables, handed to libunwind's own table
+ * search (the same way perf drives libunwind).
+ */
+#define _GNU_SOURCE
+#include "unwind.h"
+#include "capture.h"
+#include "../lib/util.h"
+#include "../symbolize/maps.h"
+
+#include <libunwind.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+extern int UNW_OBJ(dwarf_search_unwind_table)(unw_addr_space_t as,
+					     unw_word_t ip, unw_dyn_info_t *di,
+					     unw_proc_info_t *pi,
+					     int need_unwind_info, void *arg);
+
+struct unwinder {
+	struct addrspace *as;
+	unw_addr_space_t uas;
+	size_t epoch_seen;
+};
+
+struct uctx {
+	struct unwinder *u;
+	const struct capture *c;
+	uint64_t stack_end;	/* end of the stack mapping, or of what we tried to copy */
+	bool truncated;		/* a read fell past the end of the stack copy */
+};
+
+static const struct mapping *find_map(struct uctx *x, uint64_t addr, bool reload)
+{
+	struct addrspace *as = x->u->as;
+	const struct mapping *m = maps_find(addrspace_current(as), addr);
+
+	/*
+	 * A pc in no known mapping, and maps older than the sample: a library
+	 * was loaded since (dlopen, or ld.so right after exec).  Maps read
+	 * after the sample was taken are the truth: no reread then.
+	 */
+	if (!m && reload && as->last_reload_ns < x->c->time_ns) {
+		addrspace_reload(as);
+		m = maps_find(addrspace_current(as), addr);
+	}
+	return m;
+}
+
+static int access_mem(unw_addr_space_t uas, unw_word_t addr, unw_word_t *val,
+		      int write, void *arg)
+{
+	struct uctx *x = arg;
+	const struct capture *c = x->c;
+	const struct mapping *m;
+	struct iovec l, r;
+
+	(void)uas;
+	if (write)
+		return -UNW_EINVAL;
+	if (addr >= c->stack_addr && addr + sizeof(*val) <= c->stack_addr + c->stack_len) {
+		memcpy(val, c->stack + (addr - c->stack_addr), sizeof(*val));
+		return 0;
+	}
+	/* The stack beyond the copy has changed since the thread resumed. */
+	if (addr >= c->stack_addr && addr < x->stack_end) {
+		x->truncated = true;
+		return -UNW_EINVAL;
+	}
+	m = find_map(x, addr, false);
+	if (m && m->file_ro && m->mod && m->mod->image) {
+		uint64_t off = addr - m->start + m->offset;
+
+		if (off + sizeof(*val) <= m->mod->image_size) {
+			memcpy(val, m->mod->image + off, sizeof(*val));
+			return 0;
+		}
+	}
+	l = (struct iovec){ val, sizeof(*val) };
+	r = (struct iovec){ (void *)(uintptr_t)addr, sizeof(*val) };
+	if (process_vm_readv(x->u->as->pid, &l, 1, &r, 1, 0) != sizeof(*val))
+		return -UNW_EINVAL;
+	return 0;
+}
+
+static int access_reg(unw_addr_space_t uas, unw_regnum_t reg, unw_word_t *val,
+		      int write, void *arg)
+{
+	const struct user_regs_struct *r = &((struct uctx *)arg)->c->regs;
+
+	(void)uas;
+	if (write)
+		return -UNW_EREADONLYREG;
+	switch (reg) {
+	case UNW_X86_64_RAX: *val = r->rax; break;
+	case UNW_X86_64_RDX: *val = r->rdx; break;
+	case UNW_X86_64_RCX: *val = r->rcx; break;
+	case UNW_X86_64_RBX: *val = r->rbx; break;
+	case UNW_X86_64_RSI: *val = r->rsi; break;
+	case UNW_X86_64_RDI: *val = r->rdi; break;
+	case UNW_X86_64_RBP: *val = r->rbp; break;
+	case UNW_X86_64_RSP: *val = r->rsp; break;
+	case UNW_X86_64_R8: *val = r->r8; break;
+	case UNW_X86_64_R9: *val = r->r9; break;
+	case UNW_X86_64_R10: *val = r->r10; break;
+	case UNW_X86_64_R11: *val = r->r11; break;
+	case UNW_X86_64_R12: *val = r->r12; break;
+	case UNW_X86_64_R13: *val = r->r13; break;
+	case UNW_X86_64_R14: *val = r->r14; break;
+	case UNW_X86_64_R15: *val = r->r15; break;
+	case UNW_X86_64_RIP: *val = r->rip; break;
+	default:
+		return -UNW_EBADREG;
+	}
+	return 0;
+}
+
+static int find_proc_info(unw_addr_space_t uas, unw_word_t ip,
+			  unw_proc_info_t *pi, int need_unwind_info, void *arg)
+{
+	struct uctx *x = arg;
+	const struct mapping *m = find_map(x, ip, true);
+	const struct module *mod;
+	unw_dyn_info_t di;
+
+	if (!m || !(m->prot & MAP_X) || !(mod = m->mod) || !mod->has_eh_table)
+		return -UNW_ENOINFO;
+	memset(&di, 0, sizeof(di));
+	di.format = UNW_INFO_FORMAT_REMOTE_TABLE;
+	di.start_ip = m->start;
+	di.end_ip = m->end;
+	di.u.rti.segbase = m->bias + mod->eh_hdr_vaddr;
+	di.u.rti.table_data = m->bias + mod->eh_table_vaddr;
+	/* in words, not entries: libunwind multiplies by sizeof(unw_word_t) */
+	di.u.rti.table_len = mod->eh_fde_count * 8 / sizeof(unw_word_t);
+	return UNW_OBJ(dwarf_search_unwind_table)(uas, ip, &di, pi,
+						  need_unwind_info, arg);
+}
+
+static void put_unwind_info(unw_addr_space_t uas, unw_proc_info_t *pi, void *arg)
+{
+	/* libunwind frees table-format unwind info itself (mempool). */
+	(void)uas, (void)pi, (void)arg;
+}
+
+static int get_dyn_info_list_addr(unw_addr_space_t uas, unw_word_t *addr, void *arg)
+{
+	(void)uas, (void)addr, (void)arg;
+	return -UNW_ENOINFO;
+}
+
+static int access_fpreg(unw_addr_space_t uas, unw_regnum_t reg,
+			unw_fpreg_t *val, int write, void *arg)
+{
+	(void)uas, (void)reg, (void)val, (void)write, (void)arg;
+	return -UNW_EBADREG;
+}
+
+static int resume(unw_addr_space_t uas, unw_cursor_t *c, void *arg)
+{
+	(void)uas, (void)c, (void)arg;
+	return -UNW_EINVAL;
+}
+
+static int get_proc_name(unw_addr_space_t uas, unw_word_t addr, char *buf,
+			 size_t len, unw_word_t *off, void *arg)
+{
+	(void)uas, (void)addr, (void)buf, (void)len, (void)off, (void)arg;
+	return -UNW_ENOINFO;	/* symbolize/ names frames, at the end */
+}
+
+static unw_accessors_t accessors = {
+	.find_proc_info = find_proc_info,
+	.put_unwind_info = put_unwind_info,
+	.get_dyn_info_list_addr = get_dyn_info_list_addr,
+	.access_mem = access_mem,
+	.access_reg = access_reg,
+	.access_fpreg = access_fpreg,
+	.resume = resume,
+	.get_proc_name = get_proc_name,
+};
+
+struct unwinder *unwinder_new(struct addrspace *as)
+{
+	struct unwinder *u = xcalloc(1, sizeof(*u));
+
+	u->as = as;
+	u->uas = unw_create_addr_space(&accessors, 0);
+	if (!u->uas)
+		die("unw_create_addr_space failed");
+	unw_set_caching_policy(u->uas, UNW_CACHE_GLOBAL);
+	u->epoch_seen = as->nepochs;
+	return u;
+}
+
+void unwinder_free(struct unwinder *u)
+{
+	if (!u)
+		return;
+	unw_destroy_addr_space(u->uas);
+	free(u);
+}
+
+static bool is_code(struct uctx *x, uint64_t pc)
+{
+	const struct mapping *m = find_map(x, pc, true);
+
+	return m && (m->prot & MAP_X);
+}
+
+size_t unwinder_unwind(struct unwinder *u, const struct capture *c,
+		       uint64_t *pcs, size_t max)
+{
+	struct uctx x = { .u = u, .c = c };
+	unw_cursor_t cur;
+	unw_word_t ip, sp, prev_sp = 0;
+	bool exact = true;	/* leaf, or a frame a signal interrupted */
+	size_t n = 0;
+	int ret;
+
+	if (u->epoch_seen != u->as->nepochs) {
+		/* exec: the cached unwind info describes the old program */
+		unw_flush_cache(u->uas, 0, 0);
+		u->epoch_seen = u->as->nepochs;
+	}
+	x.stack_end = c->stack_map_end;
+	if (!x.stack_end) {
+		/* a stack mapped after our last maps read: a new thread's */
+		const struct mapping *m = find_map(&x, c->regs.rsp, true);
+
+		x.stack_end = m ? m->end : c->stack_addr + c->stack_cap;
+	}
+	if (max < 2 || unw_init_remote(&cur, u->uas, &x) < 0) {
+		pcs[0] = c->regs.rip;
+		return 1;
+	}
+	for (;;) {
+		if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 ||
+		    unw_get_reg(&cur, UNW_REG_SP, &sp) < 0 || ip == 0)
+			break;
+		if (n > 0 && (!is_code(&x, ip) || sp < prev_sp)) {
+			/* garbage from a frame without unwind info */
+			if (verbose > 1)
+				debug("unwind: frame %zu: ip %#lx sp %#lx (prev sp %#lx) is not code",
+				      n, (unsigned long)ip, (unsigned long)sp, (unsigned long)prev_sp);
+			pcs[n++] = PC_UNKNOWN;
+			break;
+		}
+		if (n == max - 1) {
+			pcs[n++] = PC_TRUNCATED;
+			break;
+		}
+		pcs[n++] = exact ? ip : ip - 1;
+		exact = unw_is_signal_frame(&cur) > 0;
+		prev_sp = sp;
+		ret = unw_step(&cur);
+		if (ret == 0)
+			break;
+		if (ret < 0) {
+			if (verbose > 1)
+				debug("unwind: frame %zu: ip %#lx sp %#lx: unw_step: %s%s (stack %#lx+%zu, map end %#lx)",
+				      n, (unsigned long)ip, (unsigned long)sp, unw_strerror(ret),
+				      x.truncated ? ", past the copy" : "",
+				      (unsigned long)c->stack_addr, c->stack_len,
+				      (unsigned long)c->stack_map_end);
+			pcs[n++] = x.truncated ? PC_TRUNCATED : PC_UNKNOWN;
+			break;
+		}
+	}
+	if (n == 0)
+		pcs[n++] = c->regs.rip;
+	return n;
+}

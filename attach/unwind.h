@@ -1,0 +1,37 @@
+/*
+ * attach/unwind.h - DWARF CFI unwinding (libunwind, remote address space)
+ * over a struct capture, after the thread is running again.
+ *
+ * Memory reads are served from the stack copy, then from the ELF images of
+ * read-only file mappings, then from the live process (process_vm_readv).
+ * Unwind tables come from each module's .eh_frame_hdr, found once per ELF.
+ * The unwinder reads the addrspace, never changes it except to reload maps
+ * when it meets a pc outside every known mapping.
+ */
+#ifndef CPROF_UNWIND_H
+#define CPROF_UNWIND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct addrspace;
+struct capture;
+struct unwinder;
+
+/* Pseudo pcs: never valid user addresses (non-canonical on x86-64). */
+#define PC_TRUNCATED 0xfffffffffffffff1ULL	/* depth cap or copy ended */
+#define PC_UNKNOWN 0xfffffffffffffff2ULL	/* no unwind info: gave up */
+
+struct unwinder *unwinder_new(struct addrspace *as);
+void unwinder_free(struct unwinder *u);
+
+/*
+ * Fill pcs[0..max) innermost first with *lookup* addresses: the leaf pc,
+ * and pc - 1 for return addresses (so that a call at the end of a function
+ * is attributed to it), except for a frame interrupted by a signal.  The
+ * last entry may be PC_TRUNCATED or PC_UNKNOWN.  Returns the count (>= 1).
+ */
+size_t unwinder_unwind(struct unwinder *u, const struct capture *c,
+		       uint64_t *pcs, size_t max);
+
+#endif

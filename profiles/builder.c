@@ -1,0 +1,107 @@
+/*
+ * profiles/builder.c - the sample table: stacks deduplicated on arrival.
+ */
+#include "builder.h"
+#include "../lib/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void pb_init(struct profile_builder *b, size_t nvalues)
+{
+	if (nvalues > PB_MAX_VALUES)
+		BUG("%zu values per sample", nvalues);
+	*b = (struct profile_builder){ .nvalues = nvalues };
+}
+
+void pb_release(struct profile_builder *b)
+{
+	free(b->entries);
+	free(b->pcs);
+	free(b->table);
+	free(b->threads);
+	*b = (struct profile_builder){ 0 };
+}
+
+static uint64_t key_hash(pid_t tid, uint32_t epoch, const uint64_t *pcs, size_t n)
+{
+	uint64_t h = HASH_INIT;
+
+	h = hash_bytes(h, &tid, sizeof(tid));
+	h = hash_bytes(h, &epoch, sizeof(epoch));
+	return hash_bytes(h, pcs, n * sizeof(*pcs));
+}
+
+static void rehash(struct profile_builder *b)
+{
+	size_t size = b->table_size ? 2 * b->table_size : 1024;
+
+	free(b->table);
+	b->table = xcalloc(size, sizeof(*b->table));
+	b->table_size = size;
+	for (size_t i = 0; i < b->nentries; i++) {
+		size_t j = b->entries[i].hash & (size - 1);
+
+		while (b->table[j])
+			j = (j + 1) & (size - 1);
+		b->table[j] = i + 1;
+	}
+}
+
+size_t pb_add(struct profile_builder *b, pid_t tid, uint32_t epoch,
+	      const uint64_t *pcs, size_t npcs, const int64_t *values)
+{
+	uint64_t h = key_hash(tid, epoch, pcs, npcs);
+	struct pb_entry *e;
+	size_t j;
+
+	if (2 * (b->nentries + 1) > b->table_size)
+		rehash(b);
+	for (j = h & (b->table_size - 1); b->table[j]; j = (j + 1) & (b->table_size - 1)) {
+		e = &b->entries[b->table[j] - 1];
+		if (e->hash == h && e->tid == tid && e->epoch == epoch &&
+		    e->npcs == npcs && !memcmp(pb_pcs(b, e), pcs, npcs * sizeof(*pcs))) {
+			pb_add_to(b, b->table[j] - 1, values);
+			return b->table[j] - 1;
+		}
+	}
+	GROW(b->entries, b->entries_alloc, b->nentries + 1);
+	GROW(b->pcs, b->pcs_alloc, b->npcs + npcs);
+	memcpy(b->pcs + b->npcs, pcs, npcs * sizeof(*pcs));
+	e = &b->entries[b->nentries];
+	*e = (struct pb_entry){ .tid = tid, .epoch = epoch, .npcs = npcs,
+				.pcs = b->npcs, .hash = h };
+	b->npcs += npcs;
+	b->table[j] = ++b->nentries;
+	pb_add_to(b, b->nentries - 1, values);
+	return b->nentries - 1;
+}
+
+void pb_add_to(struct profile_builder *b, size_t entry, const int64_t *values)
+{
+	for (size_t i = 0; i < b->nvalues; i++)
+		b->entries[entry].values[i] += values[i];
+}
+
+void pb_thread_name(struct profile_builder *b, pid_t tid, const char *name)
+{
+	for (size_t i = 0; i < b->nthreads; i++) {
+		if (b->threads[i].tid == tid) {
+			snprintf(b->threads[i].name, sizeof(b->threads[i].name), "%s", name);
+			return;
+		}
+	}
+	GROW(b->threads, b->threads_alloc, b->nthreads + 1);
+	b->threads[b->nthreads].tid = tid;
+	snprintf(b->threads[b->nthreads].name, sizeof(b->threads[0].name), "%s", name);
+	b->nthreads++;
+}
+
+const char *pb_thread_name_of(const struct profile_builder *b, pid_t tid)
+{
+	for (size_t i = 0; i < b->nthreads; i++)
+		if (b->threads[i].tid == tid)
+			return b->threads[i].name;
+	return "";
+}

@@ -1,0 +1,402 @@
+/*
+ * symbolize/maps.c - parse /proc/PID/maps, open each ELF file once, and work
+ * out its load bias, build-id and .eh_frame_hdr search table.
+ */
+#define _GNU_SOURCE
+#include "maps.h"
+#include "../lib/util.h"
+
+#include <elfutils/libdwelf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* DWARF exception-header pointer encodings (LSB, .eh_frame_hdr). */
+#define DW_EH_PE_udata4 0x03
+#define DW_EH_PE_sdata4 0x0b
+#define DW_EH_PE_udata8 0x04
+#define DW_EH_PE_sdata8 0x0c
+#define DW_EH_PE_datarel 0x30
+#define DW_EH_PE_omit 0xff
+
+void addrspace_init(struct addrspace *as, pid_t pid)
+{
+	static bool elf_ready;
+
+	if (!elf_ready) {
+		elf_version(EV_CURRENT);
+		elf_ready = true;
+	}
+	*as = (struct addrspace){ .pid = pid };
+	GROW(as->epochs, as->epochs_alloc, 1);
+	as->nepochs = 1;
+}
+
+static void maps_clear(struct maps *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		free(m->v[i].name);
+	free(m->v);
+	free(m->exe);
+	m->v = NULL;
+	m->exe = NULL;
+	m->n = 0;
+}
+
+void addrspace_release(struct addrspace *as)
+{
+	struct module *mod, *next;
+
+	for (size_t i = 0; i < as->nepochs; i++)
+		maps_clear(&as->epochs[i]);
+	free(as->epochs);
+	for (mod = as->modules; mod; mod = next) {
+		next = mod->next;
+		if (mod->elf)
+			elf_end(mod->elf);
+		if (mod->image)
+			munmap((void *)mod->image, mod->image_size);
+		if (mod->fd >= 0)
+			close(mod->fd);
+		free(mod->path);
+		free(mod->debug_path);
+		free(mod);
+	}
+	*as = (struct addrspace){ 0 };
+}
+
+int maps_parse_line(const char *line, uint64_t *start, uint64_t *end,
+		    unsigned *prot, uint64_t *offset, unsigned *dev_major,
+		    unsigned *dev_minor, uint64_t *inode, const char **name)
+{
+	char perms[5];
+	int pos = 0;
+
+	if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %4s %" SCNx64 " %x:%x %" SCNu64 "%n",
+		   start, end, perms, offset, dev_major, dev_minor, inode,
+		   &pos) != 7 || *end <= *start)
+		return -1;
+	*prot = (perms[0] == 'r' ? MAP_R : 0) | (perms[1] == 'w' ? MAP_W : 0) |
+		(perms[2] == 'x' ? MAP_X : 0);
+	line += pos;
+	while (*line == ' ' || *line == '\t')
+		line++;
+	*name = line;
+	return 0;
+}
+
+static void read_build_id(struct module *mod)
+{
+	const void *id;
+	ssize_t n = dwelf_elf_gnu_build_id(mod->elf, &id);
+
+	mod->build_id[0] = '\0';
+	for (ssize_t i = 0; i < n && i < 64; i++)
+		sprintf(mod->build_id + 2 * i, "%02x", ((const unsigned char *)id)[i]);
+}
+
+static int read_encoded(const unsigned char **p, const unsigned char *end,
+			unsigned enc, uint64_t *out)
+{
+	size_t size;
+
+	switch (enc & 0x0f) {
+	case DW_EH_PE_udata4:
+	case DW_EH_PE_sdata4:
+		size = 4;
+		break;
+	case DW_EH_PE_udata8:
+	case DW_EH_PE_sdata8:
+		size = 8;
+		break;
+	default:
+		return -1;
+	}
+	if (*p + size > end)
+		return -1;
+	if (size == 4) {
+		uint32_t v;
+
+		memcpy(&v, *p, 4);
+		*out = (enc & 0x0f) == DW_EH_PE_sdata4 ? (uint64_t)(int64_t)(int32_t)v : v;
+	} else {
+		memcpy(out, *p, 8);
+	}
+	*p += size;
+	return 0;
+}
+
+/*
+ * The .eh_frame_hdr binary search table libunwind can walk: version 1, and a
+ * table of datarel sdata4 pairs (the only layout dwarf_search_unwind_table
+ * accepts).  Other layouts leave the module without a table; unwinding then
+ * stops there and shows [unknown].
+ */
+static void read_eh_frame_hdr(struct module *mod)
+{
+	const unsigned char *p, *end;
+	uint64_t eh_frame_ptr, count;
+	size_t nph;
+	GElf_Phdr ph;
+
+	if (elf_getphdrnum(mod->elf, &nph))
+		return;
+	for (size_t i = 0; i < nph; i++) {
+		if (!gelf_getphdr(mod->elf, i, &ph) || ph.p_type != PT_GNU_EH_FRAME)
+			continue;
+		if (ph.p_offset + ph.p_filesz > mod->image_size || ph.p_filesz < 4)
+			return;
+		p = mod->image + ph.p_offset;
+		end = p + ph.p_filesz;
+		if (p[0] != 1 || p[3] != (DW_EH_PE_datarel | DW_EH_PE_sdata4) ||
+		    p[2] == DW_EH_PE_omit)
+			return;
+		unsigned frame_enc = p[1], count_enc = p[2];
+
+		p += 4;
+		if (read_encoded(&p, end, frame_enc, &eh_frame_ptr) ||
+		    read_encoded(&p, end, count_enc, &count))
+			return;
+		if (count == 0 || count > (uint64_t)(end - p) / 8)
+			return;
+		mod->has_eh_table = true;
+		mod->eh_hdr_vaddr = ph.p_vaddr;
+		mod->eh_table_vaddr = ph.p_vaddr + (uint64_t)(p - (mod->image + ph.p_offset));
+		mod->eh_fde_count = count;
+		return;
+	}
+}
+
+static int map_image(struct module *mod)
+{
+	struct stat st;
+	void *p;
+
+	if (fstat(mod->fd, &st) || st.st_size <= 0)
+		return -1;
+	p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, mod->fd, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	mod->image = p;
+	mod->image_size = st.st_size;
+	if (st.st_size < 4 || memcmp(p, ELFMAG, SELFMAG))
+		return -1;
+	mod->elf = elf_memory((char *)p, st.st_size);
+	if (!mod->elf || elf_kind(mod->elf) != ELF_K_ELF) {
+		if (mod->elf)
+			elf_end(mod->elf);
+		mod->elf = NULL;
+		return -1;
+	}
+	GElf_Ehdr eh;
+
+	if (gelf_getehdr(mod->elf, &eh))
+		mod->e_type = eh.e_type;
+	read_build_id(mod);
+	read_eh_frame_hdr(mod);
+	return 0;
+}
+
+static int open_file(pid_t pid, uint64_t start, uint64_t end, const char *path,
+		     char **debug_path)
+{
+	char buf[4096];
+	int fd;
+
+	/* map_files: the very file mapped, even if deleted or replaced. */
+	snprintf(buf, sizeof(buf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
+		 pid, start, end);
+	fd = open(buf, O_RDONLY | O_CLOEXEC);
+	snprintf(buf, sizeof(buf), "/proc/%d/root%s", pid, path);
+	if (fd < 0)
+		fd = open(buf, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* debuglink files sit beside the file as the target sees it */
+	*debug_path = xstrdup(access(buf, F_OK) == 0 ? buf : path);
+	return fd;
+}
+
+static struct module *module_get(struct addrspace *as, uint64_t start,
+				 uint64_t end, const char *name,
+				 unsigned maj, unsigned min, uint64_t inode)
+{
+	dev_t dev = makedev(maj, min);
+	struct module *mod;
+	char *path = xstrdup(name);
+	size_t len = strlen(path);
+
+	if (len > 10 && !strcmp(path + len - 10, " (deleted)"))
+		path[len - 10] = '\0';
+	for (mod = as->modules; mod; mod = mod->next) {
+		if (!mod->is_vdso && mod->dev == dev && mod->ino == inode &&
+		    !strcmp(mod->path, path)) {
+			free(path);
+			return mod;
+		}
+	}
+	mod = xcalloc(1, sizeof(*mod));
+	mod->path = path;
+	mod->dev = dev;
+	mod->ino = inode;
+	mod->fd = open_file(as->pid, start, end, path, &mod->debug_path);
+	if (mod->fd < 0 || map_image(mod))
+		debug("%s: not an ELF file cprof can read", path);
+	mod->next = as->modules;
+	as->modules = mod;
+	return mod;
+}
+
+/* The vDSO lives only in memory: copy it into a memfd once per epoch. */
+static struct module *vdso_get(struct addrspace *as, uint64_t start, uint64_t end)
+{
+	struct module *mod;
+	size_t len = end - start;
+	void *buf;
+	struct iovec l, r;
+
+	for (mod = as->modules; mod; mod = mod->next)
+		if (mod->is_vdso && mod->ino == start)
+			return mod;
+	buf = xmalloc(len);
+	l = (struct iovec){ buf, len };
+	r = (struct iovec){ (void *)(uintptr_t)start, len };
+	mod = xcalloc(1, sizeof(*mod));
+	mod->is_vdso = true;
+	mod->ino = start;	/* identity within this address space */
+	mod->path = xstrdup("[vdso]");
+	mod->debug_path = xstrdup("[vdso]");
+	mod->fd = -1;
+	if (process_vm_readv(as->pid, &l, 1, &r, 1, 0) == (ssize_t)len) {
+		mod->fd = memfd_create("cprof-vdso", MFD_CLOEXEC);
+		if (mod->fd >= 0 && write(mod->fd, buf, len) == (ssize_t)len)
+			map_image(mod);
+	}
+	free(buf);
+	mod->next = as->modules;
+	as->modules = mod;
+	return mod;
+}
+
+/*
+ * Load bias from the PT_LOAD segment that covers this mapping's file range:
+ * the segment's file offset p_offset sits at start + (p_offset - offset), so
+ * bias = start + p_offset - offset - p_vaddr.  A mapping's content equals
+ * the file only when that segment is not writable (RELRO pages are
+ * relocated, so they do not count).
+ */
+static void map_bias(struct mapping *m)
+{
+	Elf *elf = m->mod ? m->mod->elf : NULL;
+	size_t nph;
+	GElf_Phdr ph;
+
+	if (!elf || elf_getphdrnum(elf, &nph))
+		return;
+	for (size_t i = 0; i < nph; i++) {
+		if (!gelf_getphdr(elf, i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		uint64_t seg_lo = ph.p_offset & ~0xfffULL;
+		uint64_t seg_hi = ph.p_offset + ph.p_filesz;
+
+		if (m->offset < seg_lo || m->offset >= seg_hi)
+			continue;
+		m->bias = m->start + ph.p_offset - m->offset - ph.p_vaddr;
+		m->file_ro = !(ph.p_flags & PF_W) && !(m->prot & MAP_W);
+		if ((ph.p_flags & PF_X) || !(m->prot & MAP_X))
+			return;	/* an exec mapping prefers the exec segment */
+	}
+}
+
+int addrspace_reload(struct addrspace *as)
+{
+	struct maps fresh = { 0 };
+	size_t alloc = 0;
+	char path[64], exe[4096], *line = NULL;
+	size_t linecap = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", as->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &linecap, f) > 0) {
+		uint64_t start, end, offset, inode;
+		unsigned prot, maj, min;
+		const char *name;
+		struct mapping *m;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (maps_parse_line(line, &start, &end, &prot, &offset, &maj,
+				    &min, &inode, &name))
+			continue;
+		GROW(fresh.v, alloc, fresh.n + 1);
+		m = &fresh.v[fresh.n++];
+		*m = (struct mapping){ .start = start, .end = end,
+				       .offset = offset, .prot = prot,
+				       .name = xstrdup(name) };
+		if (name[0] == '/' && inode)
+			m->mod = module_get(as, start, end, name, maj, min, inode);
+		else if (!strcmp(name, "[vdso]"))
+			m->mod = vdso_get(as, start, end);
+		map_bias(m);
+	}
+	free(line);
+	fclose(f);
+	if (!fresh.n)
+		return -ESRCH;	/* a zombie or an exited process has no maps */
+	snprintf(path, sizeof(path), "/proc/%d/exe", as->pid);
+	ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+
+	if (n > 0) {
+		exe[n] = '\0';
+		if (n > 10 && !strcmp(exe + n - 10, " (deleted)"))
+			exe[n - 10] = '\0';
+		fresh.exe = xstrdup(exe);
+	}
+	maps_clear(addrspace_current(as));
+	*addrspace_current(as) = fresh;
+	as->last_reload_ns = now_ns();
+	as->dirty = false;
+	return 0;
+}
+
+int addrspace_refresh(struct addrspace *as, uint64_t min_age_ns)
+{
+	if (!as->dirty || now_ns() - as->last_reload_ns < min_age_ns)
+		return 0;
+	return addrspace_reload(as);
+}
+
+int addrspace_new_epoch(struct addrspace *as)
+{
+	GROW(as->epochs, as->epochs_alloc, as->nepochs + 1);
+	as->nepochs++;
+	return addrspace_reload(as);
+}
+
+const struct mapping *maps_find(const struct maps *m, uint64_t addr)
+{
+	size_t lo = 0, hi = m->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (addr < m->v[mid].start)
+			hi = mid;
+		else if (addr >= m->v[mid].end)
+			lo = mid + 1;
+		else
+			return &m->v[mid];
+	}
+	return NULL;
+}

@@ -1,0 +1,275 @@
+/*
+ * symbolize/symbolize.c - libdwfl over the modules cprof already opened: one
+ * Dwfl per exec epoch, each module reported at its load bias from our own
+ * file descriptor (so deleted files still resolve).
+ */
+#define _GNU_SOURCE
+#include "symbolize.h"
+#include "maps.h"
+#include "../lib/util.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* from libstdc++: the Itanium C++ ABI demangler (also legacy Rust names) */
+extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len,
+			    int *status);
+
+struct strent {
+	char *s;
+	uint64_t hash;
+};
+
+struct symbolizer {
+	struct addrspace *as;
+	char *debuginfo_path;
+	Dwfl_Callbacks callbacks;
+	Dwfl **dwfl;		/* per epoch, built on first use */
+	size_t ndwfl;
+	struct strent *strs;	/* interned strings, open addressing */
+	size_t nstrs, strs_alloc;
+};
+
+static const char *intern(struct symbolizer *s, const char *str)
+{
+	uint64_t h = hash_bytes(HASH_INIT, str, strlen(str));
+	size_t i;
+
+	if (2 * (s->nstrs + 1) > s->strs_alloc) {
+		struct strent *old = s->strs;
+		size_t n = s->strs_alloc;
+
+		s->strs_alloc = n ? 2 * n : 1024;
+		s->strs = xcalloc(s->strs_alloc, sizeof(*s->strs));
+		for (size_t j = 0; j < n; j++) {
+			if (!old[j].s)
+				continue;
+			for (i = old[j].hash & (s->strs_alloc - 1); s->strs[i].s;
+			     i = (i + 1) & (s->strs_alloc - 1))
+				;
+			s->strs[i] = old[j];
+		}
+		free(old);
+	}
+	for (i = h & (s->strs_alloc - 1); s->strs[i].s; i = (i + 1) & (s->strs_alloc - 1))
+		if (s->strs[i].hash == h && !strcmp(s->strs[i].s, str))
+			return s->strs[i].s;
+	s->strs[i] = (struct strent){ xstrdup(str), h };
+	s->nstrs++;
+	return s->strs[i].s;
+}
+
+const char *symbolizer_demangle(struct symbolizer *s, const char *name)
+{
+	char *d;
+	int status = -1;
+	size_t len;
+
+	if (strncmp(name, "_Z", 2))
+		return intern(s, name);
+	d = __cxa_demangle(name, NULL, NULL, &status);
+	if (!d || status)
+		return intern(s, name);
+	/* Rust legacy mangling ends in a hash segment: "::h0123456789abcdef" */
+	len = strlen(d);
+	if (len > 19 && !strncmp(d + len - 19, "::h", 3) &&
+	    strspn(d + len - 16, "0123456789abcdef") == 16)
+		d[len - 19] = '\0';
+	name = intern(s, d);
+	free(d);
+	return name;
+}
+
+struct symbolizer *symbolizer_new(struct addrspace *as, const char *debuginfo_path)
+{
+	struct symbolizer *s = xcalloc(1, sizeof(*s));
+
+	s->as = as;
+	s->debuginfo_path = debuginfo_path ? xstrdup(debuginfo_path) : NULL;
+	s->callbacks = (Dwfl_Callbacks){
+		.find_elf = dwfl_linux_proc_find_elf,
+		.find_debuginfo = dwfl_standard_find_debuginfo,
+		.debuginfo_path = &s->debuginfo_path,
+	};
+	return s;
+}
+
+void symbolizer_free(struct symbolizer *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->ndwfl; i++)
+		if (s->dwfl[i])
+			dwfl_end(s->dwfl[i]);
+	free(s->dwfl);
+	for (size_t i = 0; i < s->strs_alloc; i++)
+		free(s->strs[i].s);
+	free(s->strs);
+	free(s->debuginfo_path);
+	free(s);
+}
+
+static Dwfl *epoch_dwfl(struct symbolizer *s, uint32_t epoch)
+{
+	const struct maps *m;
+	const struct module *reported[4096];
+	size_t nrep = 0;
+	Dwfl *d;
+
+	if (epoch >= s->as->nepochs)
+		return NULL;
+	if (epoch >= s->ndwfl) {
+		s->dwfl = xrealloc(s->dwfl, (epoch + 1) * sizeof(*s->dwfl));
+		memset(s->dwfl + s->ndwfl, 0, (epoch + 1 - s->ndwfl) * sizeof(*s->dwfl));
+		s->ndwfl = epoch + 1;
+	}
+	if (s->dwfl[epoch])
+		return s->dwfl[epoch];
+	d = s->dwfl[epoch] = dwfl_begin(&s->callbacks);
+	if (!d)
+		return NULL;
+	m = &s->as->epochs[epoch];
+	dwfl_report_begin(d);
+	for (size_t i = 0; i < m->n; i++) {
+		const struct mapping *mp = &m->v[i];
+		bool seen = false;
+		int fd;
+
+		if (!mp->mod || !mp->mod->elf || !(mp->prot & MAP_X))
+			continue;
+		for (size_t j = 0; j < nrep && !seen; j++)
+			seen = reported[j] == mp->mod;
+		if (seen || nrep == sizeof(reported) / sizeof(reported[0]))
+			continue;
+		fd = dup(mp->mod->fd);
+		if (fd < 0)
+			continue;
+		/* ET_DYN with add_p_vaddr: base is the load bias */
+		if (!dwfl_report_elf(d, mp->mod->path, mp->mod->debug_path, fd,
+				     mp->bias, true)) {
+			debug("dwfl_report_elf %s: %s", mp->mod->path, dwfl_errmsg(-1));
+			close(fd);
+			continue;
+		}
+		reported[nrep++] = mp->mod;
+	}
+	dwfl_report_end(d, NULL, NULL);
+	return d;
+}
+
+static const char *die_name(Dwarf_Die *die, const char **system_name)
+{
+	Dwarf_Attribute attr;
+	const char *linkage = NULL, *name;
+
+	if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
+	    dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
+		linkage = dwarf_formstring(&attr);
+	name = dwarf_attr_integrate(die, DW_AT_name, &attr) ? dwarf_formstring(&attr) : NULL;
+	*system_name = linkage ? linkage : name;
+	return linkage ? linkage : name;
+}
+
+static void set_frame(struct symbolizer *s, struct symframe *f, const char *name,
+		      const char *sysname, const char *file, int line)
+{
+	f->name = symbolizer_demangle(s, name);
+	f->system_name = intern(s, sysname ? sysname : name);
+	f->file = intern(s, file ? file : "");
+	f->line = line;
+}
+
+/*
+ * The inline chain: dwarf_getscopes() returns the scopes containing the
+ * address, innermost first.  The innermost function's file:line is the
+ * address's own line; each enclosing function's is the DW_AT_call_file /
+ * DW_AT_call_line of the inlined_subroutine below it.
+ */
+static size_t dwarf_frames(struct symbolizer *s, Dwfl_Module *mod, uint64_t addr,
+			   struct symframe *out)
+{
+	Dwarf_Addr bias;
+	Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias), *scopes = NULL;
+	Dwfl_Line *dl = dwfl_module_getsrc(mod, addr);
+	Dwarf_Files *files = NULL;
+	const char *file = NULL;
+	int line = 0, n;
+	size_t nf = 0;
+
+	if (!cu)
+		return 0;
+	if (dl)
+		file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
+	n = dwarf_getscopes(cu, addr - bias, &scopes);
+	dwarf_getsrcfiles(cu, &files, NULL);
+	for (int i = 0; i < n && nf < SYM_MAX_INLINE; i++) {
+		Dwarf_Die *sc = &scopes[i];
+		int tag = dwarf_tag(sc);
+		const char *sysname, *name;
+		Dwarf_Attribute attr;
+		Dwarf_Word v;
+
+		if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
+			continue;
+		name = die_name(sc, &sysname);
+		if (!name)
+			name = "??";
+		set_frame(s, &out[nf++], name, sysname, file, line);
+		if (tag == DW_TAG_subprogram)
+			break;
+		file = NULL;
+		line = 0;
+		if (dwarf_formudata(dwarf_attr(sc, DW_AT_call_file, &attr), &v) == 0 && files)
+			file = dwarf_filesrc(files, v, NULL, NULL);
+		if (dwarf_formudata(dwarf_attr(sc, DW_AT_call_line, &attr), &v) == 0)
+			line = (int)v;
+	}
+	free(scopes);
+	return nf;
+}
+
+void symbolizer_lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
+		       struct symloc *out)
+{
+	Dwfl *d = epoch_dwfl(s, epoch);
+	Dwfl_Module *mod;
+	GElf_Off off;
+	GElf_Sym sym;
+	const char *name;
+
+	memset(out, 0, sizeof(*out));
+	if (epoch < s->as->nepochs)
+		out->map = maps_find(&s->as->epochs[epoch], addr);
+	if (!d || !(mod = dwfl_addrmodule(d, addr)))
+		return;
+	out->nframes = dwarf_frames(s, mod, addr, out->frames);
+	out->has_dwarf = out->nframes > 0;
+	if (out->nframes)
+		return;
+	/* no DWARF: the symbol table (.symtab, else .dynsym) */
+	name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+	if (!name)
+		return;
+	Dwfl_Line *dl = dwfl_module_getsrc(mod, addr);
+	const char *file = NULL;
+	int line = 0;
+
+	if (dl)
+		file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
+	set_frame(s, &out->frames[0], name, name, file, line);
+	out->nframes = 1;
+}
+
+uint32_t symbolizer_epochs(const struct symbolizer *s)
+{
+	return (uint32_t)s->as->nepochs;
+}
+
+const struct maps *symbolizer_maps(const struct symbolizer *s, uint32_t epoch)
+{
+	return &s->as->epochs[epoch];
+}

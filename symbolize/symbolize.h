@@ -1,0 +1,50 @@
+/*
+ * symbolize/symbolize.h - turn (epoch, address) into functions, file:line and
+ * inlined frames, with libdw/libdwfl.
+ *
+ * A struct symbolizer reads the addrspace's modules (it does not own them)
+ * and owns every string it returns; they live until symbolizer_free().
+ * Lookups never fail: an address nothing knows gets zero frames.
+ * Separate debuginfo is found by build-id under the debuginfo path
+ * (default /usr/lib/debug) and by .gnu_debuglink beside the file.
+ */
+#ifndef CPROF_SYMBOLIZE_H
+#define CPROF_SYMBOLIZE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct addrspace;
+struct mapping;
+struct maps;
+
+struct symframe {
+	const char *name;	/* demangled */
+	const char *system_name;	/* as in the binary (mangled) */
+	const char *file;	/* "" when unknown */
+	int line;		/* 0 when unknown */
+};
+
+#define SYM_MAX_INLINE 32
+
+struct symloc {
+	const struct mapping *map;	/* NULL: not in any mapping */
+	size_t nframes;		/* innermost (most inlined) first */
+	struct symframe frames[SYM_MAX_INLINE];
+	bool has_dwarf;		/* module had DWARF for this address */
+};
+
+struct symbolizer *symbolizer_new(struct addrspace *as, const char *debuginfo_path);
+void symbolizer_free(struct symbolizer *s);
+void symbolizer_lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
+		       struct symloc *out);
+
+/* The address space's epochs, as the symbolizer sees them. */
+uint32_t symbolizer_epochs(const struct symbolizer *s);
+const struct maps *symbolizer_maps(const struct symbolizer *s, uint32_t epoch);
+
+/* Demangle a C++ or Rust (legacy) name; returns name itself when plain. */
+const char *symbolizer_demangle(struct symbolizer *s, const char *name);
+
+#endif

@@ -1,0 +1,2 @@
+/* tests/unit/unit.c - placeholder, filled below */
+int main(void) { return 0; }
