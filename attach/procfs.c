@@ -185,9 +185,12 @@ void proc_eperm_hint(pid_t pid, char *buf, size_t size)
 	if (proc_status(pid, 0, &st))
 		return;
 	if (st.tracer) {
-		if (proc_status(st.tracer, 0, &tr))
+		/* TracerPid is the tracing thread: name its process */
+		if (proc_status(st.tracer, 0, &tr)) {
 			snprintf(tr.name, sizeof(tr.name), "?");
-		snprintf(buf, size, " (traced by %s, pid %d)", tr.name, st.tracer);
+			tr.tgid = st.tracer;
+		}
+		snprintf(buf, size, " (traced by %s, pid %d)", tr.name, tr.tgid);
 	} else if (have_cap_sys_ptrace()) {
 		snprintf(buf, size, " (the kernel refused although cprof has CAP_SYS_PTRACE: a security module?)");
 	} else if (st.uid != getuid()) {

@@ -155,15 +155,17 @@ int target_attach(struct target *t, pid_t pid)
 				continue;
 			}
 			ret = errno;
+			pid_t bad = tids[i];
+
+			free(tids);
 			hint[0] = '\0';
+			if (ret == EPERM && t->nthreads == 0 &&
+			    proc_status(pid, 0, &st) == -ESRCH)
+				return error("attach %d: no such process", pid);
 			if (ret == EPERM)
 				proc_eperm_hint(pid, hint, sizeof(hint));
-			free(tids);
-			if (ret == ESRCH || (ret == EPERM && t->nthreads == 0 &&
-					     proc_status(pid, 0, &st) == -ESRCH))
-				return error("attach %d: no such process", pid);
 			return error("attach %d: ptrace(PTRACE_SEIZE, %d): %s%s",
-				     pid, tids[i], strerror(ret), hint);
+				     pid, bad, strerror(ret), hint);
 		}
 		free(tids);
 		if (!grew)

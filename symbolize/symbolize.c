@@ -184,20 +184,24 @@ static void set_frame(struct symbolizer *s, struct symframe *f, const char *name
 }
 
 /*
- * The inline chain: dwarf_getscopes() returns the scopes containing the
- * address, innermost first.  The innermost function's file:line is the
+ * The inline chain.  dwarf_getscopes() finds the innermost function DIE
+ * containing the address; past an inlined_subroutine it continues into the
+ * inlined function's abstract definition, so the chain of *callers* comes
+ * from dwarf_getscopes_die() on that DIE (the concrete tree, as
+ * eu-addr2line -i walks it).  The innermost frame's file:line is the
  * address's own line; each enclosing function's is the DW_AT_call_file /
- * DW_AT_call_line of the inlined_subroutine below it.
+ * DW_AT_call_line of the inlined_subroutine just inside it.
  */
 static size_t dwarf_frames(struct symbolizer *s, Dwfl_Module *mod, uint64_t addr,
 			   struct symframe *out)
 {
 	Dwarf_Addr bias;
-	Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias), *scopes = NULL;
+	Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
+	Dwarf_Die *scopes = NULL, *chain = NULL, *fn = NULL;
 	Dwfl_Line *dl = dwfl_module_getsrc(mod, addr);
 	Dwarf_Files *files = NULL;
 	const char *file = NULL;
-	int line = 0, n;
+	int line = 0, n, nchain;
 	size_t nf = 0;
 
 	if (!cu)
@@ -205,9 +209,16 @@ static size_t dwarf_frames(struct symbolizer *s, Dwfl_Module *mod, uint64_t addr
 	if (dl)
 		file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
 	n = dwarf_getscopes(cu, addr - bias, &scopes);
+	for (int i = 0; i < n && !fn; i++) {
+		int tag = dwarf_tag(&scopes[i]);
+
+		if (tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram)
+			fn = &scopes[i];
+	}
+	nchain = fn ? dwarf_getscopes_die(fn, &chain) : 0;
 	dwarf_getsrcfiles(cu, &files, NULL);
-	for (int i = 0; i < n && nf < SYM_MAX_INLINE; i++) {
-		Dwarf_Die *sc = &scopes[i];
+	for (int i = 0; i < nchain && nf < SYM_MAX_INLINE; i++) {
+		Dwarf_Die *sc = &chain[i];
 		int tag = dwarf_tag(sc);
 		const char *sysname, *name;
 		Dwarf_Attribute attr;
@@ -228,6 +239,7 @@ static size_t dwarf_frames(struct symbolizer *s, Dwfl_Module *mod, uint64_t addr
 		if (dwarf_formudata(dwarf_attr(sc, DW_AT_call_line, &attr), &v) == 0)
 			line = (int)v;
 	}
+	free(chain);
 	free(scopes);
 	return nf;
 }

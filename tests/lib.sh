@@ -1,0 +1,157 @@
+# tests/lib.sh - shared helpers for the end-to-end tests (bash, TAP output).
+#
+# A test sources this file, says `plan N`, then checks what a user would
+# see.  Targets are started with start_target, which waits for their
+# "ready" line on a FIFO (an event, bounded by a timeout), never a sleep.
+# CPROF_SAN=1 runs the same test against the ASan+UBSan build; any
+# sanitizer report makes cprof exit 86 and fails the test.
+
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+B=$TOP/build
+T=$B/targets
+if [ -n "${CPROF_SAN:-}" ]; then
+	CPROF=$B/asan/cprof
+	UNIT=$B/asan/tests/unit
+	export ASAN_OPTIONS=exitcode=86:detect_leaks=1:abort_on_error=0
+	export UBSAN_OPTIONS=halt_on_error=1:exitcode=86:print_stacktrace=1
+else
+	CPROF=$B/cprof
+	UNIT=$B/tests/unit
+fi
+TMP=$(mktemp -d /tmp/cprof-test.XXXXXX)
+export GOFLAGS=-mod=mod GOTOOLCHAIN=local
+export HOME=${HOME:-$TMP}
+
+_n=0
+_failed=0
+_pids=()
+
+cleanup() {
+	local p
+	for p in "${_pids[@]}"; do
+		kill -CONT "$p" 2>/dev/null
+		kill -KILL "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+_planned=
+plan() { _planned=1; echo "1..$1"; }
+skip_all() { echo "1..0 # SKIP $*"; exit 0; }
+diag() { printf '# %s\n' "$@" | sed '2,$s/^/# /'; }
+
+ok() {	# ok CONDITION-STATUS DESCRIPTION
+	_n=$((_n + 1))
+	if [ "$1" = 0 ]; then
+		echo "ok $_n - $2"
+	else
+		echo "not ok $_n - $2"
+		_failed=$((_failed + 1))
+	fi
+}
+pass() { ok 0 "$1"; }
+fail() { ok 1 "$1"; }
+skip() { _n=$((_n + 1)); echo "ok $_n # SKIP $*"; }
+is() {	# is GOT WANT DESCRIPTION
+	if [ "$1" = "$2" ]; then pass "$3"; else fail "$3"; diag "got: '$1'" "want: '$2'"; fi
+}
+like() {	# like TEXT REGEX DESCRIPTION
+	if printf '%s' "$1" | grep -Eq -- "$2"; then pass "$3"; else fail "$3"; diag "text: $1" "does not match: $2"; fi
+}
+unlike() {
+	if printf '%s' "$1" | grep -Eq -- "$2"; then fail "$3"; diag "text: $1" "matches: $2"; else pass "$3"; fi
+}
+within() {	# within GOT WANT TOLERANCE DESCRIPTION (numbers)
+	if awk -v g="$1" -v w="$2" -v t="$3" 'BEGIN { d = g - w; if (d < 0) d = -d; exit !(d <= t) }'; then
+		pass "$4 ($1, want $2 +- $3)"
+	else
+		fail "$4"; diag "got $1, want $2 +- $3"
+	fi
+}
+
+# start_target VAR CMD...: run CMD with stdout on a FIFO, wait (10 s at
+# most) for its "ready PID" line; VAR gets the pid, VAR_fd the FIFO's fd
+# for later lines.
+start_target() {
+	local var=$1 fifo line fd
+	shift
+	fifo=$TMP/fifo.$RANDOM$RANDOM
+	mkfifo "$fifo"
+	"$@" >"$fifo" &
+	_pids+=($!)
+	exec {fd}<"$fifo"
+	if ! read -r -t 10 -u "$fd" line || [ "${line%% *}" != ready ]; then
+		echo "# target did not become ready: $*" >&2
+		return 1
+	fi
+	printf -v "$var" '%s' "${line#ready }"
+	printf -v "${var}_fd" '%s' "$fd"
+}
+
+# read_line FD: the next line a target prints (10 s at most)
+read_line() {
+	local line=""
+	read -r -t 10 -u "$1" line
+	printf '%s' "$line"
+}
+
+# wait_until SECONDS COMMAND...: poll a /proc condition (no event exists
+# for it), bounded.
+wait_until() {
+	local end=$((SECONDS + $1))
+	shift
+	while ! "$@"; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.01
+	done
+}
+
+traced() { grep -q '^TracerPid:[[:space:]]*[1-9]' "/proc/$1/status" 2>/dev/null; }
+
+# every thread's State letter and TracerPid, one "S 0" line each
+task_states() {
+	local f
+	for f in /proc/$1/task/*/status; do
+		awk '/^State:/ { s = $2 } /^TracerPid:/ { t = $2 } END { print s, t }' "$f" 2>/dev/null
+	done
+}
+all_untraced() { ! task_states "$1" | awk '$2 != 0 { bad = 1 } END { exit !bad }'; }
+all_stopped() { ! task_states "$1" | awk '$1 != "T" { bad = 1 } END { exit !bad }'; }
+none_stopped() { ! task_states "$1" | awk '$1 == "T" || $1 == "t" { bad = 1 } END { exit !bad }'; }
+
+# the sum of every thread's cpu ns (schedstat)
+proc_cpu_ns() { cat /proc/$1/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d\n", s }'; }
+
+pprof() { go tool pprof "$@" 2>/dev/null; }
+# pprof_top FILE [OPTIONS]: `go tool pprof -top` rows: flat flat% sum% cum cum% name
+pprof_top() { local f=$1; shift; pprof -top -nodecount=1000 "$@" "$f"; }
+# cum_pct FILE FUNCTION: the cum% of a function in -top
+cum_pct() { pprof_top "$1" | awk -v f="$2" '{ name = $6; for (i = 7; i <= NF; i++) name = name " " $i } sub(" \(inline\)$", "", name); name == f { sub("%", "", $5); print $5; exit }'; }
+flat_pct() { pprof_top "$1" | awk -v f="$2" '{ name = $6; for (i = 7; i <= NF; i++) name = name " " $i } sub(" \(inline\)$", "", name); name == f { sub("%", "", $2); print $2; exit }'; }
+# total of the last sample type (cpu ns) over all samples, from -raw
+pprof_total() {
+	pprof -raw "$1" | awk '/^Samples:/ { on = 1; next } /^Locations/ { on = 0 } on && /^ *[0-9]+ +[0-9]+:/ { sub(":", "", $2); s += $2 } END { printf "%d\n", s }'
+}
+pprof_samples() {
+	pprof -raw "$1" | awk '/^Samples:/ { on = 1; next } /^Locations/ { on = 0 } on && /^ *[0-9]+ +[0-9]+:/ { s += $1 } END { printf "%d\n", s }'
+}
+
+# run cprof, keeping its stderr in $TMP/err and its status in $rc
+run_cprof() {
+	"$CPROF" "$@" >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	err=$(cat "$TMP/err")
+	if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error:' "$TMP/err"; then
+		diag "sanitizer report:" "$err"
+	fi
+	return 0
+}
+
+done_testing() {
+	[ -n "$_planned" ] || echo "1..$_n"
+	[ "$_failed" = 0 ] && exit 0
+	exit 1
+}
