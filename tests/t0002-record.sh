@@ -22,7 +22,7 @@ for f in work_a work_b work_c mix_inline cmp_slow burner start_thread; do
 done
 like "$top" " (msort_with_tmp|qsort|__qsort_r)( \(inline\))?$" "the libc frame between work_c and cmp_slow"
 unlike "$top" "\[unknown\]|\[truncated\]" "no broken stacks"
-traces=$(pprof -traces "$TMP/cpu.pb.gz")
+traces=$(pprof -traces "$TMP/cpu.pb.gz" | tr -s " \n" "  ")
 like "$traces" "mix_inline \(inline\)[[:space:]]+work_b[[:space:]]+burner" "inlined function is its own frame under its caller"
 lines=$(pprof_top "$TMP/cpu.pb.gz" -lines)
 like "$lines" "work_a .*work\.c:[0-9]+" "file:line for work_a"
