@@ -100,12 +100,16 @@ static struct thread *thread_add(struct target *t, pid_t tid, bool baseline)
 	return th;
 }
 
-static void thread_gone(struct thread *th)
+static void interrupt_done(struct target *t, struct thread *th);
+
+static void thread_gone(struct target *t, struct thread *th)
 {
 	if (th->state == THREAD_GONE)
 		return;
+	if (th->interrupting)
+		t->lost_samples++;
+	interrupt_done(t, th);
 	th->state = THREAD_GONE;
-	th->interrupting = false;
 	th->captured = false;
 	if (th->schedstat_fd >= 0)
 		close(th->schedstat_fd);
@@ -252,12 +256,23 @@ int target_launch(struct target *t, char *const argv[], const void *sigmask)
 
 int target_interrupt(struct target *t, struct thread *th)
 {
-	GROW(t->pauses, t->pauses_alloc, t->npauses + 1);
+	/* room for every pause in flight: the stop path never allocates */
+	GROW(t->pauses, t->pauses_alloc, t->npauses + t->in_flight + 1);
 	th->interrupt_ns = now_ns();
 	if (ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) < 0)
 		return -errno;
 	th->interrupting = true;
+	t->in_flight++;
 	return 0;
+}
+
+/* An interrupt was answered (or can no longer be): no sample is coming. */
+static void interrupt_done(struct target *t, struct thread *th)
+{
+	if (!th->interrupting)
+		return;
+	th->interrupting = false;
+	t->in_flight--;
 }
 
 static void resume(pid_t tid, int sig)
@@ -282,7 +297,7 @@ static void on_exec(struct target *t, struct thread *th)
 	ptrace(PTRACE_GETEVENTMSG, th->tid, 0, &former);
 	for (size_t i = 0; i < t->nthreads; i++)
 		if (t->threads[i] != th)
-			thread_gone(t->threads[i]);
+			thread_gone(t, t->threads[i]);
 	resume(th->tid, 0);
 	addrspace_new_epoch(&t->as);
 	t->as.dirty = true;	/* the dynamic loader maps libraries next */
@@ -295,12 +310,13 @@ static void on_sample_stop(struct target *t, struct thread *th)
 	int ret = capture_thread(t->pid, th->tid, &th->cap, addrspace_current(&t->as));
 
 	resume(th->tid, 0);
-	th->interrupting = false;
+	interrupt_done(t, th);
 	if (ret) {
 		t->lost_samples++;
 		return;
 	}
-	t->pauses[t->npauses++] = now_ns() - th->interrupt_ns;
+	if (t->npauses < t->pauses_alloc)
+		t->pauses[t->npauses++] = now_ns() - th->interrupt_ns;
 	if (!th->cap.stack_map_end)
 		t->as.dirty = true;	/* a stack we have not seen mapped */
 	th->captured = true;
@@ -317,7 +333,7 @@ static void dispatch(struct target *t, pid_t tid, int status)
 
 	if (WIFEXITED(status) || WIFSIGNALED(status)) {
 		if (th)
-			thread_gone(th);
+			thread_gone(t, th);
 		if (tid == t->pid) {
 			t->exited = true;
 			t->wait_status = status;
@@ -334,10 +350,9 @@ static void dispatch(struct target *t, pid_t tid, int status)
 	case PTRACE_EVENT_STOP:
 		if (is_stop_signal(sig)) {
 			/* group-stop: keep it stopped until SIGCONT, as without us */
-			if (th->interrupting) {
-				th->interrupting = false;
+			if (th->interrupting)
 				t->lost_samples++;
-			}
+			interrupt_done(t, th);
 			th->state = THREAD_GROUP_STOPPED;
 			ptrace(PTRACE_LISTEN, tid, 0, 0);
 			return;

@@ -69,6 +69,7 @@ struct target {
 	uint64_t *pauses;	/* ns per sample, interrupt to resume */
 	size_t npauses, pauses_alloc;
 	uint64_t lost_samples;	/* thread died or stopped before capture */
+	size_t in_flight;	/* interrupts sent, stops not yet seen */
 };
 
 void target_init(struct target *t, size_t stack_size);

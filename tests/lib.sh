@@ -129,8 +129,8 @@ pprof() { go tool pprof "$@" 2>/dev/null; }
 # pprof_top FILE [OPTIONS]: `go tool pprof -top` rows: flat flat% sum% cum cum% name
 pprof_top() { local f=$1; shift; pprof -top -nodecount=1000 "$@" "$f"; }
 # cum_pct FILE FUNCTION: the cum% of a function in -top
-cum_pct() { pprof_top "$1" | awk -v f="$2" '{ name = $6; for (i = 7; i <= NF; i++) name = name " " $i } sub(" \(inline\)$", "", name); name == f { sub("%", "", $5); print $5; exit }'; }
-flat_pct() { pprof_top "$1" | awk -v f="$2" '{ name = $6; for (i = 7; i <= NF; i++) name = name " " $i } sub(" \(inline\)$", "", name); name == f { sub("%", "", $2); print $2; exit }'; }
+cum_pct() { pprof_top "$1" | awk -v f="$2" '{ name = $6; for (i = 7; i <= NF; i++) name = name " " $i; sub(" \(inline\)$", "", name) } name == f { sub("%", "", $5); print $5; exit }'; }
+flat_pct() { pprof_top "$1" | awk -v f="$2" '{ name = $6; for (i = 7; i <= NF; i++) name = name " " $i; sub(" \(inline\)$", "", name) } name == f { sub("%", "", $2); print $2; exit }'; }
 # total of the last sample type (cpu ns) over all samples, from -raw
 pprof_total() {
 	pprof -raw "$1" | awk '/^Samples:/ { on = 1; next } /^Locations/ { on = 0 } on && /^ *[0-9]+ +[0-9]+:/ { sub(":", "", $2); s += $2 } END { printf "%d\n", s }'
