@@ -1,0 +1,18 @@
+#!/bin/bash
+# Signals sent to the target while it is profiled at a high rate reach its
+# handlers exactly as without cprof: every one of 20000 queued real-time
+# signals is handled once.
+. "$(dirname "$0")/lib.sh"
+N=20000
+
+start_target P "$T/sigcount" || exit 1
+"$CPROF" record -q -F 999 -p "$P" -o "$TMP/s.pb.gz" 2>"$TMP/err" & cp=$!
+wait_until 10 traced "$P"; ok $? "cprof attached"
+"$T/sigsend" "$P" $N; is $? 0 "$N SIGRTMIN queued while sampling at 999 Hz"
+for i in $(seq 200); do kill -USR1 "$P"; done
+kill -INT $cp; wait $cp; is $? 0 "cprof ends cleanly on SIGINT"
+kill -USR2 "$P"
+line=$(read_line "$P_fd")
+like "$line" "^rt $N usr1 [1-9][0-9]*$" "handler counts: every SIGRTMIN handled, SIGUSR1 delivered"
+[ "$(pprof_samples "$TMP/s.pb.gz")" -gt 0 ]; ok $? "samples were taken meanwhile"
+done_testing

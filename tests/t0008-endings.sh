@@ -1,0 +1,48 @@
+#!/bin/bash
+# However a recording ends (SIGINT, SIGTERM, SIGHUP to cprof; the target
+# exiting or being killed), cprof detaches, writes what it collected, and
+# exits 0.
+. "$(dirname "$0")/lib.sh"
+
+# wait_cpu PID NS: until the target used NS more cpu (it was sampled a while)
+wait_cpu() {
+	local start
+	start=$(proc_cpu_ns "$1")
+	wait_until 10 eval '[ $(($(proc_cpu_ns '"$1"') - '"$start"')) -ge '"$2"' ]'
+}
+
+for sig in INT TERM HUP; do
+	start_target P "$T/burn" -t 2 || exit 1
+	"$CPROF" record -p "$P" -o "$TMP/$sig.pb.gz" 2>"$TMP/err" & cp=$!
+	wait_until 10 traced "$P"
+	wait_cpu "$P" 300000000
+	kill -$sig $cp
+	wait_until 5 eval "! kill -0 $cp 2>/dev/null"; ok $? "SIG$sig: cprof ends promptly"
+	wait $cp; is $? 0 "SIG$sig: exit 0"
+	[ "$(pprof_samples "$TMP/$sig.pb.gz")" -gt 10 ]; ok $? "SIG$sig: what was collected is written"
+	wait_until 5 all_untraced "$P"; ok $? "SIG$sig: target untraced"
+	ok "$(none_stopped "$P"; echo $?)" "SIG$sig: target running"
+	kill -TERM "$P"; like "$(read_line "$P_fd")" "^rounds" "SIG$sig: target unharmed"
+done
+
+start_target P "$T/burn" -t 2 -s 1 || exit 1
+run_cprof record -p "$P" -o "$TMP/exit.pb.gz"
+is "$rc" 0 "target exits during the recording: exit 0"
+[ "$(pprof_samples "$TMP/exit.pb.gz")" -gt 10 ]; ok $? "target exit: profile written"
+
+start_target P "$T/burn" -t 2 || exit 1
+"$CPROF" record -p "$P" -o "$TMP/kill.pb.gz" 2>"$TMP/err" & cp=$!
+wait_until 10 traced "$P"
+wait_cpu "$P" 200000000
+kill -KILL "$P"
+wait $cp; is $? 0 "target killed by SIGKILL: exit 0"
+[ "$(pprof_samples "$TMP/kill.pb.gz")" -gt 5 ]; ok $? "target SIGKILL: profile written"
+
+# the output file appears only when complete
+start_target P "$T/burn" -t 1 || exit 1
+"$CPROF" record -q -p "$P" -o "$TMP/atomic.pb.gz" 2>"$TMP/err" & cp=$!
+wait_until 10 traced "$P"
+[ ! -e "$TMP/atomic.pb.gz" ]; ok $? "no output file while recording"
+kill -INT $cp; wait $cp
+gzip -t "$TMP/atomic.pb.gz"; ok $? "a whole gzip file after"
+done_testing

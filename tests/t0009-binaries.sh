@@ -1,0 +1,80 @@
+#!/bin/bash
+# Real binaries: PIE and not, with and without frame pointers, C++, stripped
+# (symbol table only, or nothing), separate debug files found by
+# .gnu_debuglink and by build-id, and a binary deleted while it runs.
+. "$(dirname "$0")/lib.sh"
+
+profile() {	# profile NAME CMD...: start, record 1 s, stop; -top in $top
+	local name=$1
+	shift
+	start_target P "$@" || return 1
+	run_cprof record -p "$P" -d 1s -o "$TMP/$name.pb.gz" ${CPROF_EXTRA:-}
+	kill -TERM "$P"
+	top=$(pprof_top "$TMP/$name.pb.gz")
+	lines=$(pprof_top "$TMP/$name.pb.gz" -lines)
+}
+
+for b in burn-nopie burn-fp; do
+	profile $b "$T/$b" -t 1
+	is "$rc" 0 "$b: exit 0"
+	like "$top" " work_a$" "$b: work_a"
+	like "$top" " cmp_slow$" "$b: unwinds through libc's qsort"
+	like "$top" " start_thread$" "$b: to the thread's start"
+	unlike "$top" "\[unknown\]|\[truncated\]" "$b: no broken stacks"
+done
+
+profile cxx "$T/cxxburn"
+like "$top" " shapes::Spinner<unsigned long>::spin\(unsigned int\)$" "C++: demangled name"
+like "$top" " shapes::Spinner<unsigned long>::operator\+=\(unsigned int\)$" "C++: operator"
+gzip -dc "$TMP/cxx.pb.gz" | grep -aq "_ZN6shapes7SpinnerImE4spinEj"; ok $? "C++: mangled name kept as system_name"
+
+# symbol table only: names, no lines
+cp "$T/burn" "$TMP/burn-nodebug"; strip -g "$TMP/burn-nodebug"
+profile nodebug "$TMP/burn-nodebug" -t 1
+like "$top" " work_a$" "strip -g: names from .symtab"
+unlike "$lines" "work\.c:" "strip -g: no file:line invented"
+
+# nothing but .dynsym: libc frames still named, nothing crashes
+cp "$T/burn" "$TMP/burn-stripped"; strip -s "$TMP/burn-stripped"
+profile stripped "$TMP/burn-stripped" -t 1
+is "$rc" 0 "strip -s: exit 0"
+like "$top" " (msort_with_tmp|__GI___qsort_r)( \(inline\))?$" "strip -s: shared library frames named"
+
+# separate debug file beside the binary, by .gnu_debuglink
+mkdir -p "$TMP/dl"
+objcopy --only-keep-debug "$T/burn" "$TMP/dl/burn.debug"
+cp "$T/burn" "$TMP/dl/burn"; strip -s "$TMP/dl/burn"
+(cd "$TMP/dl" && objcopy --add-gnu-debuglink=burn.debug burn)
+profile debuglink "$TMP/dl/burn" -t 1
+like "$top" " work_a$" "debuglink: names from the debug file"
+like "$lines" "work_a .*work\.c:[0-9]+" "debuglink: lines from the debug file"
+
+# separate debug file by build-id, in a --debuginfo-path tree
+id=$(readelf -n "$T/burn" | awk '/Build ID/ { print $3 }')
+mkdir -p "$TMP/dbg/.build-id/${id:0:2}"
+cp "$TMP/dl/burn.debug" "$TMP/dbg/.build-id/${id:0:2}/${id:2}.debug"
+cp "$T/burn" "$TMP/burn-bid"; strip -s "$TMP/burn-bid"
+CPROF_EXTRA="--debuginfo-path $TMP/dbg" profile buildid "$TMP/burn-bid" -t 1
+like "$top" " work_a$" "build-id: names from the debug file"
+like "$lines" "work_a .*work\.c:[0-9]+" "build-id: lines"
+
+# a binary deleted after it started
+cp "$T/burn" "$TMP/gone"
+start_target P "$TMP/gone" -t 1 || exit 1
+rm -f "$TMP/gone"
+run_cprof record -p "$P" -d 1s -o "$TMP/gone.pb.gz"
+kill -TERM "$P"
+like "$(pprof_top "$TMP/gone.pb.gz")" " work_a$" "deleted binary: still symbolized"
+like "$(pprof -raw "$TMP/gone.pb.gz")" "1: 0x[0-9a-f/x]+ $TMP/gone " "deleted binary: mapping keeps its path"
+
+# depth and stack copy limits show as [truncated]
+start_target P "$T/burn" -t 1 || exit 1
+run_cprof record -p "$P" -d 1s --max-depth 3 -o "$TMP/depth.pb.gz"
+traces=$(pprof -traces "$TMP/depth.pb.gz" | tr -s ' \n' '  ')
+# depth counts machine frames; inlined functions are extra lines of one frame
+like "$traces" "work_a burner start_thread \[truncated\]" \
+	"--max-depth 3: three frames, then [truncated]"
+unlike "$traces" "start_thread __clone3" "--max-depth 3: nothing deeper"
+run_cprof record -p "$P" -d 1s --stack-size 512 -o "$TMP/small.pb.gz"
+like "$(pprof_top "$TMP/small.pb.gz")" "\[truncated\]" "--stack-size 512: deep stacks end in [truncated]"
+done_testing
