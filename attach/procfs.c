@@ -140,14 +140,14 @@ int proc_read_runtime(int schedstat_fd, int stat_fd, uint64_t *ns)
 	return 0;
 }
 
-int proc_read_state(int stat_fd, char *state)
+int proc_read_stat(int stat_fd, char *state, uint64_t *utime, uint64_t *stime)
 {
 	char buf[512];
 	ssize_t n = pread_all(stat_fd, buf, sizeof(buf));
 
 	if (n < 0)
 		return (int)n;
-	return proc_parse_stat_state(buf, state, NULL, NULL);
+	return proc_parse_stat_state(buf, state, utime, stime);
 }
 
 void proc_thread_name(pid_t pid, pid_t tid, char *buf, size_t size)

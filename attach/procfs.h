@@ -31,8 +31,9 @@ int proc_open_task_file(pid_t pid, pid_t tid, const char *file);
 /* Cumulative CPU time of a thread in ns: schedstat, else stat utime+stime. */
 int proc_read_runtime(int schedstat_fd, int stat_fd, uint64_t *ns);
 
-/* The scheduler state letter of a thread, from its stat file. */
-int proc_read_state(int stat_fd, char *state);
+/* The scheduler state letter of a thread and its user and system time in
+ * clock ticks (the kernel's own split), from its stat file. */
+int proc_read_stat(int stat_fd, char *state, uint64_t *utime, uint64_t *stime);
 
 /* Parse the state letter out of a /proc/.../stat line (tests use it). */
 int proc_parse_stat_state(const char *line, char *state, uint64_t *utime,

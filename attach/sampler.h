@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "target.h"
+#include "../lib/u64map.h"
 
 struct profile_builder;
 
@@ -32,6 +33,7 @@ struct sampler_opts {
 	uint64_t duration_ns;	/* 0: until the target exits or a signal */
 	size_t max_depth;
 	size_t stack_size;
+	bool raw_stops;		/* no stop-bias correction (--raw-stops) */
 	sigset_t orig_mask;	/* the launched command gets this mask */
 	sigset_t handled;	/* blocked everywhere, read from a signalfd */
 };
@@ -43,7 +45,10 @@ struct sampler_result {
 	uint64_t duration_ns;
 	uint64_t ticks, missed_ticks;
 	uint64_t samples;
+	uint64_t syscall_stops;	/* samples whose stop was a syscall return */
 };
+
+struct stop_fix;
 
 struct sampler {
 	struct sampler_opts opts;
@@ -51,6 +56,9 @@ struct sampler {
 	struct target target;
 	struct profile_builder *builder;
 	pthread_t thread;
+	struct stop_fix *fixes;	/* see attach/sampler.c, "Stop bias" */
+	size_t nfixes, fixes_alloc;
+	struct u64map fix_index;	/* builder entry -> fixes[] */
 };
 
 int sampler_start(struct sampler *s, struct profile_builder *b);

@@ -93,8 +93,14 @@ static struct thread *thread_add(struct target *t, pid_t tid, bool baseline)
 	th->schedstat_fd = proc_open_task_file(t->pid, tid, "schedstat");
 	th->stat_fd = proc_open_task_file(t->pid, tid, "stat");
 	capture_init(&th->cap, t->stack_size);
-	if (baseline)
+	if (baseline) {
+		char state;
+
 		proc_read_runtime(th->schedstat_fd, th->stat_fd, &th->last_runtime);
+		proc_read_stat(th->stat_fd, &state, &th->utime0, &th->stime0);
+		th->utime = th->utime0;
+		th->stime = th->stime0;
+	}
 	target_refresh_name(t, th);
 	t->threads_seen++;
 	return th;

@@ -48,6 +48,8 @@ struct thread {
 	uint32_t sample_epoch;
 	bool has_entry;		/* a sample of this thread is in the builder */
 	size_t last_entry;
+	uint64_t utime0, stime0;	/* clock ticks when cprof first saw it */
+	uint64_t utime, stime;		/* ... and at the last look */
 	uint64_t name_read_ns;
 	char name[32];
 	struct capture cap;

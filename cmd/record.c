@@ -43,6 +43,9 @@ static const char record_usage[] =
 	"      --stack-size BYTES bytes of stack copied per sample (default 32768)\n"
 	"      --debuginfo-path P where to look for separate debug files, in elfutils'\n"
 	"                         form (default \"-:.debug:/usr/lib/debug\")\n"
+	"      --raw-stops        keep samples where the thread stopped, without\n"
+	"                         moving the user share of syscall-exit stops to\n"
+	"                         the calling code (see ACCURACY in cprof(1))\n"
 	"  -q, --quiet            no summary line\n"
 	"  -v, --verbose          say more on stderr\n"
 	"  -h, --help             this text\n"
@@ -59,6 +62,7 @@ struct record_args {
 	uint64_t duration_ns;
 	const char *output;
 	const char *debuginfo_path;
+	bool raw_stops;
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -71,7 +75,7 @@ static int usage_error(const char *fmt, const char *arg)
 
 static int parse_args(int argc, char **argv, struct record_args *a)
 {
-	enum { OPT_MAX_DEPTH = 256, OPT_STACK_SIZE, OPT_DEBUGINFO };
+	enum { OPT_MAX_DEPTH = 256, OPT_STACK_SIZE, OPT_DEBUGINFO, OPT_RAW_STOPS };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "type", required_argument, NULL, 't' },
@@ -81,6 +85,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
 		{ "stack-size", required_argument, NULL, OPT_STACK_SIZE },
 		{ "debuginfo-path", required_argument, NULL, OPT_DEBUGINFO },
+		{ "raw-stops", no_argument, NULL, OPT_RAW_STOPS },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -125,6 +130,9 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			break;
 		case OPT_DEBUGINFO:
 			a->debuginfo_path = optarg;
+			break;
+		case OPT_RAW_STOPS:
+			a->raw_stops = true;
 			break;
 		case 'q':
 			quiet = true;
@@ -240,7 +248,7 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 	char *cmdline = join_args(argv), *target_cmd = NULL;
 	char *c_version = xasprintf("cprof %s", CPROF_VERSION);
 	char *c_cmd = xasprintf("command: %s", cmdline);
-	char *c_target = NULL;
+	char *c_target = NULL, *c_stops = NULL;
 	char *c_pause = xasprintf("pause per sample: p50 %lluus p99 %lluus max %lluus over %zu samples",
 				  (unsigned long long)ps.p50, (unsigned long long)ps.p99,
 				  (unsigned long long)ps.max, s->target.npauses);
@@ -258,6 +266,12 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 	}
 	meta.comments[meta.ncomments++] = c_target;
 	meta.comments[meta.ncomments++] = c_pause;
+	c_stops = xasprintf("stops at a system call return: %llu of %llu samples%s",
+			    (unsigned long long)s->res.syscall_stops,
+			    (unsigned long long)s->res.samples,
+			    a->raw_stops ? " (left as sampled: --raw-stops)" :
+			    " (user share moved to the calling code)");
+	meta.comments[meta.ncomments++] = c_stops;
 	ret = pprof_encode(b, sym, &meta, &buf, &len);
 	if (!ret)
 		ret = output_write(out, buf, len);
@@ -272,6 +286,7 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 	free(c_cmd);
 	free(c_target);
 	free(c_pause);
+	free(c_stops);
 	symbolizer_free(sym);
 	return ret;
 }
@@ -334,6 +349,7 @@ int cmd_record(int argc, char **argv)
 		.duration_ns = a.duration_ns,
 		.max_depth = (size_t)a.max_depth,
 		.stack_size = (size_t)a.stack_size,
+		.raw_stops = a.raw_stops,
 	};
 	/* SIGINT/TERM/HUP and SIGCHLD are read by the tracer from a signalfd */
 	sigemptyset(&s->opts.handled);

@@ -275,12 +275,18 @@ int pprof_encode(const struct profile_builder *b, struct symbolizer *s,
 			}
 		}
 	}
-	p->n_sample = b->nentries;
 	p->sample = xcalloc(b->nentries, sizeof(*p->sample));
 	for (size_t i = 0; i < b->nentries; i++) {
 		const struct pb_entry *e = &b->entries[i];
 		const uint64_t *pcs = pb_pcs(b, e);
-		Sample *sm = p->sample[i] = xmalloc(sizeof(*sm));
+		bool empty = true;
+		Sample *sm;
+
+		for (size_t v = 0; v < b->nvalues; v++)
+			empty &= e->values[v] == 0;
+		if (empty)
+			continue;	/* e.g. a stop-bias entry nothing moved to */
+		sm = p->sample[p->n_sample++] = xmalloc(sizeof(*sm));
 
 		perftools__profiles__sample__init(sm);
 		sm->n_location_id = e->npcs;

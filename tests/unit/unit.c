@@ -1,2 +1,256 @@
-/* tests/unit/unit.c - placeholder, filled below */
-int main(void) { return 0; }
+/*
+ * tests/unit/unit.c - table-driven unit tests ("input -> want"), TAP output.
+ */
+#define _GNU_SOURCE
+#include "../../attach/procfs.h"
+#include "../../lib/u64map.h"
+#include "../../lib/util.h"
+#include "../../profiles/builder.h"
+#include "../../profiles/pprof.h"
+#include "../../symbolize/maps.h"
+#include "../../symbolize/symbolize.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+static int n, failed;
+
+static void ok(int cond, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void ok(int cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s %d - ", cond ? "ok" : "not ok", ++n);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	failed += !cond;
+}
+
+static void test_parse_duration(void)
+{
+	static const struct {
+		const char *in;
+		int ret;
+		uint64_t want;
+	} cases[] = {
+		{ "500ms", 0, 500000000ULL }, { "10s", 0, 10000000000ULL },
+		{ "2m", 0, 120000000000ULL }, { "1h", 0, 3600000000000ULL },
+		{ "1.5s", 0, 1500000000ULL }, { "3", 0, 3000000000ULL },
+		{ "250us", 0, 250000ULL }, { "abc", -1, 0 }, { "", -1, 0 },
+		{ "-1s", -1, 0 }, { "0", -1, 0 }, { "10x", -1, 0 },
+		{ "1e30s", -1, 0 }, { "nan", -1, 0 }, { "s", -1, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t got = 0;
+		int ret = parse_duration(cases[i].in, &got);
+
+		ok(ret == cases[i].ret && (ret || got == cases[i].want),
+		   "parse_duration(\"%s\") -> %d %llu", cases[i].in, ret,
+		   (unsigned long long)got);
+	}
+}
+
+static void test_parse_long(void)
+{
+	static const struct {
+		const char *in;
+		int ret;
+		long want;
+	} cases[] = {
+		{ "99", 0, 99 }, { "1", 0, 1 }, { "10000", 0, 10000 },
+		{ "0", -1, 0 }, { "-5", -1, 0 }, { "100000", -1, 0 },
+		{ "12a", -1, 0 }, { "", -1, 0 }, { " 5", 0, 5 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		long got = 0;
+		int ret = parse_long(cases[i].in, 1, 10000, &got);
+
+		ok(ret == cases[i].ret && (ret || got == cases[i].want),
+		   "parse_long(\"%s\", 1, 10000) -> %d %ld", cases[i].in, ret, got);
+	}
+}
+
+static void test_maps_line(void)
+{
+	uint64_t start, end, off, ino;
+	unsigned prot, maj, min;
+	const char *name;
+
+	ok(!maps_parse_line("7f0a1000-7f0a3000 r-xp 00002000 08:01 1234   /usr/lib/libc.so.6",
+			    &start, &end, &prot, &off, &maj, &min, &ino, &name) &&
+	   start == 0x7f0a1000 && end == 0x7f0a3000 && prot == (MAP_R | MAP_X) &&
+	   off == 0x2000 && maj == 8 && min == 1 && ino == 1234 &&
+	   !strcmp(name, "/usr/lib/libc.so.6"), "maps line: file mapping");
+	ok(!maps_parse_line("7ffc1000-7ffc2000 rw-p 00000000 00:00 0                          [stack]",
+			    &start, &end, &prot, &off, &maj, &min, &ino, &name) &&
+	   prot == (MAP_R | MAP_W) && ino == 0 && !strcmp(name, "[stack]"),
+	   "maps line: [stack]");
+	ok(!maps_parse_line("1000-2000 ---p 00000000 00:00 0", &start, &end, &prot,
+			    &off, &maj, &min, &ino, &name) && prot == 0 && !*name,
+	   "maps line: anonymous, no name");
+	ok(!maps_parse_line("1000-2000 r--p 00000000 fd:00 42 /tmp/a b (deleted)", &start,
+			    &end, &prot, &off, &maj, &min, &ino, &name) &&
+	   !strcmp(name, "/tmp/a b (deleted)"), "maps line: spaces in the path");
+	ok(maps_parse_line("garbage", &start, &end, &prot, &off, &maj, &min, &ino, &name) < 0,
+	   "maps line: garbage rejected");
+	ok(maps_parse_line("2000-1000 r--p 0 0:0 0", &start, &end, &prot, &off, &maj,
+			   &min, &ino, &name) < 0, "maps line: end before start rejected");
+
+	struct mapping v[] = { { .start = 0x1000, .end = 0x2000 },
+			       { .start = 0x3000, .end = 0x5000 },
+			       { .start = 0x5000, .end = 0x6000 } };
+	struct maps m = { v, 3, NULL };
+
+	ok(maps_find(&m, 0x1000) == &v[0] && maps_find(&m, 0x1fff) == &v[0] &&
+	   maps_find(&m, 0x2000) == NULL && maps_find(&m, 0x4fff) == &v[1] &&
+	   maps_find(&m, 0x5000) == &v[2] && maps_find(&m, 0x6000) == NULL &&
+	   maps_find(&m, 0) == NULL, "maps_find: bounds are [start, end)");
+}
+
+static void test_stat_state(void)
+{
+	static const struct {
+		const char *line;
+		char state;
+		uint64_t utime, stime;
+	} cases[] = {
+		{ "123 (burn) R 1 2 3 4 5 6 7 8 9 10 111 222 0 0", 'R', 111, 222 },
+		{ "123 (a b) S 1 2 3 4 5 6 7 8 9 10 1 2", 'S', 1, 2 },
+		{ "123 (x) (y)) D 1 2 3 4 5 6 7 8 9 10 5 6", 'D', 5, 6 },
+		{ "123 ()) T 1 2 3 4 5 6 7 8 9 10 0 0", 'T', 0, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char st = 0;
+		uint64_t ut = 0, sy = 0;
+		int ret = proc_parse_stat_state(cases[i].line, &st, &ut, &sy);
+
+		ok(!ret && st == cases[i].state && ut == cases[i].utime &&
+		   sy == cases[i].stime, "stat state: \"%s\" -> %c", cases[i].line, st);
+	}
+	ok(proc_parse_stat_state("no paren", &(char){ 0 }, NULL, NULL) < 0,
+	   "stat state: malformed rejected");
+}
+
+static void test_u64map(void)
+{
+	struct u64map m = { 0 };
+	bool added, all = true;
+
+	for (uint64_t i = 0; i < 10000; i++)
+		u64map_put(&m, i, i * 7, i + 1, &added), all &= added;
+	ok(all && m.count == 10000, "u64map: 10000 distinct keys added");
+	all = true;
+	for (uint64_t i = 0; i < 10000; i++) {
+		uint64_t *v = u64map_find(&m, i, i * 7);
+
+		all &= v && *v == i + 1;
+	}
+	ok(all, "u64map: every key found with its value");
+	ok(!u64map_find(&m, 5, 6), "u64map: absent key not found");
+	u64map_put(&m, 3, 21, 999, &added);
+	ok(!added && *u64map_find(&m, 3, 21) == 4, "u64map: put of an existing key keeps it");
+	u64map_release(&m);
+}
+
+static void test_builder(void)
+{
+	struct profile_builder b;
+	uint64_t s1[] = { 1, 2, 3 }, s2[] = { 1, 2, 4 };
+	int64_t v[] = { 1, 10 };
+	size_t e1, e2, e3, e4;
+
+	pb_init(&b, 2);
+	e1 = pb_add(&b, 100, 0, s1, 3, v);
+	e2 = pb_add(&b, 100, 0, s1, 3, v);
+	e3 = pb_add(&b, 100, 0, s2, 3, v);
+	e4 = pb_add(&b, 101, 0, s1, 3, v);
+	ok(e1 == e2 && b.entries[e1].values[0] == 2 && b.entries[e1].values[1] == 20,
+	   "builder: same thread and stack merge, values summed");
+	ok(e3 != e1 && e4 != e1 && e3 != e4 && b.nentries == 3,
+	   "builder: another stack or thread is another sample");
+	ok(pb_add(&b, 100, 1, s1, 3, v) != e1, "builder: another exec epoch is another sample");
+	ok(pb_add(&b, 100, 0, s1, 2, v) != e1, "builder: a prefix is another stack");
+	for (int i = 0; i < 5000; i++) {
+		uint64_t s[] = { (uint64_t)i, 7 };
+
+		pb_add(&b, 1, 0, s, 2, v);
+	}
+	ok(b.nentries == 5000 + 5, "builder: grows past its first table");
+	pb_thread_name(&b, 100, "first");
+	pb_thread_name(&b, 100, "renamed");
+	ok(!strcmp(pb_thread_name_of(&b, 100), "renamed") && !*pb_thread_name_of(&b, 5),
+	   "builder: thread names, latest wins");
+	pb_release(&b);
+}
+
+static void test_gzip(void)
+{
+	char in[10000], out[10000];
+	unsigned char *gz;
+	size_t gzlen;
+	uLongf outlen = sizeof(out);
+	z_stream zs = { 0 };
+
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = "profile"[i % 7];
+	ok(!pprof_gzip(in, sizeof(in), &gz, &gzlen) && gz[0] == 0x1f && gz[1] == 0x8b &&
+	   !gz[4] && !gz[5] && !gz[6] && !gz[7], "gzip: magic, mtime 0 (reproducible)");
+	inflateInit2(&zs, 15 + 16);
+	zs.next_in = gz;
+	zs.avail_in = gzlen;
+	zs.next_out = (unsigned char *)out;
+	zs.avail_out = outlen;
+	ok(inflate(&zs, Z_FINISH) == Z_STREAM_END && zs.total_out == sizeof(in) &&
+	   !memcmp(in, out, sizeof(in)), "gzip: round trip");
+	inflateEnd(&zs);
+	free(gz);
+}
+
+static void test_demangle(void)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "main", "main" },
+		{ "_ZN6shapes7SpinnerImE4spinEj", "shapes::Spinner<unsigned long>::spin(unsigned int)" },
+		{ "_ZN4core3fmt5write17h0123456789abcdefE", "core::fmt::write" },
+		{ "_Znot-valid", "_Znot-valid" },
+	};
+	struct addrspace as;
+	struct symbolizer *s;
+
+	addrspace_init(&as, 0);
+	s = symbolizer_new(&as, NULL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *got = symbolizer_demangle(s, cases[i].in);
+
+		ok(!strcmp(got, cases[i].want), "demangle %s -> %s", cases[i].in, got);
+	}
+	ok(symbolizer_demangle(s, "_ZN6shapes7SpinnerImE4spinEj") ==
+	   symbolizer_demangle(s, "_ZN6shapes7SpinnerImE4spinEj"), "demangle: interned once");
+	symbolizer_free(s);
+	addrspace_release(&as);
+}
+
+int main(void)
+{
+	test_parse_duration();
+	test_parse_long();
+	test_maps_line();
+	test_stat_state();
+	test_u64map();
+	test_builder();
+	test_gzip();
+	test_demangle();
+	printf("1..%d\n", n);
+	return failed ? 1 : 0;
+}
