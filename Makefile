@@ -119,7 +119,9 @@ $(B)/asan-tests/%.sh: tests/%.sh
 	@mkdir -p $(dir $@)
 	@printf '#!/bin/bash\n# %s under ASan+UBSan\nexport CPROF_SAN=1\nexec bash %s "$$@"\n' $< $< > $@
 
-test: $(B)/.deps-ok $(B)/cprof $(B)/asan/cprof $(B)/tests/unit $(B)/asan/tests/unit $(TARGETS) $(ASAN_E2E)
+.SECONDARY:
+test: $(B)/.deps-ok $(B)/cprof $(B)/asan/cprof $(B)/tests/unit $(B)/asan/tests/unit $(TARGETS) \
+		$(ASAN_E2E) $(B)/asan-tests/unit.sh
 	prove -e bash tests/unit.sh $(E2E) $(B)/asan-tests/unit.sh $(ASAN_E2E)
 
 $(B)/asan-tests/unit.sh: tests/unit.sh

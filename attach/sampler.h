@@ -59,6 +59,7 @@ struct sampler {
 	struct stop_fix *fixes;	/* see attach/sampler.c, "Stop bias" */
 	size_t nfixes, fixes_alloc;
 	struct u64map fix_index;	/* builder entry -> fixes[] */
+	uint64_t period, next_tick, rng;	/* dithered ticks */
 };
 
 int sampler_start(struct sampler *s, struct profile_builder *b);

@@ -69,4 +69,10 @@ printf 'not a program\n' >"$TMP/notexec"; chmod 644 "$TMP/notexec"
 bad 126 "Permission denied" "not executable" record -o "$TMP/l.pb.gz" -- "$TMP/notexec"
 [ ! -e "$TMP/l.pb.gz" ]; ok $? "no profile left behind by a failed launch"
 ls "$TMP"/.cprof-out.* >/dev/null 2>&1; ok $((! $?)) "no temporary file left behind"
+# every option of --help is documented in the man page and the README
+man=$(sed 's/\\-/-/g' "$TOP/man/cprof.1")
+for o in $("$CPROF" record --help | grep -oE -- '--[a-z-]+' | sort -u); do
+	like "$man" "$o" "man page documents $o"
+	like "$(cat "$TOP/README.md")" "$o" "README documents $o"
+done
 done_testing
