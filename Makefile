@@ -131,7 +131,11 @@ $(B)/asan-tests/unit.sh: tests/unit.sh
 demo: $(B)/cprof $(B)/targets/burn
 	@bash tests/demo.sh
 
-bench: $(B)/cprof $(TARGETS)
+$(B)/bench/%: tests/bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TFLAGS) -o $@ $<
+
+bench: $(B)/cprof $(TARGETS) $(B)/bench/spin $(B)/bench/bareloop
 	@bash tests/bench/bench.sh
 
 install: $(B)/cprof

@@ -108,13 +108,13 @@ static size_t wrapper_frames(struct target *t, uint32_t epoch, const uint64_t *p
 	}
 	if (i == 0 || i >= n)
 		i = n > 1 ? 1 : 0;	/* keep at least one frame */
-	if (i < n && (pcs[i] == PC_TRUNCATED || pcs[i] == PC_UNKNOWN))
+	if (i < n && pc_is_pseudo(pcs[i]))
 		return 0;
 	return i;
 }
 
 static void note_syscall_stop(struct sampler *s, struct thread *th, size_t full,
-			      const uint64_t *pcs, size_t n)
+			      uint64_t *pcs, size_t n)
 {
 	size_t skip = wrapper_frames(&s->target, th->sample_epoch, pcs, n);
 	int64_t zero[2] = { 0, 0 };
@@ -126,12 +126,20 @@ static void note_syscall_stop(struct sampler *s, struct thread *th, size_t full,
 		return;
 	slot = u64map_put(&s->fix_index, full, 0, s->nfixes, &added);
 	if (added) {
+		/*
+		 * The call site may sit in a small inlined helper; the code
+		 * that ran between the calls is its enclosing function.
+		 */
+		uint64_t leaf = pcs[skip];
+
+		pcs[skip] |= PC_PHYSICAL;
 		GROW(s->fixes, s->fixes_alloc, s->nfixes + 1);
 		s->fixes[s->nfixes++] = (struct stop_fix){
 			.full = full, .tid = th->tid,
 			.moved = pb_add(s->builder, th->tid, th->sample_epoch,
 					pcs + skip, n - skip, zero),
 		};
+		pcs[skip] = leaf;
 	}
 	s->fixes[*slot].ns += th->sample_ns;
 }

@@ -11,6 +11,7 @@
 #ifndef CPROF_UNWIND_H
 #define CPROF_UNWIND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,16 @@ struct unwinder;
 /* Pseudo pcs: never valid user addresses (non-canonical on x86-64). */
 #define PC_TRUNCATED 0xfffffffffffffff1ULL	/* depth cap or copy ended */
 #define PC_UNKNOWN 0xfffffffffffffff2ULL	/* no unwind info: gave up */
+/*
+ * Flag on a real pc: name this frame by its physical function only, not by
+ * the inlined functions at that address (the caller frame a syscall-exit
+ * stop's user share is moved to; see attach/sampler.c).
+ */
+#define PC_PHYSICAL (1ULL << 62)
+static inline bool pc_is_pseudo(uint64_t pc)
+{
+	return pc == PC_TRUNCATED || pc == PC_UNKNOWN;
+}
 
 struct unwinder *unwinder_new(struct addrspace *as);
 void unwinder_free(struct unwinder *u);

@@ -127,7 +127,7 @@ static uint64_t location_id(struct pbuild *pb, struct symbolizer *s,
 	loc = pb->p.location[pb->p.n_location++] = xmalloc(sizeof(*loc));
 	perftools__profiles__location__init(loc);
 	loc->id = *v;
-	if (addr == PC_TRUNCATED || addr == PC_UNKNOWN) {
+	if (pc_is_pseudo(addr)) {
 		struct symframe f = {
 			.name = addr == PC_TRUNCATED ? "[truncated]" : "[unknown]",
 			.file = "",
@@ -139,8 +139,13 @@ static uint64_t location_id(struct pbuild *pb, struct symbolizer *s,
 		loc->line[0] = line(function_id(pb, &f), 0);
 		return loc->id;
 	}
-	loc->address = addr;
-	symbolizer_lookup(s, epoch, addr, &sl);
+	loc->address = addr & ~PC_PHYSICAL;
+	symbolizer_lookup(s, epoch, loc->address, &sl);
+	if (addr & PC_PHYSICAL && sl.nframes > 1) {
+		/* only the outermost (physical) function of this address */
+		sl.frames[0] = sl.frames[sl.nframes - 1];
+		sl.nframes = 1;
+	}
 	if (sl.map) {
 		struct mapinfo *mi;
 

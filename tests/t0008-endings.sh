@@ -34,7 +34,7 @@ start_target P "$T/burn" -t 2 || exit 1
 "$CPROF" record -p "$P" -o "$TMP/kill.pb.gz" 2>"$TMP/err" & cp=$!
 wait_until 10 traced "$P"
 wait_cpu "$P" 200000000
-kill -KILL "$P"
+kill -KILL "$P"; { wait "$P"; } 2>/dev/null
 wait $cp; is $? 0 "target killed by SIGKILL: exit 0"
 [ "$(pprof_samples "$TMP/kill.pb.gz")" -gt 5 ]; ok $? "target SIGKILL: profile written"
 

@@ -1,0 +1,69 @@
+#!/bin/bash
+# make bench: what cprof costs the target and how right it is, beside
+# `perf record -g` and a bare ptrace interrupt/copy/cont loop, on the same
+# fixed work, in one run.  Trials are interleaved and medians reported:
+# the machine is noisy, never trust one time.  Not a test: it asserts nothing.
+set -u
+cd "$(dirname "$0")/../.."
+B=build
+TRIALS=${TRIALS:-5}
+ROUNDS=${ROUNDS:-1500}
+tmp=$(mktemp -d /tmp/cprof-bench.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+have_perf=1
+perf record -q -o "$tmp/p.data" -- true >/dev/null 2>&1 || have_perf=0
+
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
+elapsed() { awk '/^elapsed_ms/ { print $2 }' "$1"; }
+
+# run MODE: one trial of the fixed work under MODE; appends to $tmp/MODE.*
+run() {
+	local mode=$1 out=$tmp/out err=$tmp/err hz=${1##*-}
+	case $mode in
+	bare) $B/bench/spin -n "$ROUNDS" >"$out" 2>"$err" ;;
+	cprof-*) $B/cprof record -F "$hz" -o "$tmp/c.pb.gz" -- $B/bench/spin -n "$ROUNDS" >"$out" 2>"$err"
+		sed -n 's/.*pause p50 \([0-9]*\)us.*/\1/p' "$err" >>"$tmp/$mode.pause" ;;
+	perf-*) perf record -q -g -F "$hz" -o "$tmp/p.data" -- $B/bench/spin -n "$ROUNDS" >"$out" 2>"$err" ;;
+	loop-*) $B/bench/bareloop "$hz" -- $B/bench/spin -n "$ROUNDS" >"$out" 2>"$err"
+		sed -n 's/.*pause p50 \([0-9]*\) us.*/\1/p' "$err" >>"$tmp/$mode.pause" ;;
+	esac
+	elapsed "$out" >>"$tmp/$mode.ms"
+}
+
+modes="bare loop-99 cprof-99 loop-999 cprof-999"
+[ $have_perf = 1 ] && modes="$modes perf-99 perf-999"
+echo "== target slowdown: one busy thread, fixed work, $TRIALS interleaved trials (medians)"
+for i in $(seq "$TRIALS"); do
+	for m in $modes; do run "$m"; done
+done
+base=$(median <"$tmp/bare.ms")
+printf '%-12s %12s %10s %16s\n' mode elapsed_ms slowdown pause_p50_us
+for m in $modes; do
+	ms=$(median <"$tmp/$m.ms")
+	pause=-
+	[ -s "$tmp/$m.pause" ] && pause=$(median <"$tmp/$m.pause")
+	printf '%-12s %12s %9s%% %16s\n' "$m" "$ms" \
+		"$(awk -v a="$ms" -v b="$base" 'BEGIN { printf "%.1f", (a / b - 1) * 100 }')" "$pause"
+done
+[ $have_perf = 1 ] || echo "(perf record does not work here: no perf rows)"
+
+# Accuracy on syscall-heavy work: flat % per function (inlines folded into
+# their function, as perf reports), cprof with and without the stop-bias
+# correction, against perf.
+echo
+echo "== flat % on a syscall-heavy thread (burn: clock_gettime every ~27 us), 3 s"
+top_cprof() { go tool pprof -top -noinlines -nodecount=8 "$1" 2>/dev/null |
+	awk '/flat%/ { on = 1; next } on { n = $6; for (i = 7; i <= NF; i++) n = n " " $i; printf "%s %s\n", n, $2 }'; }
+$B/cprof record -q -o "$tmp/fix.pb.gz" -- $B/targets/burn -t 1 -s 3 >/dev/null
+$B/cprof record -q --raw-stops -o "$tmp/raw.pb.gz" -- $B/targets/burn -t 1 -s 3 >/dev/null
+{
+	echo "cprof (default):"; top_cprof "$tmp/fix.pb.gz" | sed 's/^/  /'
+	echo "cprof --raw-stops:"; top_cprof "$tmp/raw.pb.gz" | sed 's/^/  /'
+	if [ $have_perf = 1 ]; then
+		perf record -q -g -F 999 -o "$tmp/p.data" -- $B/targets/burn -t 1 -s 3 >/dev/null 2>&1
+		echo "perf record -g (kernel symbols folded into [kernel]):"
+		perf report -i "$tmp/p.data" --no-children --sort sym --stdio 2>/dev/null |
+			awk '/^ +[0-9.]+%/ { p = $1; sub("%", "", p); n = $3; for (i = 4; i <= NF; i++) n = n " " $i
+				if ($2 == "[k]") k += p; else if (p >= 0.5) printf "  %s %s%%\n", n, p } END { printf "  [kernel] %.2f%%\n", k }'
+	fi
+}
