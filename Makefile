@@ -41,7 +41,7 @@ ASAN_LIB_OBJS := $(patsubst $(B)/obj/%,$(B)/asan/obj/%,$(LIB_OBJS))
 TARGET_SRCS := $(wildcard tests/targets/*.c)
 TARGETS := $(B)/targets/burn $(B)/targets/burn-nopie $(B)/targets/burn-fp \
 	$(B)/targets/cxxburn $(B)/targets/spawner $(B)/targets/sigcount \
-	$(B)/targets/sigsend
+	$(B)/targets/sigsend $(B)/targets/jit
 
 .PHONY: all deps demo test unit-test e2e-test bench install clean check-deps
 all: cprof

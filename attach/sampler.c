@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #define NAME_REFRESH_NS 1000000000ULL
+#define AWAIT_NS 300000ULL	/* poll for stops at most 0.3 ms a tick */
 #define MAPS_REFRESH_NS 20000000ULL	/* reread maps at most 50x/s */
 
 /*
@@ -345,7 +346,7 @@ static void record(struct sampler *s)
 		    read(tfd, &exp, sizeof(exp)) == sizeof(exp)) {
 			on_tick(s, tfd);
 			tick_cpu(s);
-			target_drain(t);
+			target_await(t, now_ns() + AWAIT_NS);
 		}
 		/* every thread runs again: a good moment to reread maps */
 		addrspace_refresh(&t->as, MAPS_REFRESH_NS);

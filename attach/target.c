@@ -388,6 +388,25 @@ static void dispatch(struct target *t, pid_t tid, int status)
 	}
 }
 
+int target_await(struct target *t, uint64_t deadline_ns)
+{
+	int status, n = 0;
+	pid_t tid;
+
+	while (t->in_flight && !t->exited && now_ns() < deadline_ns) {
+		tid = waitpid(-1, &status, __WALL | WNOHANG);
+		if (tid > 0) {
+			dispatch(t, tid, status);
+			n++;
+		} else if (tid < 0) {
+			if (errno == ECHILD)
+				t->exited = true;
+			break;
+		}
+	}
+	return n + target_drain(t);
+}
+
 int target_drain(struct target *t)
 {
 	int status, n = 0;

@@ -275,5 +275,16 @@ size_t unwinder_unwind(struct unwinder *u, const struct capture *c,
 	}
 	if (n == 0)
 		pcs[n++] = c->regs.rip;
+	/*
+	 * A walk that ends in code without unwind tables (JIT code, an
+	 * anonymous mapping) did not reach the thread's first frame: say so
+	 * rather than show a stack that looks complete.
+	 */
+	if (n < max && !pc_is_pseudo(pcs[n - 1])) {
+		const struct mapping *m = find_map(&x, pcs[n - 1], false);
+
+		if (!m || !m->mod || !m->mod->has_eh_table)
+			pcs[n++] = PC_UNKNOWN;
+	}
 	return n;
 }

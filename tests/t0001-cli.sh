@@ -56,6 +56,19 @@ bad 1 "ptrace\(PTRACE_SEIZE, $P\): Operation not permitted \(traced by cprof, pi
 	"already traced" record -p "$P" -d 1s -o "$TMP/second.pb.gz"
 kill -INT $first; wait $first; is $? 0 "the first cprof was not disturbed"
 
+# permission: another user without CAP_SYS_PTRACE
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+		"$CPROF" record -p "$P" -d 1s -o /tmp/cprof-nobody.$$.pb.gz 2>&1); rc=$?
+	is "$rc" 1 "another user's process: exit 1"
+	like "$out" "Operation not permitted \(process $P belongs to uid 0; run cprof as that user or with CAP_SYS_PTRACE\)" \
+		"another user's process: says why"
+	rm -f /tmp/cprof-nobody.$$.pb.gz
+else
+	skip "not root or no setpriv: cannot test another user's process"
+	skip "not root or no setpriv"
+fi
+
 # a thread id means its process
 tid=$(ls /proc/$P/task | grep -v "^$P\$" | head -1)
 run_cprof record -p "$tid" -d 300ms -o "$TMP/t.pb.gz"
@@ -69,6 +82,11 @@ printf 'not a program\n' >"$TMP/notexec"; chmod 644 "$TMP/notexec"
 bad 126 "Permission denied" "not executable" record -o "$TMP/l.pb.gz" -- "$TMP/notexec"
 [ ! -e "$TMP/l.pb.gz" ]; ok $? "no profile left behind by a failed launch"
 ls "$TMP"/.cprof-out.* >/dev/null 2>&1; ok $((! $?)) "no temporary file left behind"
+# make install puts the binary and the man page under DESTDIR/PREFIX
+make -s -C "$TOP" install DESTDIR="$TMP/inst" PREFIX=/usr >/dev/null 2>&1
+[ -x "$TMP/inst/usr/bin/cprof" ] && [ -f "$TMP/inst/usr/share/man/man1/cprof.1" ]
+ok $? "make install DESTDIR= PREFIX="
+
 # every option of --help is documented in the man page and the README
 man=$(sed 's/\\-/-/g' "$TOP/man/cprof.1")
 for o in $("$CPROF" record --help | grep -oE -- '--[a-z-]+' | sort -u); do

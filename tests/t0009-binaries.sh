@@ -27,6 +27,18 @@ profile cxx "$T/cxxburn"
 like "$top" " shapes::Spinner<unsigned long>::spin\(unsigned int\)$" "C++: demangled name"
 like "$top" " shapes::Spinner<unsigned long>::operator\+=\(unsigned int\)$" "C++: operator"
 gzip -dc "$TMP/cxx.pb.gz" | grep -aq "_ZN6shapes7SpinnerImE4spinEj"; ok $? "C++: mangled name kept as system_name"
+traces=$(pprof -traces "$TMP/cxx.pb.gz" | tr -s ' \n' '  ')
+# libstdc++'s thread entry is a local symbol: named only with its debug info
+like "$traces" "spin_forever (execute_native_thread_routine|\[libstdc\+\+\.so[.0-9]*\]) start_thread" \
+	"C++: through libstdc++'s thread entry to start_thread"
+like "$traces" "(__sin|__cos)[a-z_0-9]* (\(inline\) )?trig_forever" "libm frames above their caller"
+unlike "$traces" "\[unknown\]" "C++: no broken stacks"
+
+# code without unwind info (an anonymous executable mapping, like a JIT)
+profile jit "$T/jit"
+is "$rc" 0 "JIT-like code: exit 0"
+like "$(pprof -traces "$TMP/jit.pb.gz" | tr -s ' \n' '  ')" "[0-9]+ms <unknown> \[unknown\] -" \
+	"JIT-like code: its address, then [unknown], no invented frames"
 
 # symbol table only: names, no lines
 cp "$T/burn" "$TMP/burn-nodebug"; strip -g "$TMP/burn-nodebug"

@@ -46,15 +46,22 @@ int main(int argc, char **argv)
 	if (argc < 4 || strcmp(argv[2], "--"))
 		return 2;
 	hz = atoi(argv[1]);
+	int go[2];
+	char c;
+
+	if (pipe(go))
+		return 1;
 	pid = fork();
 	if (pid == 0) {
-		raise(SIGSTOP);
+		close(go[1]);
+		if (read(go[0], &c, 1) < 0)
+			_exit(127);
 		execvp(argv[3], argv + 3);
 		_exit(127);
 	}
-	waitpid(pid, &st, WUNTRACED);
+	close(go[0]);
 	ptrace(PTRACE_SEIZE, pid, 0, 0);
-	kill(pid, SIGCONT);
+	close(go[1]);
 	for (;;) {
 		struct timespec gap = { 0, 1000000000L / hz };
 		struct user_regs_struct regs;

@@ -1,7 +1,11 @@
-// tests/targets/cxxburn.cpp - C++ names: a namespace, a class template and
-// an operator, to check demangling.  Prints "ready PID"; runs until killed.
+// tests/targets/cxxburn.cpp - C++ names and C++ runtime stacks: a namespace,
+// a class template and an operator (demangling), run on a std::thread (so
+// stacks cross libstdc++'s thread entry), beside a thread spending its time
+// in libm.  Prints "ready PID"; runs until killed.
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <thread>
 #include <unistd.h>
 
 namespace shapes {
@@ -23,15 +27,36 @@ template <typename T> struct Spinner {
 } // namespace shapes
 
 volatile uint64_t sink;
+volatile double dsink;
 
-int main()
+__attribute__((noinline)) static void spin_forever()
 {
 	shapes::Spinner<uint64_t> s{ 1 };
 
-	std::printf("ready %d\n", getpid());
-	std::fflush(stdout);
 	for (;;) {
 		s += 100000;
 		sink = s.state;
 	}
+}
+
+// calls into libm through the PLT: a libm frame above ours
+__attribute__((noinline)) static void trig_forever()
+{
+	double x = 0.5;
+
+	for (;;) {
+		for (int i = 0; i < 100000; i++)
+			x = std::sin(x + (double)i) + std::cos(x);
+		dsink = x;
+	}
+}
+
+int main()
+{
+	std::thread a(spin_forever), b(trig_forever);
+
+	std::printf("ready %d\n", getpid());
+	std::fflush(stdout);
+	a.join();
+	b.join();
 }
