@@ -37,7 +37,7 @@ unlike "$traces" "\[unknown\]" "C++: no broken stacks"
 # code without unwind info (an anonymous executable mapping, like a JIT)
 profile jit "$T/jit"
 is "$rc" 0 "JIT-like code: exit 0"
-like "$(pprof -traces "$TMP/jit.pb.gz" | tr -s ' \n' '  ')" "[0-9]+ms <unknown> \[unknown\] -" \
+like "$(pprof -traces "$TMP/jit.pb.gz" | tr -s ' \n' '  ')" "[0-9.]+(ms|s) <unknown> \[unknown\] -" \
 	"JIT-like code: its address, then [unknown], no invented frames"
 
 # symbol table only: names, no lines
