@@ -38,6 +38,21 @@ kill -KILL "$P"; { wait "$P"; } 2>/dev/null
 wait $cp; is $? 0 "target killed by SIGKILL: exit 0"
 [ "$(pprof_samples "$TMP/kill.pb.gz")" -gt 5 ]; ok $? "target SIGKILL: profile written"
 
+# cprof killed with SIGKILL: the kernel detaches; the target runs on
+for i in 1 2 3; do
+	start_target P "$T/burn" -t 2 || exit 1
+	"$CPROF" record -q -F 999 -p "$P" -o "$TMP/k9.pb.gz" 2>/dev/null & cp=$!
+	wait_until 10 traced "$P"
+	wait_cpu "$P" $((i * 50000000))
+	kill -KILL $cp; { wait $cp; } 2>/dev/null
+	wait_until 5 all_untraced "$P"; ok $? "cprof SIGKILLed ($i): target untraced"
+	ok "$(none_stopped "$P"; echo $?)" "cprof SIGKILLed ($i): no thread left stopped"
+	before=$(proc_cpu_ns "$P")
+	wait_until 5 eval '[ $(proc_cpu_ns '"$P"') -gt '"$before"' ]'; ok $? "cprof SIGKILLed ($i): target still working"
+	ls "$TMP"/.cprof-out.* >/dev/null 2>&1 && rm -f "$TMP"/.cprof-out.*
+	kill -TERM "$P"; read_line "$P_fd" >/dev/null
+done
+
 # the output file appears only when complete
 start_target P "$T/burn" -t 1 || exit 1
 "$CPROF" record -q -p "$P" -o "$TMP/atomic.pb.gz" 2>"$TMP/err" & cp=$!
