@@ -14,7 +14,7 @@ B := build
 
 PKGS := libunwind-generic libdw libelf libprotobuf-c zlib
 # Debian packages: to build, and to run the tests
-DEPS_BUILD := gcc make pkg-config libunwind-dev libelf-dev libdw-dev \
+DEPS_BUILD := gcc make pkg-config linux-libc-dev libunwind-dev libelf-dev libdw-dev \
 	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
 DEPS_TEST := g++ golang-go perl binutils elfutils procps python3 linux-perf
 DEPS := $(DEPS_BUILD) $(DEPS_TEST)
@@ -28,10 +28,11 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 SRCS := lib/util.c lib/u64map.c \
 	symbolize/maps.c symbolize/symbolize.c \
 	attach/procfs.c attach/capture.c attach/unwind.c attach/target.c attach/sampler.c \
-	profiles/builder.c profiles/output.c profiles/pprof.c
-CMD_SRCS := cmd/main.c cmd/record.c
+	attach/snapshot.c \
+	profiles/builder.c profiles/output.c profiles/pprof.c profiles/text.c
+CMD_SRCS := cmd/main.c cmd/common.c cmd/record.c cmd/threads.c cmd/profiles.c
 GEN := $(B)/gen/profile.pb-c.c
-HDRS := $(wildcard */*.h) $(B)/gen/profile.pb-c.h
+HDRS := $(wildcard */*.h) $(B)/gen/profile.pb-c.h $(B)/gen/syscalls.h
 
 OBJS := $(patsubst %.c,$(B)/obj/%.o,$(SRCS) $(CMD_SRCS)) $(B)/obj/gen/profile.pb-c.o
 ASAN_OBJS := $(patsubst $(B)/obj/%,$(B)/asan/obj/%,$(OBJS))
@@ -41,7 +42,7 @@ ASAN_LIB_OBJS := $(patsubst $(B)/obj/%,$(B)/asan/obj/%,$(LIB_OBJS))
 TARGET_SRCS := $(wildcard tests/targets/*.c)
 TARGETS := $(B)/targets/burn $(B)/targets/burn-nopie $(B)/targets/burn-fp \
 	$(B)/targets/cxxburn $(B)/targets/spawner $(B)/targets/sigcount \
-	$(B)/targets/sigsend $(B)/targets/jit
+	$(B)/targets/sigsend $(B)/targets/jit $(B)/targets/states
 
 .PHONY: all deps demo test unit-test e2e-test bench install clean check-deps
 all: cprof
@@ -68,6 +69,14 @@ cprof: $(B)/cprof
 $(B)/gen/profile.pb-c.c $(B)/gen/profile.pb-c.h: profiles/profile.proto $(B)/.deps-ok
 	@mkdir -p $(B)/gen
 	protoc-c --proto_path=profiles --c_out=$(B)/gen profiles/profile.proto
+
+# x86-64 system call names, from the kernel's own numbering
+UNISTD := /usr/include/x86_64-linux-gnu/asm/unistd_64.h
+$(B)/gen/syscalls.h: $(B)/.deps-ok
+	@mkdir -p $(B)/gen
+	@awk 'BEGIN { print "/* generated from $(UNISTD) */"; print "static const char *const syscall_names[] = {" } \
+		/^#define __NR_[a-z0-9_]+ [0-9]+$$/ { n = $$2; sub("__NR_", "", n); printf "\t[%d] = \"%s\",\n", $$3, n } \
+		END { print "};" }' $(UNISTD) > $@
 
 $(B)/obj/gen/profile.pb-c.o: $(GEN)
 	@mkdir -p $(dir $@)

@@ -315,6 +315,14 @@ static void on_sample_stop(struct target *t, struct thread *th)
 {
 	int ret = capture_thread(t->pid, th->tid, &th->cap, addrspace_current(&t->as));
 
+	if (t->hold && !ret) {
+		/* a snapshot: everyone stays stopped until all are captured */
+		interrupt_done(t, th);
+		th->held = true;
+		th->captured = true;
+		th->sample_epoch = addrspace_epoch(&t->as);
+		return;
+	}
 	resume(th->tid, 0);
 	interrupt_done(t, th);
 	if (ret) {
@@ -356,10 +364,22 @@ static void dispatch(struct target *t, pid_t tid, int status)
 	case PTRACE_EVENT_STOP:
 		if (is_stop_signal(sig)) {
 			/* group-stop: keep it stopped until SIGCONT, as without us */
+			th->state = THREAD_GROUP_STOPPED;
+			if (t->hold && th->interrupting) {
+				/* its registers are readable here too; never CONT it */
+				interrupt_done(t, th);
+				if (!capture_thread(t->pid, tid, &th->cap,
+						    addrspace_current(&t->as))) {
+					th->held = th->held_group = true;
+					th->captured = true;
+					th->sample_epoch = addrspace_epoch(&t->as);
+					return;
+				}
+				t->lost_samples++;
+			}
 			if (th->interrupting)
 				t->lost_samples++;
 			interrupt_done(t, th);
-			th->state = THREAD_GROUP_STOPPED;
 			ptrace(PTRACE_LISTEN, tid, 0, 0);
 			return;
 		}
@@ -405,6 +425,21 @@ int target_await(struct target *t, uint64_t deadline_ns)
 		}
 	}
 	return n + target_drain(t);
+}
+
+void target_release_held(struct target *t)
+{
+	for (size_t i = 0; i < t->nthreads; i++) {
+		struct thread *th = t->threads[i];
+
+		if (!th->held)
+			continue;
+		if (th->held_group)
+			ptrace(PTRACE_LISTEN, th->tid, 0, 0);
+		else
+			resume(th->tid, 0);
+		th->held = th->held_group = false;
+	}
 }
 
 int target_drain(struct target *t)

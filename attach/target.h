@@ -46,6 +46,8 @@ struct thread {
 	uint64_t pending_ns;	/* cpu ns not yet given to a sample */
 	uint64_t sample_ns;	/* weight of the captured sample */
 	uint32_t sample_epoch;
+	bool held;		/* hold mode: captured and kept stopped */
+	bool held_group;	/* ... in a group-stop: LISTEN, not CONT */
 	bool has_entry;		/* a sample of this thread is in the builder */
 	size_t last_entry;
 	uint64_t utime0, stime0;	/* clock ticks when cprof first saw it */
@@ -61,6 +63,7 @@ struct target {
 	bool exited;		/* the thread group is gone */
 	int wait_status;	/* the leader's, when exited */
 	unsigned long options;	/* PTRACE_O_* */
+	bool hold;		/* snapshot: keep sampled threads stopped */
 	size_t stack_size;
 	struct addrspace as;
 	struct thread **threads;	/* every thread ever seen */
@@ -103,6 +106,9 @@ int target_interrupt(struct target *t, struct thread *th);
  * with more busy threads than cores).  Then drain.  Returns count.
  */
 int target_await(struct target *t, uint64_t deadline_ns);
+
+/* Hold mode: let every held thread go (CONT, or LISTEN if group-stopped). */
+void target_release_held(struct target *t);
 
 /* Handle every stop already reported (waitpid WNOHANG); returns count. */
 int target_drain(struct target *t);

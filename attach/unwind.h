@@ -27,7 +27,7 @@ struct unwinder;
  * the inlined functions at that address (the caller frame a syscall-exit
  * stop's user share is moved to; see attach/sampler.c).
  */
-#define PC_PHYSICAL (1ULL << 62)
+#define PC_PHYSICAL ((uint64_t)1 << 62)
 static inline bool pc_is_pseudo(uint64_t pc)
 {
 	return pc == PC_TRUNCATED || pc == PC_UNKNOWN;

@@ -13,7 +13,9 @@ static const struct command {
 	int (*fn)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
-	{ "record", cmd_record, "sample a process (or a command) and write a pprof profile" },
+	{ "record", cmd_record, "sample a process (or a command) and write a profile" },
+	{ "threads", cmd_threads, "show what every thread of a process is doing now" },
+	{ "profiles", cmd_profiles, "list the profile types cprof can record" },
 };
 
 static void usage(FILE *f)

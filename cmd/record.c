@@ -7,10 +7,13 @@
 #include "cmd.h"
 #include "../attach/procfs.h"
 #include "../attach/sampler.h"
+#include "../attach/snapshot.h"
+#include "../attach/unwind.h"
 #include "../lib/util.h"
 #include "../profiles/builder.h"
 #include "../profiles/output.h"
 #include "../profiles/pprof.h"
+#include "../profiles/text.h"
 #include "../symbolize/symbolize.h"
 
 #include <errno.h>
@@ -33,12 +36,16 @@ static const char record_usage[] =
 	"and write a gzip-compressed pprof profile.\n"
 	"\n"
 	"  -p, --pid PID          attach to process PID (a thread id means its process)\n"
-	"  -t, --type TYPE        profile type: cpu (default)\n"
+	"  -t, --type TYPE        profile type: cpu (default), or threads: one\n"
+	"                         snapshot of every thread's stack (needs -p)\n"
+	"  -f, --format FMT       pprof (default, gzip protobuf), text (Go's\n"
+	"                         debug=1 format) or dump (every stack, by thread)\n"
 	"  -F, --freq HZ          samples per second, 1-10000 (default 99)\n"
 	"  -d, --duration DUR     stop after DUR: 500ms, 10s, 2m, 1h (default: until\n"
 	"                         the target exits or cprof gets SIGINT/SIGTERM/SIGHUP)\n"
 	"  -o, --output FILE      write the profile to FILE (default\n"
-	"                         cprof-TYPE-PID.pb.gz, or cprof-TYPE-COMMAND.pb.gz)\n"
+	"                         cprof-TYPE-PID.pb.gz, or cprof-TYPE-COMMAND.pb.gz;\n"
+	"                         .txt for the text formats)\n"
 	"      --max-depth N      keep at most N frames per stack (default 256)\n"
 	"      --stack-size BYTES bytes of stack copied per sample (default 32768)\n"
 	"      --debuginfo-path P where to look for separate debug files, in elfutils'\n"
@@ -58,6 +65,7 @@ struct record_args {
 	pid_t pid;
 	char **argv;
 	const char *type;
+	const char *format;
 	long hz, max_depth, stack_size;
 	uint64_t duration_ns;
 	const char *output;
@@ -79,6 +87,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "type", required_argument, NULL, 't' },
+		{ "format", required_argument, NULL, 'f' },
 		{ "freq", required_argument, NULL, 'F' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "output", required_argument, NULL, 'o' },
@@ -94,12 +103,12 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 	long v;
 	int c;
 
-	*a = (struct record_args){ .type = "cpu", .hz = 99, .max_depth = 256,
+	*a = (struct record_args){ .type = "cpu", .format = "pprof", .hz = 99, .max_depth = 256,
 				   .stack_size = 32768 };
 	opterr = 0;
 	optind = 1;
 	/* "+": the first non-option starts the command */
-	while ((c = getopt_long(argc, argv, "+:p:t:F:d:o:qvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:p:t:f:F:d:o:qvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_long(optarg, 1, INT32_MAX, &v))
@@ -108,6 +117,9 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			break;
 		case 't':
 			a->type = optarg;
+			break;
+		case 'f':
+			a->format = optarg;
 			break;
 		case 'F':
 			if (parse_long(optarg, 1, MAX_HZ, &a->hz))
@@ -149,42 +161,19 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (strcmp(a->type, "cpu"))
-		return usage_error("unknown profile type '%s' (this cprof records: cpu)", a->type);
+	if (strcmp(a->type, "cpu") && strcmp(a->type, "threads"))
+		return usage_error("unknown profile type '%s' (this cprof records cpu and threads; see cprof profiles)",
+				   a->type);
+	if (strcmp(a->format, "pprof") && strcmp(a->format, "text") && strcmp(a->format, "dump"))
+		return usage_error("unknown format '%s' (pprof, text or dump)", a->format);
 	if (optind < argc)
 		a->argv = argv + optind;
+	if (!strcmp(a->type, "threads") && a->argv)
+		return usage_error("-t threads is a snapshot of a running process: give -p PID, not a command%s", "");
 	if (a->pid && a->argv)
 		return usage_error("give either -p PID or a command, not both%s", "");
 	if (!a->pid && !a->argv)
 		return usage_error("nothing to profile: give -p PID or a command after --%s", "");
-	return 0;
-}
-
-/* Refuse targets we cannot or must not trace, before touching anything. */
-static int check_pid(struct record_args *a)
-{
-	struct proc_status st;
-	int ret;
-
-	if (a->pid == getpid())
-		return error("attach %d: that is cprof itself", a->pid);
-	ret = proc_status(a->pid, 0, &st);
-	if (ret == -ESRCH)
-		return error("attach %d: no such process", a->pid);
-	if (ret)
-		return error("attach %d: /proc/%d/status: %s", a->pid, a->pid, strerror(-ret));
-	if (st.tgid != a->pid) {
-		note("%d is a thread of process %d: profiling the whole process",
-		     a->pid, st.tgid);
-		a->pid = st.tgid;
-		if (a->pid == getpid())
-			return error("attach %d: that is cprof itself", a->pid);
-		if (proc_status(a->pid, 0, &st))
-			return error("attach %d: no such process", a->pid);
-	}
-	if (st.state == 'Z' || st.state == 'X')
-		return error("attach %d: process is a zombie (it has exited; its parent has not reaped it)",
-			     a->pid);
 	return 0;
 }
 
@@ -232,6 +221,42 @@ static char *join_args(char **argv)
 	return s;
 }
 
+/* Render in the chosen format, then write atomically (or remove the temp). */
+static int emit(struct output *out, const char *format, const struct profile_builder *b,
+		struct symbolizer *sym, const struct pprof_meta *meta, const char *type,
+		const struct snapshot *snap)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int ret = 0;
+
+	if (!strcmp(format, "pprof")) {
+		ret = pprof_encode(b, sym, meta, (unsigned char **)&buf, &len);
+	} else {
+		FILE *f = open_memstream(&buf, &len);
+
+		if (!f)
+			return error("open_memstream: %s", strerror(errno));
+		if (!strcmp(format, "text"))
+			text_legacy(f, b, sym, type, meta->state_labels ? "thread_state" : NULL,
+				    meta->state_labels);
+		else if (snap)
+			threads_print_dump(f, snap, sym);
+		else
+			text_dump(f, b, sym, type, "");
+		if (ferror(f) | fclose(f))
+			ret = error("formatting the profile failed");
+	}
+	if (!ret)
+		ret = output_write(out, buf, len);
+	if (!ret)
+		ret = output_commit(out);
+	else
+		output_abort(out);
+	free(buf);
+	return ret;
+}
+
 static int write_profile(struct sampler *s, struct profile_builder *b,
 			 struct output *out, const struct record_args *a,
 			 char **argv, struct pause_stats ps)
@@ -252,8 +277,6 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 	char *c_pause = xasprintf("pause per sample: p50 %lluus p99 %lluus max %lluus over %zu samples",
 				  (unsigned long long)ps.p50, (unsigned long long)ps.p99,
 				  (unsigned long long)ps.max, s->target.npauses);
-	unsigned char *buf = NULL;
-	size_t len;
 	int ret;
 
 	meta.comments[meta.ncomments++] = c_version;
@@ -272,14 +295,7 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 			    a->raw_stops ? " (left as sampled: --raw-stops)" :
 			    " (user share moved to the calling code)");
 	meta.comments[meta.ncomments++] = c_stops;
-	ret = pprof_encode(b, sym, &meta, &buf, &len);
-	if (!ret)
-		ret = output_write(out, buf, len);
-	if (!ret)
-		ret = output_commit(out);
-	else
-		output_abort(out);
-	free(buf);
+	ret = emit(out, a->format, b, sym, &meta, a->type, NULL);
 	free(cmdline);
 	free(target_cmd);
 	free(c_version);
@@ -289,6 +305,78 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 	free(c_stops);
 	symbolizer_free(sym);
 	return ret;
+}
+
+/* -t threads: one snapshot, identical stacks merged, by thread state. */
+static int record_threads(struct record_args *a, struct output *out,
+			  const char *path, char **argv)
+{
+	static const char *state_labels[128];
+	struct snapshot snap = { 0 };
+	struct profile_builder b;
+	struct symbolizer *sym;
+	char *cmdline = join_args(argv), *c_cmd, *c_target, *c_stop;
+	struct pprof_meta meta = {
+		.sample_types = { { "threads", "count" } },
+		.ntypes = 1,
+		.period_type = { "threads", "count" },
+		.period = 1,
+		.time_nanos = (int64_t)realtime_ns(),
+		.state_labels = state_labels,
+	};
+	size_t n = 0;
+	int ret;
+
+	for (int c = 1; c < 128; c++)
+		state_labels[c] = snapshot_state_name((char)c);
+	snap.opts = (struct snapshot_opts){
+		.pid = a->pid, .timeout_ns = 1000000000ULL,
+		.stack_size = (size_t)a->stack_size, .max_depth = (size_t)a->max_depth,
+	};
+	block_handled_signals(&snap.opts.handled, NULL);
+	if (snapshot_take(&snap)) {
+		output_abort(out);
+		snapshot_release(&snap);
+		free(cmdline);
+		return CPROF_EXIT_FAILURE;
+	}
+	pb_init(&b, 1);
+	for (size_t i = 0; i < snap.n; i++) {
+		const struct snap_thread *t = &snap.v[i];
+		static const uint64_t unknown = PC_UNKNOWN;
+		int64_t one = 1;
+
+		if (t->result == SNAP_GONE || t->result == SNAP_SKIPPED)
+			continue;
+		/* a thread that did not stop still counts, with no stack */
+		if (t->result == SNAP_OK)
+			pb_add_labeled(&b, 0, (unsigned char)t->state & 127, t->epoch,
+				       t->pcs, t->npcs, &one);
+		else
+			pb_add_labeled(&b, 0, (unsigned char)t->state & 127, 0,
+				       &unknown, 1, &one);
+		n++;
+	}
+	sym = symbolizer_new(&snap.target.as, a->debuginfo_path);
+	c_cmd = xasprintf("command: %s", cmdline);
+	c_target = xasprintf("target: pid %d", a->pid);
+	c_stop = xasprintf("process stopped for %lluus", (unsigned long long)snap.stopped_ns / 1000);
+	meta.comments[meta.ncomments++] = "cprof " CPROF_VERSION;
+	meta.comments[meta.ncomments++] = c_cmd;
+	meta.comments[meta.ncomments++] = c_target;
+	meta.comments[meta.ncomments++] = c_stop;
+	ret = emit(out, a->format, &b, sym, &meta, "threads", &snap);
+	if (!ret)
+		note("%zu threads, process stopped %lluus, wrote %s", n,
+		     (unsigned long long)snap.stopped_ns / 1000, path);
+	symbolizer_free(sym);
+	pb_release(&b);
+	snapshot_release(&snap);
+	free(cmdline);
+	free(c_cmd);
+	free(c_target);
+	free(c_stop);
+	return ret ? CPROF_EXIT_FAILURE : CPROF_EXIT_OK;
 }
 
 static int launch_status(struct sampler *s)
@@ -322,22 +410,29 @@ int cmd_record(int argc, char **argv)
 	ret = parse_args(argc, argv, &a);
 	if (ret)
 		return ret < 0 ? CPROF_EXIT_OK : ret;
-	if (a.pid && check_pid(&a))
+	if (a.pid && check_target_pid(&a.pid))
 		return CPROF_EXIT_FAILURE;
+	const char *ext = strcmp(a.format, "pprof") ? "txt" : "pb.gz";
+
 	if (a.output)
 		path = xstrdup(a.output);
 	else if (a.pid)
-		path = xasprintf("cprof-%s-%d.pb.gz", a.type, a.pid);
+		path = xasprintf("cprof-%s-%d.%s", a.type, a.pid, ext);
 	else {
 		char *copy = xstrdup(a.argv[0]);
 
-		path = xasprintf("cprof-%s-%s.pb.gz", a.type, basename(copy));
+		path = xasprintf("cprof-%s-%s.%s", a.type, basename(copy), ext);
 		free(copy);
 	}
 	/* the output must be writable before the target is touched */
 	if (output_open(&out, path)) {
 		free(path);
 		return CPROF_EXIT_FAILURE;
+	}
+	if (!strcmp(a.type, "threads")) {
+		code = record_threads(&a, &out, path, argv);
+		free(path);
+		return code;
 	}
 
 	s = xcalloc(1, sizeof(*s));
@@ -351,13 +446,7 @@ int cmd_record(int argc, char **argv)
 		.stack_size = (size_t)a.stack_size,
 		.raw_stops = a.raw_stops,
 	};
-	/* SIGINT/TERM/HUP and SIGCHLD are read by the tracer from a signalfd */
-	sigemptyset(&s->opts.handled);
-	sigaddset(&s->opts.handled, SIGINT);
-	sigaddset(&s->opts.handled, SIGTERM);
-	sigaddset(&s->opts.handled, SIGHUP);
-	sigaddset(&s->opts.handled, SIGCHLD);
-	pthread_sigmask(SIG_BLOCK, &s->opts.handled, &s->opts.orig_mask);
+	block_handled_signals(&s->opts.handled, &s->opts.orig_mask);
 
 	pb_init(&b, 2);
 	if (sampler_start(s, &b)) {

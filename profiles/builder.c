@@ -24,11 +24,13 @@ void pb_release(struct profile_builder *b)
 	*b = (struct profile_builder){ 0 };
 }
 
-static uint64_t key_hash(pid_t tid, uint32_t epoch, const uint64_t *pcs, size_t n)
+static uint64_t key_hash(pid_t tid, uint32_t label, uint32_t epoch,
+			 const uint64_t *pcs, size_t n)
 {
 	uint64_t h = HASH_INIT;
 
 	h = hash_bytes(h, &tid, sizeof(tid));
+	h = hash_bytes(h, &label, sizeof(label));
 	h = hash_bytes(h, &epoch, sizeof(epoch));
 	return hash_bytes(h, pcs, n * sizeof(*pcs));
 }
@@ -52,7 +54,14 @@ static void rehash(struct profile_builder *b)
 size_t pb_add(struct profile_builder *b, pid_t tid, uint32_t epoch,
 	      const uint64_t *pcs, size_t npcs, const int64_t *values)
 {
-	uint64_t h = key_hash(tid, epoch, pcs, npcs);
+	return pb_add_labeled(b, tid, 0, epoch, pcs, npcs, values);
+}
+
+size_t pb_add_labeled(struct profile_builder *b, pid_t tid, uint32_t label,
+		      uint32_t epoch, const uint64_t *pcs, size_t npcs,
+		      const int64_t *values)
+{
+	uint64_t h = key_hash(tid, label, epoch, pcs, npcs);
 	struct pb_entry *e;
 	size_t j;
 
@@ -60,7 +69,7 @@ size_t pb_add(struct profile_builder *b, pid_t tid, uint32_t epoch,
 		rehash(b);
 	for (j = h & (b->table_size - 1); b->table[j]; j = (j + 1) & (b->table_size - 1)) {
 		e = &b->entries[b->table[j] - 1];
-		if (e->hash == h && e->tid == tid && e->epoch == epoch &&
+		if (e->hash == h && e->tid == tid && e->label == label && e->epoch == epoch &&
 		    e->npcs == npcs && !memcmp(pb_pcs(b, e), pcs, npcs * sizeof(*pcs))) {
 			pb_add_to(b, b->table[j] - 1, values);
 			return b->table[j] - 1;
@@ -70,7 +79,7 @@ size_t pb_add(struct profile_builder *b, pid_t tid, uint32_t epoch,
 	GROW(b->pcs, b->pcs_alloc, b->npcs + npcs);
 	memcpy(b->pcs + b->npcs, pcs, npcs * sizeof(*pcs));
 	e = &b->entries[b->nentries];
-	*e = (struct pb_entry){ .tid = tid, .epoch = epoch, .npcs = npcs,
+	*e = (struct pb_entry){ .tid = tid, .label = label, .epoch = epoch, .npcs = npcs,
 				.pcs = b->npcs, .hash = h };
 	b->npcs += npcs;
 	b->table[j] = ++b->nentries;

@@ -16,7 +16,8 @@
 #define PB_MAX_VALUES 4
 
 struct pb_entry {
-	pid_t tid;
+	pid_t tid;		/* 0 when samples of many threads are merged */
+	uint32_t label;		/* a label value index (threads: the state) */
 	uint32_t epoch;
 	uint32_t npcs;
 	size_t pcs;		/* offset into builder->pcs */
@@ -47,6 +48,9 @@ void pb_release(struct profile_builder *b);
 /* Add values to the entry for this stack; returns the entry's index. */
 size_t pb_add(struct profile_builder *b, pid_t tid, uint32_t epoch,
 	      const uint64_t *pcs, size_t npcs, const int64_t *values);
+size_t pb_add_labeled(struct profile_builder *b, pid_t tid, uint32_t label,
+		      uint32_t epoch, const uint64_t *pcs, size_t npcs,
+		      const int64_t *values);
 
 /* Add values to an existing entry (e.g. leftover cpu time of a thread). */
 void pb_add_to(struct profile_builder *b, size_t entry, const int64_t *values);

@@ -301,6 +301,13 @@ int pprof_encode(const struct profile_builder *b, struct symbolizer *s,
 		sm->n_value = b->nvalues;
 		sm->value = xcalloc(b->nvalues, sizeof(*sm->value));
 		memcpy(sm->value, e->values, b->nvalues * sizeof(*sm->value));
+		if (meta->state_labels) {
+			sm->n_label = 1;
+			sm->label = xcalloc(1, sizeof(*sm->label));
+			sm->label[0] = label(&pb, "thread_state",
+					     meta->state_labels[e->label], 0);
+			continue;
+		}
 		sm->n_label = 2;
 		sm->label = xcalloc(2, sizeof(*sm->label));
 		sm->label[0] = label(&pb, "thread_id", NULL, e->tid);

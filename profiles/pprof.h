@@ -25,6 +25,12 @@ struct pprof_meta {
 	int64_t duration_nanos;
 	const char *comments[16];
 	size_t ncomments;
+	/*
+	 * Labels: thread_id and thread_name by default; with state_labels,
+	 * one thread_state label, state_labels[entry->label] (threads
+	 * profile: entries merged across threads).
+	 */
+	const char *const *state_labels;
 };
 
 int pprof_encode(const struct profile_builder *b, struct symbolizer *s,

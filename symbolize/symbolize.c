@@ -175,12 +175,28 @@ static const char *die_name(Dwarf_Die *die, const char **system_name)
 }
 
 static void set_frame(struct symbolizer *s, struct symframe *f, const char *name,
-		      const char *sysname, const char *file, int line)
+		      const char *sysname, const char *file, int line,
+		      const char *comp_dir)
 {
 	f->name = symbolizer_demangle(s, name);
 	f->system_name = intern(s, sysname ? sysname : name);
-	f->file = intern(s, file ? file : "");
+	/* DWARF file names may be relative to the compilation directory */
+	if (file && file[0] && file[0] != '/' && comp_dir && comp_dir[0] == '/') {
+		char *abs = xasprintf("%s/%s", comp_dir, file);
+
+		f->file = intern(s, abs);
+		free(abs);
+	} else {
+		f->file = intern(s, file ? file : "");
+	}
 	f->line = line;
+}
+
+static const char *cu_comp_dir(Dwarf_Die *cu)
+{
+	Dwarf_Attribute attr;
+
+	return dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr));
 }
 
 /*
@@ -229,7 +245,7 @@ static size_t dwarf_frames(struct symbolizer *s, Dwfl_Module *mod, uint64_t addr
 		name = die_name(sc, &sysname);
 		if (!name)
 			name = "??";
-		set_frame(s, &out[nf++], name, sysname, file, line);
+		set_frame(s, &out[nf++], name, sysname, file, line, cu_comp_dir(cu));
 		if (tag == DW_TAG_subprogram)
 			break;
 		file = NULL;
@@ -258,12 +274,13 @@ void symbolizer_lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 		out->map = maps_find(&s->as->epochs[epoch], addr);
 	if (!d || !(mod = dwfl_addrmodule(d, addr)))
 		return;
+	name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+	out->offset = name ? off : 0;
 	out->nframes = dwarf_frames(s, mod, addr, out->frames);
 	out->has_dwarf = out->nframes > 0;
 	if (out->nframes)
 		return;
 	/* no DWARF: the symbol table (.symtab, else .dynsym) */
-	name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
 	if (!name)
 		return;
 	Dwfl_Line *dl = dwfl_module_getsrc(mod, addr);
@@ -272,7 +289,7 @@ void symbolizer_lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 
 	if (dl)
 		file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
-	set_frame(s, &out->frames[0], name, name, file, line);
+	set_frame(s, &out->frames[0], name, name, file, line, NULL);
 	out->nframes = 1;
 }
 

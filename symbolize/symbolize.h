@@ -33,6 +33,7 @@ struct symloc {
 	size_t nframes;		/* innermost (most inlined) first */
 	struct symframe frames[SYM_MAX_INLINE];
 	bool has_dwarf;		/* module had DWARF for this address */
+	uint64_t offset;	/* from the start of the containing symbol */
 };
 
 struct symbolizer *symbolizer_new(struct addrspace *as, const char *debuginfo_path);

@@ -135,8 +135,8 @@ flat_pct() { pprof_top "$1" | awk -v f="$2" '{ name = $6; for (i = 7; i <= NF; i
 pprof_total() {
 	pprof -raw "$1" | awk '/^Samples:/ { on = 1; next } /^Locations/ { on = 0 } on && /^ *[0-9]+ +[0-9]+:/ { sub(":", "", $2); s += $2 } END { printf "%d\n", s }'
 }
-pprof_samples() {
-	pprof -raw "$1" | awk '/^Samples:/ { on = 1; next } /^Locations/ { on = 0 } on && /^ *[0-9]+ +[0-9]+:/ { s += $1 } END { printf "%d\n", s }'
+pprof_samples() {	# the first value summed (one-value profiles print "N: ids")
+	pprof -raw "$1" | awk '/^Samples:/ { on = 1; next } /^Locations/ { on = 0 } on && /^ *[0-9]+( +[0-9]+)*:/ { sub(":", "", $1); s += $1 } END { printf "%d\n", s }'
 }
 
 # run cprof, keeping its stderr in $TMP/err and its status in $rc

@@ -89,7 +89,7 @@ ok $? "make install DESTDIR= PREFIX="
 
 # every option of --help is documented in the man page and the README
 man=$(sed 's/\\-/-/g' "$TOP/man/cprof.1")
-for o in $("$CPROF" record --help | grep -oE -- '--[a-z-]+' | sort -u); do
+for o in $({ "$CPROF" record --help; "$CPROF" threads --help; } | grep -oE -- '--[a-z-]+' | sort -u); do
 	like "$man" "$o" "man page documents $o"
 	like "$(cat "$TOP/README.md")" "$o" "README documents $o"
 done

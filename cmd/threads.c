@@ -1,0 +1,332 @@
+/*
+ * cmd/threads.c - `cprof threads`: what every thread of a process is doing
+ * right now, from one consistent snapshot (attach/snapshot.c): a stack dump
+ * shaped like Go's goroutine dump, a one-line-per-thread table, or JSON.
+ */
+#define _GNU_SOURCE
+#include "cmd.h"
+#include "../attach/snapshot.h"
+#include "../attach/unwind.h"
+#include "../lib/util.h"
+#include "../profiles/text.h"
+#include "../symbolize/maps.h"
+#include "../symbolize/symbolize.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char threads_usage[] =
+	"usage: cprof threads [options] -p PID\n"
+	"\n"
+	"Show what every thread of a process is doing now: its state, cpu time,\n"
+	"the system call it is blocked in, and its stack, innermost frame first.\n"
+	"All threads are stopped together for one consistent snapshot, for as\n"
+	"short a time as possible, and left as they were (a stopped process stays\n"
+	"stopped).\n"
+	"\n"
+	"  -p, --pid PID          the process (a thread id means its process)\n"
+	"      --no-stacks        one line per thread, no stacks\n"
+	"      --json             one JSON document, for scripts\n"
+	"      --tid TID,...      only these threads\n"
+	"      --timeout DUR      wait at most DUR for each thread to stop (default\n"
+	"                         1s); a thread that does not (uninterruptible\n"
+	"                         sleep) is shown with its /proc information only\n"
+	"      --max-depth N      frames per stack (default 256)\n"
+	"      --stack-size BYTES stack bytes copied per thread (default 32768)\n"
+	"      --debuginfo-path P where to look for separate debug files\n"
+	"  -v, --verbose          also say how long the process was stopped\n"
+	"  -h, --help             this text\n"
+	"\n"
+	"exit status: 0 every thread was read; 3 some thread exited or did not\n"
+	"stop in time (it is listed without a stack); 1 failure; 2 usage error.\n";
+
+struct threads_args {
+	pid_t pid;
+	bool no_stacks, json;
+	pid_t *tids;
+	size_t ntids;
+	uint64_t timeout_ns;
+	long max_depth, stack_size;
+	const char *debuginfo_path;
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "cprof: threads: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n(see cprof threads --help)\n");
+	return CPROF_EXIT_USAGE;
+}
+
+static int parse_tids(const char *s, struct threads_args *a)
+{
+	char *copy = xstrdup(s), *save, *tok;
+	size_t alloc = 0;
+	long v;
+
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (parse_long(tok, 1, INT32_MAX, &v)) {
+			free(copy);
+			return -1;
+		}
+		GROW(a->tids, alloc, a->ntids + 1);
+		a->tids[a->ntids++] = (pid_t)v;
+	}
+	free(copy);
+	return a->ntids ? 0 : -1;
+}
+
+static int parse_args(int argc, char **argv, struct threads_args *a)
+{
+	enum { OPT_NO_STACKS = 256, OPT_JSON, OPT_TID, OPT_TIMEOUT, OPT_MAX_DEPTH,
+	       OPT_STACK_SIZE, OPT_DEBUGINFO };
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "no-stacks", no_argument, NULL, OPT_NO_STACKS },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "tid", required_argument, NULL, OPT_TID },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
+		{ "stack-size", required_argument, NULL, OPT_STACK_SIZE },
+		{ "debuginfo-path", required_argument, NULL, OPT_DEBUGINFO },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	long v;
+	int c;
+
+	*a = (struct threads_args){ .timeout_ns = 1000000000ULL, .max_depth = 256,
+				    .stack_size = 32768 };
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":p:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (parse_long(optarg, 1, INT32_MAX, &v))
+				return usage_error("-p: '%s' is not a process id", optarg);
+			a->pid = (pid_t)v;
+			break;
+		case OPT_NO_STACKS: a->no_stacks = true; break;
+		case OPT_JSON: a->json = true; break;
+		case OPT_TID:
+			if (parse_tids(optarg, a))
+				return usage_error("--tid: '%s' is not a list of thread ids", optarg);
+			break;
+		case OPT_TIMEOUT:
+			if (parse_duration(optarg, &a->timeout_ns))
+				return usage_error("--timeout: '%s' is not a duration", optarg);
+			break;
+		case OPT_MAX_DEPTH:
+			if (parse_long(optarg, 1, 65536, &a->max_depth))
+				return usage_error("--max-depth: '%s' is not a number from 1 to 65536", optarg);
+			break;
+		case OPT_STACK_SIZE:
+			if (parse_long(optarg, 512, 64 << 20, &a->stack_size))
+				return usage_error("--stack-size: '%s' is not a size from 512 bytes to 64 MiB", optarg);
+			break;
+		case OPT_DEBUGINFO: a->debuginfo_path = optarg; break;
+		case 'v': verbose++; break;
+		case 'h':
+			fputs(threads_usage, stdout);
+			return -1;
+		case ':':
+			return usage_error("%s needs an argument", argv[optind - 1]);
+		default:
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (!a->pid)
+		return usage_error("which process? give -p PID%s", "");
+	return 0;
+}
+
+/* "read(0x3)" for a thread blocked in a system call, else its wchan */
+static void blocked_in(const struct snap_thread *t, char *buf, size_t size)
+{
+	const char *name = syscall_name(t->syscall_nr);
+
+	buf[0] = '\0';
+	if (t->state == 'R')
+		return;
+	if (t->syscall_nr >= 0 && name)
+		snprintf(buf, size, "%s(0x%" PRIx64 ")", name, t->syscall_arg0);
+	else if (t->syscall_nr >= 0)
+		snprintf(buf, size, "syscall_%ld(0x%" PRIx64 ")", t->syscall_nr, t->syscall_arg0);
+	else if (t->wchan[0])
+		snprintf(buf, size, "%s", t->wchan);
+}
+
+static double cpu_seconds(const struct snap_thread *t)
+{
+	return (double)(t->utime + t->stime) / sysconf(_SC_CLK_TCK);
+}
+
+static const char *result_note(const struct snap_thread *t)
+{
+	switch (t->result) {
+	case SNAP_GONE: return "exited before it could be read";
+	case SNAP_NO_STOP: return "did not stop in time: no stack";
+	default: return NULL;
+	}
+}
+
+static void print_table(const struct snapshot *s)
+{
+	printf("%8s  %-16s %-13s %9s  %s\n", "TID", "NAME", "STATE", "CPU", "BLOCKED IN");
+	for (size_t i = 0; i < s->n; i++) {
+		const struct snap_thread *t = &s->v[i];
+		char in[128];
+
+		if (t->result == SNAP_SKIPPED)
+			continue;
+		blocked_in(t, in, sizeof(in));
+		printf("%8d  %-16s %-13s %8.2fs  %s\n", t->tid, t->name,
+		       t->result == SNAP_GONE ? "gone" : snapshot_state_name(t->state),
+		       cpu_seconds(t), in);
+	}
+}
+
+void threads_print_dump(FILE *f, const struct snapshot *s, struct symbolizer *sym)
+{
+	for (size_t i = 0, first = 1; i < s->n; i++) {
+		const struct snap_thread *t = &s->v[i];
+		char in[128];
+
+		if (t->result == SNAP_SKIPPED)
+			continue;
+		blocked_in(t, in, sizeof(in));
+		fprintf(f, "%sthread %d \"%s\" [%s%s%s, cpu %.2fs]:\n", first ? "" : "\n",
+			t->tid, t->name,
+			t->result == SNAP_GONE ? "gone" : snapshot_state_name(t->state),
+			in[0] ? ", in " : "", in, cpu_seconds(t));
+		first = 0;
+		if (result_note(t))
+			fprintf(f, "(%s)\n", result_note(t));
+		else
+			text_stack(f, sym, t->epoch, t->pcs, t->npcs);
+	}
+}
+
+static void print_json(const struct snapshot *s, struct symbolizer *sym)
+{
+	const struct maps *m = &s->target.as.epochs[0];
+
+	printf("{\"pid\":%d,\"exe\":", s->opts.pid);
+	json_string(stdout, m->exe ? m->exe : "");
+	printf(",\"stopped_us\":%" PRIu64 ",\"threads\":[", s->stopped_ns / 1000);
+	for (size_t i = 0, first = 1; i < s->n; i++) {
+		const struct snap_thread *t = &s->v[i];
+		const char *sc = syscall_name(t->syscall_nr);
+
+		if (t->result == SNAP_SKIPPED)
+			continue;
+		printf("%s{\"tid\":%d,\"name\":", first ? "" : ",", t->tid);
+		first = 0;
+		json_string(stdout, t->name);
+		printf(",\"state\":");
+		json_string(stdout, t->result == SNAP_GONE ? "gone" : snapshot_state_name(t->state));
+		printf(",\"cpu_user_s\":%.2f,\"cpu_system_s\":%.2f",
+		       (double)t->utime / sysconf(_SC_CLK_TCK),
+		       (double)t->stime / sysconf(_SC_CLK_TCK));
+		if (t->state != 'R' && t->syscall_nr >= 0) {
+			printf(",\"syscall\":{\"nr\":%ld,\"name\":", t->syscall_nr);
+			json_string(stdout, sc ? sc : "");
+			printf(",\"arg0\":\"0x%" PRIx64 "\"}", t->syscall_arg0);
+		}
+		if (t->wchan[0]) {
+			printf(",\"wchan\":");
+			json_string(stdout, t->wchan);
+		}
+		if (result_note(t)) {
+			printf(",\"error\":");
+			json_string(stdout, result_note(t));
+		}
+		printf(",\"stack\":[");
+		for (size_t j = 0, f1 = 1; j < t->npcs; j++) {
+			uint64_t pc = t->pcs[j];
+			struct symloc sl;
+
+			if (pc_is_pseudo(pc)) {
+				printf("%s{\"function\":\"%s\"}", f1 ? "" : ",",
+				       pc == PC_TRUNCATED ? "[truncated]" : "[unknown]");
+				f1 = 0;
+				continue;
+			}
+			symbolizer_lookup(sym, t->epoch, pc, &sl);
+			if (!sl.nframes) {
+				printf("%s{\"address\":\"0x%" PRIx64 "\",\"module\":", f1 ? "" : ",", pc);
+				json_string(stdout, sl.map && sl.map->mod ? sl.map->mod->path : "");
+				printf("}");
+				f1 = 0;
+			}
+			for (size_t k = 0; k < sl.nframes; k++) {
+				printf("%s{\"address\":\"0x%" PRIx64 "\",\"function\":", f1 ? "" : ",", pc);
+				json_string(stdout, sl.frames[k].name);
+				printf(",\"file\":");
+				json_string(stdout, sl.frames[k].file);
+				printf(",\"line\":%d,\"inlined\":%s}", sl.frames[k].line,
+				       k + 1 < sl.nframes ? "true" : "false");
+				f1 = 0;
+			}
+		}
+		printf("]}");
+	}
+	printf("]}\n");
+}
+
+int cmd_threads(int argc, char **argv)
+{
+	struct threads_args a;
+	struct snapshot s = { 0 };
+	struct symbolizer *sym;
+	size_t unread = 0;
+	int ret;
+
+	ret = parse_args(argc, argv, &a);
+	if (ret) {
+		free(a.tids);
+		return ret < 0 ? CPROF_EXIT_OK : ret;
+	}
+	if (check_target_pid(&a.pid)) {
+		free(a.tids);
+		return CPROF_EXIT_FAILURE;
+	}
+	s.opts = (struct snapshot_opts){
+		.pid = a.pid, .tids = a.tids, .ntids = a.ntids,
+		.timeout_ns = a.timeout_ns, .stack_size = (size_t)a.stack_size,
+		.max_depth = (size_t)a.max_depth,
+	};
+	block_handled_signals(&s.opts.handled, NULL);
+	if (snapshot_take(&s)) {
+		snapshot_release(&s);
+		free(a.tids);
+		return CPROF_EXIT_FAILURE;
+	}
+	sym = symbolizer_new(&s.target.as, a.debuginfo_path);
+	if (a.json)
+		print_json(&s, sym);
+	else if (a.no_stacks)
+		print_table(&s);
+	else
+		threads_print_dump(stdout, &s, sym);
+	for (size_t i = 0; i < s.n; i++)
+		unread += s.v[i].result == SNAP_GONE || s.v[i].result == SNAP_NO_STOP;
+	debug("process %d stopped for %" PRIu64 "us, %zu threads, %.1fms in all",
+	      a.pid, s.stopped_ns / 1000, s.n, s.total_ns / 1e6);
+	if (verbose && !a.json)
+		fprintf(stderr, "cprof: process %d was stopped for %" PRIu64 "us\n",
+			a.pid, s.stopped_ns / 1000);
+	ret = fflush(stdout) || ferror(stdout) ? CPROF_EXIT_FAILURE :
+	      unread ? CPROF_EXIT_PARTIAL : CPROF_EXIT_OK;
+	symbolizer_free(sym);
+	snapshot_release(&s);
+	free(a.tids);
+	return ret;
+}
