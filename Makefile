@@ -144,7 +144,7 @@ $(B)/bench/%: tests/bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(TFLAGS) -o $@ $<
 
-bench: $(B)/cprof $(TARGETS) $(B)/bench/spin $(B)/bench/bareloop
+bench: $(B)/cprof $(TARGETS) $(B)/bench/spin $(B)/bench/bareloop $(B)/bench/many
 	@bash tests/bench/bench.sh
 
 install: $(B)/cprof

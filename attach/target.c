@@ -90,10 +90,14 @@ static struct thread *thread_add(struct target *t, pid_t tid, bool baseline)
 	}
 	th->tid = tid;
 	th->state = THREAD_RUNNING;
-	th->schedstat_fd = proc_open_task_file(t->pid, tid, "schedstat");
-	th->stat_fd = proc_open_task_file(t->pid, tid, "stat");
+	th->schedstat_fd = th->stat_fd = -1;
+	if (!t->hold) {
+		/* the sampler's per-tick readers; a snapshot reads /proc once */
+		th->schedstat_fd = proc_open_task_file(t->pid, tid, "schedstat");
+		th->stat_fd = proc_open_task_file(t->pid, tid, "stat");
+	}
 	capture_init(&th->cap, t->stack_size);
-	if (baseline) {
+	if (baseline && !t->hold) {
 		char state;
 
 		proc_read_runtime(th->schedstat_fd, th->stat_fd, &th->last_runtime);
@@ -101,7 +105,8 @@ static struct thread *thread_add(struct target *t, pid_t tid, bool baseline)
 		th->utime = th->utime0;
 		th->stime = th->stime0;
 	}
-	target_refresh_name(t, th);
+	if (!t->hold)
+		target_refresh_name(t, th);
 	t->threads_seen++;
 	return th;
 }
@@ -440,6 +445,18 @@ void target_release_held(struct target *t)
 			resume(th->tid, 0);
 		th->held = th->held_group = false;
 	}
+}
+
+int target_wait_tid(struct target *t, pid_t tid)
+{
+	int status;
+	pid_t r = waitpid(tid, &status, __WALL | WNOHANG);
+
+	if (r == tid) {
+		dispatch(t, tid, status);
+		return 1;
+	}
+	return r == 0 ? 0 : -errno;
 }
 
 int target_drain(struct target *t)

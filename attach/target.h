@@ -110,6 +110,13 @@ int target_await(struct target *t, uint64_t deadline_ns);
 /* Hold mode: let every held thread go (CONT, or LISTEN if group-stopped). */
 void target_release_held(struct target *t);
 
+/*
+ * Handle a stop of this one thread if it has been reported: 1 if handled,
+ * 0 if none yet, -errno.  O(1) in the kernel, where waitpid(-1) walks
+ * every tracee.
+ */
+int target_wait_tid(struct target *t, pid_t tid);
+
 /* Handle every stop already reported (waitpid WNOHANG); returns count. */
 int target_drain(struct target *t);
 

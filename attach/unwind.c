@@ -194,7 +194,11 @@ struct unwinder *unwinder_new(struct addrspace *as)
 	u->uas = unw_create_addr_space(&accessors, 0);
 	if (!u->uas)
 		die("unw_create_addr_space failed");
-	unw_set_caching_policy(u->uas, UNW_CACHE_GLOBAL);
+	/*
+	 * Per-thread: cprof unwinds on one thread, and the global cache takes
+	 * a lock that blocks signals (two sigprocmask calls) on every step.
+	 */
+	unw_set_caching_policy(u->uas, UNW_CACHE_PER_THREAD);
 	u->epoch_seen = as->nepochs;
 	return u;
 }

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "symbolize.h"
 #include "maps.h"
+#include "../lib/u64map.h"
 #include "../lib/util.h"
 
 #include <dwarf.h>
@@ -32,6 +33,9 @@ struct symbolizer {
 	size_t ndwfl;
 	struct strent *strs;	/* interned strings, open addressing */
 	size_t nstrs, strs_alloc;
+	struct u64map cache;	/* (epoch, addr) -> results[] */
+	struct symloc *results;	/* each unique address symbolized once */
+	size_t nresults, results_alloc;
 };
 
 static const char *intern(struct symbolizer *s, const char *str)
@@ -109,6 +113,8 @@ void symbolizer_free(struct symbolizer *s)
 	for (size_t i = 0; i < s->strs_alloc; i++)
 		free(s->strs[i].s);
 	free(s->strs);
+	free(s->results);
+	u64map_release(&s->cache);
 	free(s->debuginfo_path);
 	free(s);
 }
@@ -260,8 +266,24 @@ static size_t dwarf_frames(struct symbolizer *s, Dwfl_Module *mod, uint64_t addr
 	return nf;
 }
 
+static void lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
+		   struct symloc *out);
+
 void symbolizer_lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 		       struct symloc *out)
+{
+	bool added;
+	uint64_t *slot = u64map_put(&s->cache, epoch, addr, s->nresults, &added);
+
+	if (added) {
+		GROW(s->results, s->results_alloc, s->nresults + 1);
+		lookup(s, epoch, addr, &s->results[s->nresults++]);
+	}
+	*out = s->results[*slot];
+}
+
+static void lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
+		   struct symloc *out)
 {
 	Dwfl *d = epoch_dwfl(s, epoch);
 	Dwfl_Module *mod;
