@@ -87,11 +87,13 @@ static bool only_d_left(struct target *t)
 {
 	for (size_t i = 0; i < t->nthreads; i++) {
 		struct thread *th = t->threads[i];
-		uint64_t ut, st;
-		char state;
+		char path[96], buf[512], state;
 
-		if (th->interrupting &&
-		    (proc_read_stat(th->stat_fd, &state, &ut, &st) || state != 'D'))
+		if (!th->interrupting)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", t->pid, th->tid);
+		if (read_file(path, buf, sizeof(buf)) < 0 ||
+		    proc_parse_stat_state(buf, &state, NULL, NULL) || state != 'D')
 			return false;
 	}
 	return true;
