@@ -3,6 +3,8 @@
  */
 #define _GNU_SOURCE
 #include "../../attach/procfs.h"
+#include "../../attach/snapshot.h"
+#include "../../profiles/text.h"
 #include "../../lib/u64map.h"
 #include "../../lib/util.h"
 #include "../../profiles/builder.h"
@@ -241,6 +243,55 @@ static void test_demangle(void)
 	addrspace_release(&as);
 }
 
+static void test_names(void)
+{
+	static const struct {
+		long nr;
+		const char *want;
+	} calls[] = { { 0, "read" }, { 1, "write" }, { 202, "futex" },
+		      { 232, "epoll_wait" }, { 230, "clock_nanosleep" },
+		      { -1, NULL }, { 100000, NULL } };
+	static const struct {
+		char state;
+		const char *want;
+	} states[] = { { 'R', "running" }, { 'S', "sleeping" }, { 'D', "disk sleep" },
+		       { 'T', "stopped" }, { 't', "tracing stop" }, { 'Z', "zombie" },
+		       { '?', "unknown" } };
+
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		const char *got = syscall_name(calls[i].nr);
+
+		ok(calls[i].want ? got && !strcmp(got, calls[i].want) : !got,
+		   "syscall_name(%ld) -> %s", calls[i].nr, got ? got : "NULL");
+	}
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		ok(!strcmp(snapshot_state_name(states[i].state), states[i].want),
+		   "state '%c' -> %s", states[i].state, states[i].want);
+}
+
+static void test_json_string(void)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "plain", "\"plain\"" },
+		{ "a\"b\\c", "\"a\\\"b\\\\c\"" },
+		{ "tab\there\n", "\"tab\\u0009here\\u000a\"" },
+		{ "", "\"\"" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+
+		json_string(f, cases[i].in);
+		fclose(f);
+		ok(!strcmp(buf, cases[i].want), "json_string -> %s", buf);
+		free(buf);
+	}
+}
+
 int main(void)
 {
 	test_parse_duration();
@@ -251,6 +302,8 @@ int main(void)
 	test_builder();
 	test_gzip();
 	test_demangle();
+	test_names();
+	test_json_string();
 	printf("1..%d\n", n);
 	return failed ? 1 : 0;
 }
