@@ -17,6 +17,31 @@ int cmd_record(int argc, char **argv);
 int cmd_threads(int argc, char **argv);
 int cmd_profiles(int argc, char **argv);
 
+/* Options that record and threads both take. */
+enum { OPT_MAX_DEPTH = 256, OPT_STACK_SIZE, OPT_DEBUGINFO, OPT_FIRST_OWN };
+#define COMMON_LONGOPTS \
+	{ "pid", required_argument, NULL, 'p' }, \
+	{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH }, \
+	{ "stack-size", required_argument, NULL, OPT_STACK_SIZE }, \
+	{ "debuginfo-path", required_argument, NULL, OPT_DEBUGINFO }, \
+	{ "verbose", no_argument, NULL, 'v' }, \
+	{ "help", no_argument, NULL, 'h' }
+
+struct common_args {
+	pid_t pid;
+	long max_depth, stack_size;
+	const char *debuginfo_path;
+};
+
+void common_args_init(struct common_args *o);
+
+/* One option both commands take: 1 handled, 0 not one of them, or
+ * CPROF_EXIT_USAGE after saying why. */
+int parse_common_opt(const char *cmd, int c, const char *arg, struct common_args *o);
+
+/* "cprof: CMD: <fmt with arg>" and a pointer to --help; CPROF_EXIT_USAGE. */
+int usage_error(const char *cmd, const char *fmt, const char *arg);
+
 /* Refuse cprof itself, zombies, missing processes; a thread id becomes its
  * process (said on stderr).  0, or -1 after printing why. */
 int check_target_pid(pid_t *pid);

@@ -8,7 +8,9 @@
 #include "../lib/util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -49,4 +51,45 @@ void block_handled_signals(sigset_t *set, sigset_t *orig)
 	sigaddset(set, SIGHUP);
 	sigaddset(set, SIGCHLD);
 	pthread_sigmask(SIG_BLOCK, set, orig);
+}
+
+void common_args_init(struct common_args *o)
+{
+	*o = (struct common_args){ .max_depth = 256, .stack_size = 32768 };
+}
+
+int usage_error(const char *cmd, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "cprof: %s: ", cmd);
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n(see cprof %s --help)\n", cmd);
+	return CPROF_EXIT_USAGE;
+}
+
+int parse_common_opt(const char *cmd, int c, const char *arg, struct common_args *o)
+{
+	long v;
+
+	switch (c) {
+	case 'p':
+		if (parse_long(arg, 1, INT32_MAX, &v))
+			return usage_error(cmd, "-p: '%s' is not a process id", arg);
+		o->pid = (pid_t)v;
+		return 1;
+	case OPT_MAX_DEPTH:
+		if (parse_long(arg, 1, 65536, &o->max_depth))
+			return usage_error(cmd, "--max-depth: '%s' is not a number from 1 to 65536", arg);
+		return 1;
+	case OPT_STACK_SIZE:
+		if (parse_long(arg, 512, 64 << 20, &o->stack_size))
+			return usage_error(cmd, "--stack-size: '%s' is not a size from 512 bytes to 64 MiB", arg);
+		return 1;
+	case OPT_DEBUGINFO:
+		o->debuginfo_path = arg;
+		return 1;
+	case 'v':
+		verbose++;
+		return 1;
+	}
+	return 0;
 }

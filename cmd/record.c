@@ -62,59 +62,44 @@ static const char record_usage[] =
 	"own status (128+N if it died of signal N; 127 not found, 126 not runnable).\n";
 
 struct record_args {
-	pid_t pid;
+	struct common_args c;
 	char **argv;
 	const char *type;
 	const char *format;
-	long hz, max_depth, stack_size;
+	long hz;
 	uint64_t duration_ns;
 	const char *output;
-	const char *debuginfo_path;
 	bool raw_stops;
 };
 
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "cprof: record: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n(see cprof record --help)\n");
-	return CPROF_EXIT_USAGE;
-}
-
 static int parse_args(int argc, char **argv, struct record_args *a)
 {
-	enum { OPT_MAX_DEPTH = 256, OPT_STACK_SIZE, OPT_DEBUGINFO, OPT_RAW_STOPS };
+	enum { OPT_RAW_STOPS = OPT_FIRST_OWN };
 	static const struct option longopts[] = {
-		{ "pid", required_argument, NULL, 'p' },
+		COMMON_LONGOPTS,
 		{ "type", required_argument, NULL, 't' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "freq", required_argument, NULL, 'F' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "output", required_argument, NULL, 'o' },
-		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
-		{ "stack-size", required_argument, NULL, OPT_STACK_SIZE },
-		{ "debuginfo-path", required_argument, NULL, OPT_DEBUGINFO },
 		{ "raw-stops", no_argument, NULL, OPT_RAW_STOPS },
 		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	long v;
-	int c;
+	int c, r;
 
-	*a = (struct record_args){ .type = "cpu", .format = "pprof", .hz = 99, .max_depth = 256,
-				   .stack_size = 32768 };
+	*a = (struct record_args){ .type = "cpu", .format = "pprof", .hz = 99 };
+	common_args_init(&a->c);
 	opterr = 0;
 	optind = 1;
 	/* "+": the first non-option starts the command */
 	while ((c = getopt_long(argc, argv, "+:p:t:f:F:d:o:qvh", longopts, NULL)) != -1) {
+		r = parse_common_opt("record", c, optarg, &a->c);
+		if (r == 1)
+			continue;
+		if (r)
+			return r;
 		switch (c) {
-		case 'p':
-			if (parse_long(optarg, 1, INT32_MAX, &v))
-				return usage_error("-p: '%s' is not a process id", optarg);
-			a->pid = (pid_t)v;
-			break;
 		case 't':
 			a->type = optarg;
 			break;
@@ -123,25 +108,14 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			break;
 		case 'F':
 			if (parse_long(optarg, 1, MAX_HZ, &a->hz))
-				return usage_error("-F: '%s' is not a frequency from 1 to 10000 Hz", optarg);
+				return usage_error("record", "-F: '%s' is not a frequency from 1 to 10000 Hz", optarg);
 			break;
 		case 'd':
 			if (parse_duration(optarg, &a->duration_ns))
-				return usage_error("-d: '%s' is not a duration (like 500ms, 10s, 2m)", optarg);
+				return usage_error("record", "-d: '%s' is not a duration (like 500ms, 10s, 2m)", optarg);
 			break;
 		case 'o':
 			a->output = optarg;
-			break;
-		case OPT_MAX_DEPTH:
-			if (parse_long(optarg, 1, 65536, &a->max_depth))
-				return usage_error("--max-depth: '%s' is not a number from 1 to 65536", optarg);
-			break;
-		case OPT_STACK_SIZE:
-			if (parse_long(optarg, 512, 64 << 20, &a->stack_size))
-				return usage_error("--stack-size: '%s' is not a size from 512 bytes to 64 MiB", optarg);
-			break;
-		case OPT_DEBUGINFO:
-			a->debuginfo_path = optarg;
 			break;
 		case OPT_RAW_STOPS:
 			a->raw_stops = true;
@@ -149,31 +123,28 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		case 'q':
 			quiet = true;
 			break;
-		case 'v':
-			verbose++;
-			break;
 		case 'h':
 			fputs(record_usage, stdout);
 			return -1;
 		case ':':
-			return usage_error("%s needs an argument", argv[optind - 1]);
+			return usage_error("record", "%s needs an argument", argv[optind - 1]);
 		default:
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+			return usage_error("record", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (strcmp(a->type, "cpu") && strcmp(a->type, "threads"))
-		return usage_error("unknown profile type '%s' (this cprof records cpu and threads; see cprof profiles)",
+		return usage_error("record", "unknown profile type '%s' (this cprof records cpu and threads; see cprof profiles)",
 				   a->type);
 	if (strcmp(a->format, "pprof") && strcmp(a->format, "text") && strcmp(a->format, "dump"))
-		return usage_error("unknown format '%s' (pprof, text or dump)", a->format);
+		return usage_error("record", "unknown format '%s' (pprof, text or dump)", a->format);
 	if (optind < argc)
 		a->argv = argv + optind;
 	if (!strcmp(a->type, "threads") && a->argv)
-		return usage_error("-t threads is a snapshot of a running process: give -p PID, not a command%s", "");
-	if (a->pid && a->argv)
-		return usage_error("give either -p PID or a command, not both%s", "");
-	if (!a->pid && !a->argv)
-		return usage_error("nothing to profile: give -p PID or a command after --%s", "");
+		return usage_error("record", "-t threads is a snapshot of a running process: give -p PID, not a command%s", "");
+	if (a->c.pid && a->argv)
+		return usage_error("record", "give either -p PID or a command, not both%s", "");
+	if (!a->c.pid && !a->argv)
+		return usage_error("record", "nothing to profile: give -p PID or a command after --%s", "");
 	return 0;
 }
 
@@ -261,7 +232,7 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 			 struct output *out, const struct record_args *a,
 			 char **argv, struct pause_stats ps)
 {
-	struct symbolizer *sym = symbolizer_new(&s->target.as, a->debuginfo_path);
+	struct symbolizer *sym = symbolizer_new(&s->target.as, a->c.debuginfo_path);
 	struct pprof_meta meta = {
 		.sample_types = { { "samples", "count" }, { "cpu", "nanoseconds" } },
 		.ntypes = 2,
@@ -330,8 +301,8 @@ static int record_threads(struct record_args *a, struct output *out,
 	for (int c = 1; c < 128; c++)
 		state_labels[c] = snapshot_state_name((char)c);
 	snap.opts = (struct snapshot_opts){
-		.pid = a->pid, .timeout_ns = 1000000000ULL,
-		.stack_size = (size_t)a->stack_size, .max_depth = (size_t)a->max_depth,
+		.pid = a->c.pid, .timeout_ns = 1000000000ULL,
+		.stack_size = (size_t)a->c.stack_size, .max_depth = (size_t)a->c.max_depth,
 	};
 	block_handled_signals(&snap.opts.handled, NULL);
 	if (snapshot_take(&snap)) {
@@ -357,9 +328,9 @@ static int record_threads(struct record_args *a, struct output *out,
 				       &unknown, 1, &one);
 		n++;
 	}
-	sym = symbolizer_new(&snap.target.as, a->debuginfo_path);
+	sym = symbolizer_new(&snap.target.as, a->c.debuginfo_path);
 	c_cmd = xasprintf("command: %s", cmdline);
-	c_target = xasprintf("target: pid %d", a->pid);
+	c_target = xasprintf("target: pid %d", a->c.pid);
 	c_stop = xasprintf("process stopped for %lluus", (unsigned long long)snap.stopped_ns / 1000);
 	meta.comments[meta.ncomments++] = "cprof " CPROF_VERSION;
 	meta.comments[meta.ncomments++] = c_cmd;
@@ -410,14 +381,14 @@ int cmd_record(int argc, char **argv)
 	ret = parse_args(argc, argv, &a);
 	if (ret)
 		return ret < 0 ? CPROF_EXIT_OK : ret;
-	if (a.pid && check_target_pid(&a.pid))
+	if (a.c.pid && check_target_pid(&a.c.pid))
 		return CPROF_EXIT_FAILURE;
 	const char *ext = strcmp(a.format, "pprof") ? "txt" : "pb.gz";
 
 	if (a.output)
 		path = xstrdup(a.output);
-	else if (a.pid)
-		path = xasprintf("cprof-%s-%d.%s", a.type, a.pid, ext);
+	else if (a.c.pid)
+		path = xasprintf("cprof-%s-%d.%s", a.type, a.c.pid, ext);
 	else {
 		char *copy = xstrdup(a.argv[0]);
 
@@ -438,12 +409,12 @@ int cmd_record(int argc, char **argv)
 	s = xcalloc(1, sizeof(*s));
 	s->opts = (struct sampler_opts){
 		.type = PROFILE_CPU,
-		.pid = a.pid,
+		.pid = a.c.pid,
 		.argv = a.argv,
 		.hz = (unsigned)a.hz,
 		.duration_ns = a.duration_ns,
-		.max_depth = (size_t)a.max_depth,
-		.stack_size = (size_t)a.stack_size,
+		.max_depth = (size_t)a.c.max_depth,
+		.stack_size = (size_t)a.c.stack_size,
 		.raw_stops = a.raw_stops,
 	};
 	block_handled_signals(&s->opts.handled, &s->opts.orig_mask);

@@ -45,22 +45,12 @@ static const char threads_usage[] =
 	"stop in time (it is listed without a stack); 1 failure; 2 usage error.\n";
 
 struct threads_args {
-	pid_t pid;
+	struct common_args c;
 	bool no_stacks, json;
 	pid_t *tids;
 	size_t ntids;
 	uint64_t timeout_ns;
-	long max_depth, stack_size;
-	const char *debuginfo_path;
 };
-
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "cprof: threads: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n(see cprof threads --help)\n");
-	return CPROF_EXIT_USAGE;
-}
 
 static int parse_tids(const char *s, struct threads_args *a)
 {
@@ -82,68 +72,51 @@ static int parse_tids(const char *s, struct threads_args *a)
 
 static int parse_args(int argc, char **argv, struct threads_args *a)
 {
-	enum { OPT_NO_STACKS = 256, OPT_JSON, OPT_TID, OPT_TIMEOUT, OPT_MAX_DEPTH,
-	       OPT_STACK_SIZE, OPT_DEBUGINFO };
+	enum { OPT_NO_STACKS = OPT_FIRST_OWN, OPT_JSON, OPT_TID, OPT_TIMEOUT };
 	static const struct option longopts[] = {
-		{ "pid", required_argument, NULL, 'p' },
+		COMMON_LONGOPTS,
 		{ "no-stacks", no_argument, NULL, OPT_NO_STACKS },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "tid", required_argument, NULL, OPT_TID },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
-		{ "stack-size", required_argument, NULL, OPT_STACK_SIZE },
-		{ "debuginfo-path", required_argument, NULL, OPT_DEBUGINFO },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	long v;
-	int c;
+	int c, r;
 
-	*a = (struct threads_args){ .timeout_ns = 1000000000ULL, .max_depth = 256,
-				    .stack_size = 32768 };
+	*a = (struct threads_args){ .timeout_ns = 1000000000ULL };
+	common_args_init(&a->c);
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":p:vh", longopts, NULL)) != -1) {
+		r = parse_common_opt("threads", c, optarg, &a->c);
+		if (r == 1)
+			continue;
+		if (r)
+			return r;
 		switch (c) {
-		case 'p':
-			if (parse_long(optarg, 1, INT32_MAX, &v))
-				return usage_error("-p: '%s' is not a process id", optarg);
-			a->pid = (pid_t)v;
-			break;
 		case OPT_NO_STACKS: a->no_stacks = true; break;
 		case OPT_JSON: a->json = true; break;
 		case OPT_TID:
 			if (parse_tids(optarg, a))
-				return usage_error("--tid: '%s' is not a list of thread ids", optarg);
+				return usage_error("threads", "--tid: '%s' is not a list of thread ids", optarg);
 			break;
 		case OPT_TIMEOUT:
 			if (parse_duration(optarg, &a->timeout_ns))
-				return usage_error("--timeout: '%s' is not a duration", optarg);
+				return usage_error("threads", "--timeout: '%s' is not a duration", optarg);
 			break;
-		case OPT_MAX_DEPTH:
-			if (parse_long(optarg, 1, 65536, &a->max_depth))
-				return usage_error("--max-depth: '%s' is not a number from 1 to 65536", optarg);
-			break;
-		case OPT_STACK_SIZE:
-			if (parse_long(optarg, 512, 64 << 20, &a->stack_size))
-				return usage_error("--stack-size: '%s' is not a size from 512 bytes to 64 MiB", optarg);
-			break;
-		case OPT_DEBUGINFO: a->debuginfo_path = optarg; break;
-		case 'v': verbose++; break;
 		case 'h':
 			fputs(threads_usage, stdout);
 			return -1;
 		case ':':
-			return usage_error("%s needs an argument", argv[optind - 1]);
+			return usage_error("threads", "%s needs an argument", argv[optind - 1]);
 		default:
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+			return usage_error("threads", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (!a->pid)
-		return usage_error("which process? give -p PID%s", "");
+		return usage_error("threads", "unexpected argument '%s'", argv[optind]);
+	if (!a->c.pid)
+		return usage_error("threads", "which process? give -p PID%s", "");
 	return 0;
 }
 
@@ -294,14 +267,14 @@ int cmd_threads(int argc, char **argv)
 		free(a.tids);
 		return ret < 0 ? CPROF_EXIT_OK : ret;
 	}
-	if (check_target_pid(&a.pid)) {
+	if (check_target_pid(&a.c.pid)) {
 		free(a.tids);
 		return CPROF_EXIT_FAILURE;
 	}
 	s.opts = (struct snapshot_opts){
-		.pid = a.pid, .tids = a.tids, .ntids = a.ntids,
-		.timeout_ns = a.timeout_ns, .stack_size = (size_t)a.stack_size,
-		.max_depth = (size_t)a.max_depth,
+		.pid = a.c.pid, .tids = a.tids, .ntids = a.ntids,
+		.timeout_ns = a.timeout_ns, .stack_size = (size_t)a.c.stack_size,
+		.max_depth = (size_t)a.c.max_depth,
 	};
 	block_handled_signals(&s.opts.handled, NULL);
 	if (snapshot_take(&s)) {
@@ -309,7 +282,7 @@ int cmd_threads(int argc, char **argv)
 		free(a.tids);
 		return CPROF_EXIT_FAILURE;
 	}
-	sym = symbolizer_new(&s.target.as, a.debuginfo_path);
+	sym = symbolizer_new(&s.target.as, a.c.debuginfo_path);
 	if (a.json)
 		print_json(&s, sym);
 	else if (a.no_stacks)
@@ -319,10 +292,10 @@ int cmd_threads(int argc, char **argv)
 	for (size_t i = 0; i < s.n; i++)
 		unread += s.v[i].result == SNAP_GONE || s.v[i].result == SNAP_NO_STOP;
 	debug("process %d stopped for %" PRIu64 "us, %zu threads, %.1fms in all",
-	      a.pid, s.stopped_ns / 1000, s.n, s.total_ns / 1e6);
+	      a.c.pid, s.stopped_ns / 1000, s.n, s.total_ns / 1e6);
 	if (verbose && !a.json)
 		fprintf(stderr, "cprof: process %d was stopped for %" PRIu64 "us\n",
-			a.pid, s.stopped_ns / 1000);
+			a.c.pid, s.stopped_ns / 1000);
 	ret = fflush(stdout) || ferror(stdout) ? CPROF_EXIT_FAILURE :
 	      unread ? CPROF_EXIT_PARTIAL : CPROF_EXIT_OK;
 	symbolizer_free(sym);
