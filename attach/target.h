@@ -43,6 +43,8 @@ struct thread {
 	uint64_t interrupt_ns;
 	int schedstat_fd, stat_fd;
 	uint64_t last_runtime;	/* cpu ns at the last tick */
+	uint64_t next_check;	/* tick at which to read it again */
+	unsigned idle_checks;	/* looks in a row that found no cpu used */
 	uint64_t pending_ns;	/* cpu ns not yet given to a sample */
 	uint64_t sample_ns;	/* weight of the captured sample */
 	uint32_t sample_epoch;
