@@ -15,7 +15,7 @@
 #include <sys/uio.h>
 
 #define PAGE 4096UL
-#define MAX_IOV 64
+#define MAX_IOV (CAPTURE_MAX_STACK / PAGE + 1)	/* one per page, +1 unaligned */
 
 void capture_init(struct capture *c, size_t stack_size)
 {
@@ -37,7 +37,7 @@ int capture_thread(pid_t pid, pid_t tid, struct capture *c,
 	const struct mapping *m;
 	uint64_t sp, want, addr;
 	ssize_t got;
-	int n = 0;
+	unsigned long n = 0;
 
 	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRSTATUS, &regs) < 0)
 		return -errno;

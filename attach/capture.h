@@ -17,6 +17,8 @@
 
 struct maps;
 
+#define CAPTURE_MAX_STACK (1024 * 1024)	/* --stack-size limit: 1 MiB */
+
 struct capture {
 	struct user_regs_struct regs;
 	uint64_t stack_addr;	/* target address of stack[0] */

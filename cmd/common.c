@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "cmd.h"
+#include "../attach/capture.h"
 #include "../attach/procfs.h"
 #include "../lib/util.h"
 
@@ -81,8 +82,8 @@ int parse_common_opt(const char *cmd, int c, const char *arg, struct common_args
 			return usage_error(cmd, "--max-depth: '%s' is not a number from 1 to 65536", arg);
 		return 1;
 	case OPT_STACK_SIZE:
-		if (parse_long(arg, 512, 64 << 20, &o->stack_size))
-			return usage_error(cmd, "--stack-size: '%s' is not a size from 512 bytes to 64 MiB", arg);
+		if (parse_long(arg, 512, CAPTURE_MAX_STACK, &o->stack_size))
+			return usage_error(cmd, "--stack-size: '%s' is not a size from 512 bytes to 1 MiB", arg);
 		return 1;
 	case OPT_DEBUGINFO:
 		o->debuginfo_path = arg;

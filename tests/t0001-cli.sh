@@ -31,6 +31,8 @@ bad 2 "unknown profile type 'bogus'" "-t bogus" record -t bogus -p "$P"
 bad 2 "nothing to profile" "no target" record -d 1s
 bad 2 "either -p PID or a command" "-p and a command" record -p "$P" -- true
 bad 2 "-p: 'x1' is not a process id" "-p x1" record -p x1
+bad 2 "--stack-size: '2097152' is not a size from 512 bytes to 1 MiB" "--stack-size 2 MiB" \
+	record --stack-size 2097152 -d 1s -o "$TMP/ss.pb.gz" -p "$P"
 bad 1 "attach 4000000: no such process" "no such process" record -p 4000000 -d 1s
 bad 1 "cannot create a file in its directory" "unwritable output" \
 	record -p "$P" -d 1s -o /nonexistent/dir/out.pb.gz
