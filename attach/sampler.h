@@ -21,12 +21,7 @@
 
 struct profile_builder;
 
-enum profile_type {
-	PROFILE_CPU,
-};
-
 struct sampler_opts {
-	enum profile_type type;
 	pid_t pid;		/* attach to this, or ... */
 	char *const *argv;	/* ... launch this */
 	unsigned hz;

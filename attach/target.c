@@ -122,17 +122,7 @@ static void thread_gone(struct target *t, struct thread *th)
 	interrupt_done(t, th);
 	th->state = THREAD_GONE;
 	th->captured = false;
-	if (th->schedstat_fd >= 0)
-		close(th->schedstat_fd);
-	if (th->stat_fd >= 0)
-		close(th->stat_fd);
-	th->schedstat_fd = th->stat_fd = -1;
-	capture_release(&th->cap);
-}
-
-static pid_t self_tid(void)
-{
-	return gettid();
+	thread_close(th);
 }
 
 int target_attach(struct target *t, pid_t pid)
@@ -164,7 +154,7 @@ int target_attach(struct target *t, pid_t pid)
 				continue;	/* exited meanwhile */
 			/* auto-attached by TRACECLONE before we saw its event */
 			if (errno == EPERM && !proc_status(pid, tids[i], &st) &&
-			    st.tracer == self_tid()) {
+			    st.tracer == gettid()) {
 				thread_add(t, tids[i], false);
 				grew = true;
 				continue;

@@ -409,7 +409,6 @@ int cmd_record(int argc, char **argv)
 
 	s = xcalloc(1, sizeof(*s));
 	s->opts = (struct sampler_opts){
-		.type = PROFILE_CPU,
 		.pid = a.c.pid,
 		.argv = a.argv,
 		.hz = (unsigned)a.hz,
