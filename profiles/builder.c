@@ -21,6 +21,7 @@ void pb_release(struct profile_builder *b)
 	free(b->pcs);
 	free(b->table);
 	free(b->threads);
+	u64map_release(&b->thread_index);
 	*b = (struct profile_builder){ 0 };
 }
 
@@ -93,24 +94,22 @@ void pb_add_to(struct profile_builder *b, size_t entry, const int64_t *values)
 		b->entries[entry].values[i] += values[i];
 }
 
+/* An index, not a scan: pprof_encode asks once per sample entry. */
 void pb_thread_name(struct profile_builder *b, pid_t tid, const char *name)
 {
-	for (size_t i = 0; i < b->nthreads; i++) {
-		if (b->threads[i].tid == tid) {
-			snprintf(b->threads[i].name, sizeof(b->threads[i].name), "%s", name);
-			return;
-		}
+	bool added;
+	uint64_t *slot = u64map_put(&b->thread_index, (uint64_t)tid, 0, b->nthreads, &added);
+
+	if (added) {
+		GROW(b->threads, b->threads_alloc, b->nthreads + 1);
+		b->threads[b->nthreads++].tid = tid;
 	}
-	GROW(b->threads, b->threads_alloc, b->nthreads + 1);
-	b->threads[b->nthreads].tid = tid;
-	snprintf(b->threads[b->nthreads].name, sizeof(b->threads[0].name), "%s", name);
-	b->nthreads++;
+	snprintf(b->threads[*slot].name, sizeof(b->threads[0].name), "%s", name);
 }
 
 const char *pb_thread_name_of(const struct profile_builder *b, pid_t tid)
 {
-	for (size_t i = 0; i < b->nthreads; i++)
-		if (b->threads[i].tid == tid)
-			return b->threads[i].name;
-	return "";
+	const uint64_t *slot = u64map_find(&b->thread_index, (uint64_t)tid, 0);
+
+	return slot ? b->threads[*slot].name : "";
 }

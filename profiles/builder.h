@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../lib/u64map.h"
+
 #define PB_MAX_VALUES 4
 
 struct pb_entry {
@@ -40,6 +42,7 @@ struct profile_builder {
 	size_t table_size;
 	struct pb_thread *threads;	/* names, for labels */
 	size_t nthreads, threads_alloc;
+	struct u64map thread_index;	/* tid -> threads[] */
 };
 
 void pb_init(struct profile_builder *b, size_t nvalues);
