@@ -28,8 +28,9 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 SRCS := lib/util.c lib/u64map.c \
 	symbolize/maps.c symbolize/symbolize.c \
 	attach/procfs.c attach/capture.c attach/unwind.c attach/target.c attach/sampler.c \
-	attach/snapshot.c \
-	profiles/builder.c profiles/output.c profiles/pprof.c profiles/text.c
+	attach/offcpu.c attach/snapshot.c \
+	profiles/builder.c profiles/output.c profiles/pprof.c profiles/text.c \
+	profiles/lockwait.c
 CMD_SRCS := cmd/main.c cmd/common.c cmd/record.c cmd/threads.c cmd/profiles.c
 GEN := $(B)/gen/profile.pb-c.c
 HDRS := $(wildcard */*.h) $(B)/gen/profile.pb-c.h $(B)/gen/syscalls.h
@@ -42,7 +43,8 @@ ASAN_LIB_OBJS := $(patsubst $(B)/obj/%,$(B)/asan/obj/%,$(LIB_OBJS))
 TARGET_SRCS := $(wildcard tests/targets/*.c)
 TARGETS := $(B)/targets/burn $(B)/targets/burn-nopie $(B)/targets/burn-fp \
 	$(B)/targets/cxxburn $(B)/targets/spawner $(B)/targets/sigcount \
-	$(B)/targets/sigsend $(B)/targets/jit $(B)/targets/states
+	$(B)/targets/sigsend $(B)/targets/jit $(B)/targets/states \
+	$(B)/targets/waits $(B)/targets/waits-fp
 
 .PHONY: all deps demo test unit-test e2e-test bench install clean check-deps
 all: cprof
@@ -115,6 +117,9 @@ $(B)/targets/burn-nopie: tests/targets/burn.c tests/targets/work.c tests/targets
 $(B)/targets/burn-fp: tests/targets/burn.c tests/targets/work.c tests/targets/work.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TFLAGS) -fno-omit-frame-pointer -o $@ tests/targets/burn.c tests/targets/work.c
+$(B)/targets/waits-fp: tests/targets/waits.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TFLAGS) -fno-omit-frame-pointer -o $@ $<
 $(B)/targets/cxxburn: tests/targets/cxxburn.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(TFLAGS) -o $@ $<

@@ -11,6 +11,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 
@@ -29,18 +30,14 @@ void capture_release(struct capture *c)
 	c->stack = NULL;
 }
 
-int capture_thread(pid_t pid, pid_t tid, struct capture *c,
-		   const struct maps *maps)
+static void copy_stack(pid_t pid, struct capture *c, const struct maps *maps)
 {
-	struct iovec regs = { &c->regs, sizeof(c->regs) };
 	struct iovec local, remote[MAX_IOV];
 	const struct mapping *m;
 	uint64_t sp, want, addr;
 	ssize_t got;
 	unsigned long n = 0;
 
-	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRSTATUS, &regs) < 0)
-		return -errno;
 	c->time_ns = now_ns();
 	sp = c->regs.rsp;
 	want = c->stack_cap;
@@ -65,5 +62,28 @@ int capture_thread(pid_t pid, pid_t tid, struct capture *c,
 	got = process_vm_readv(pid, &local, 1, remote, n, 0);
 	c->stack_addr = sp;
 	c->stack_len = got > 0 ? (size_t)got : 0;
+}
+
+int capture_thread(pid_t pid, pid_t tid, struct capture *c,
+		   const struct maps *maps)
+{
+	struct iovec regs = { &c->regs, sizeof(c->regs) };
+
+	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRSTATUS, &regs) < 0)
+		return -errno;
+	c->partial = false;
+	copy_stack(pid, c, maps);
 	return 0;
+}
+
+int capture_blocked(pid_t pid, uint64_t sp, uint64_t pc, struct capture *c,
+		    const struct maps *maps)
+{
+	memset(&c->regs, 0, sizeof(c->regs));
+	c->regs.rsp = sp;
+	c->regs.rip = pc;
+	c->regs.orig_rax = (uint64_t)-1;
+	c->partial = true;
+	copy_stack(pid, c, maps);
+	return c->stack_len ? 0 : -EFAULT;
 }

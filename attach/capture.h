@@ -10,6 +10,7 @@
 #ifndef CPROF_CAPTURE_H
 #define CPROF_CAPTURE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -26,6 +27,7 @@ struct capture {
 	size_t stack_cap;	/* buffer size = the --stack-size limit */
 	uint64_t stack_map_end;	/* end of the mapping holding the stack */
 	uint64_t time_ns;	/* when it was taken (CLOCK_MONOTONIC) */
+	bool partial;		/* regs: only rsp and rip are known */
 	unsigned char *stack;
 };
 
@@ -33,5 +35,15 @@ void capture_init(struct capture *c, size_t stack_size);
 void capture_release(struct capture *c);
 int capture_thread(pid_t pid, pid_t tid, struct capture *c,
 		   const struct maps *maps);
+
+
+/*
+ * A thread blocked in the kernel, without stopping it: its user sp and pc
+ * from /proc/PID/task/TID/syscall, and its stack, which cannot change
+ * while it stays blocked (the caller checks that it did, before and
+ * after).  Only rsp and rip are known: c->partial.
+ */
+int capture_blocked(pid_t pid, uint64_t sp, uint64_t pc, struct capture *c,
+		    const struct maps *maps);
 
 #endif

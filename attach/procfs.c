@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "procfs.h"
 #include "../lib/util.h"
+#include "syscalls.h"	/* generated from the kernel's unistd_64.h */
 
 #include <ctype.h>
 #include <dirent.h>
@@ -148,6 +149,74 @@ int proc_read_stat(int stat_fd, char *state, uint64_t *utime, uint64_t *stime)
 	if (n < 0)
 		return (int)n;
 	return proc_parse_stat_state(buf, state, utime, stime);
+}
+
+const char *syscall_name(long nr)
+{
+	if (nr < 0 || nr >= (long)(sizeof(syscall_names) / sizeof(syscall_names[0])))
+		return NULL;
+	return syscall_names[nr];
+}
+
+const char *proc_state_name(char state)
+{
+	switch (state) {
+	case 'R': return "running";
+	case 'S': return "sleeping";
+	case 'D': return "disk sleep";
+	case 'T': return "stopped";
+	case 't': return "tracing stop";
+	case 'Z': return "zombie";
+	case 'X': return "dead";
+	case 'I': return "idle";
+	case 'P': return "parked";
+	default: return "unknown";
+	}
+}
+
+/*
+ * "NR a0 a1 a2 a3 a4 a5 SP PC" (hex) while blocked in a system call,
+ * "-1 SP PC" while blocked outside one, "running" while on a cpu.
+ */
+int proc_parse_syscall(const char *buf, struct proc_syscall *sc)
+{
+	unsigned long long v[8];
+	long long nr;
+
+	memset(sc, 0, sizeof(*sc));
+	if (!strncmp(buf, "running", 7)) {
+		sc->nr = PROC_SYSCALL_RUNNING;
+		return 0;
+	}
+	if (sscanf(buf, "%lld", &nr) != 1)
+		return -EINVAL;
+	if (nr < 0) {
+		if (sscanf(buf, "%*d 0x%llx 0x%llx", &v[0], &v[1]) != 2)
+			return -EINVAL;
+		sc->nr = -1;
+		sc->sp = v[0];
+		sc->pc = v[1];
+		return 0;
+	}
+	if (sscanf(buf, "%*d 0x%llx 0x%llx 0x%llx 0x%llx 0x%llx 0x%llx 0x%llx 0x%llx",
+		   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 8)
+		return -EINVAL;
+	sc->nr = (long)nr;
+	for (int i = 0; i < 6; i++)
+		sc->args[i] = v[i];
+	sc->sp = v[6];
+	sc->pc = v[7];
+	return 0;
+}
+
+int proc_read_syscall(int fd, struct proc_syscall *sc)
+{
+	char buf[256];
+	ssize_t n = pread_all(fd, buf, sizeof(buf));
+
+	if (n < 0)
+		return (int)n;
+	return proc_parse_syscall(buf, sc);
 }
 
 void proc_thread_name(pid_t pid, pid_t tid, char *buf, size_t size)

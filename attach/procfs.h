@@ -45,4 +45,21 @@ void proc_thread_name(pid_t pid, pid_t tid, char *buf, size_t size);
 /* Why PTRACE_SEIZE gave EPERM, as a parenthesised hint ("" if unknown). */
 void proc_eperm_hint(pid_t pid, char *buf, size_t size);
 
+/* "running", "sleeping", "disk sleep", ... for a /proc state letter */
+const char *proc_state_name(char state);
+
+/* Name of an x86-64 system call number, or NULL. */
+const char *syscall_name(long nr);
+
+/* /proc/PID/task/TID/syscall: what a thread is blocked in, without stopping it. */
+#define PROC_SYSCALL_RUNNING (-2L)
+struct proc_syscall {
+	long nr;		/* -1: blocked outside a system call; -2: running */
+	uint64_t args[6];
+	uint64_t sp, pc;	/* user stack pointer and pc at the kernel entry */
+};
+
+int proc_parse_syscall(const char *buf, struct proc_syscall *sc);
+int proc_read_syscall(int fd, struct proc_syscall *sc);
+
 #endif

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "sampler.h"
+#include "offcpu.h"
 #include "procfs.h"
 #include "unwind.h"
 #include "../lib/util.h"
@@ -15,8 +16,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define NAME_REFRESH_NS 1000000000ULL
@@ -136,7 +140,7 @@ static size_t wrapper_frames(struct target *t, uint32_t epoch, const uint64_t *p
 }
 
 static void note_syscall_stop(struct sampler *s, struct thread *th, size_t full,
-			      uint64_t *pcs, size_t n)
+			      uint32_t label, uint64_t *pcs, size_t n)
 {
 	size_t skip = wrapper_frames(&s->target, th->sample_epoch, pcs, n);
 	int64_t zero[2] = { 0, 0 };
@@ -158,8 +162,9 @@ static void note_syscall_stop(struct sampler *s, struct thread *th, size_t full,
 		GROW(s->fixes, s->fixes_alloc, s->nfixes + 1);
 		s->fixes[s->nfixes++] = (struct stop_fix){
 			.full = full, .tid = th->tid,
-			.moved = pb_add(s->builder, th->tid, th->sample_epoch,
-					pcs + skip, n - skip, zero),
+			.moved = pb_add_labeled(s->builder, th->tid, label,
+						th->sample_epoch, pcs + skip,
+						n - skip, zero),
 		};
 		pcs[skip] = leaf;
 	}
@@ -202,24 +207,46 @@ static void unwind_captured(struct sampler *s, struct unwinder *u, uint64_t *pcs
 			continue;
 		th->captured = false;
 		n = unwinder_unwind(u, &th->cap, pcs, s->opts.max_depth + 1);
+		if (th->sample_episode && !offcpu_sample_wanted(s, u, th))
+			continue;
 		values[0] = 1;
 		values[1] = (int64_t)th->sample_ns;
 		/* names change after creation (pthread_setname_np): reread */
 		if (!th->has_entry || now_ns() - th->name_read_ns > NAME_REFRESH_NS)
 			target_refresh_name(t, th);
-		th->last_entry = pb_add(s->builder, th->tid, th->sample_epoch,
-					pcs, n, values);
+		th->last_entry = pb_add_labeled(s->builder, th->tid, th->sample_label,
+						th->sample_epoch, pcs, n, values);
 		th->has_entry = true;
 		s->res.samples++;
-		if (stopped_at_syscall(&th->cap))
-			note_syscall_stop(s, th, th->last_entry, pcs, n);
+		if (th->sample_episode) {
+			offcpu_keep_episode(u, th, th->last_entry);
+			th->sample_episode = false;
+		} else if (stopped_at_syscall(&th->cap)) {
+			note_syscall_stop(s, th, th->last_entry, th->sample_label, pcs, n);
+		}
 	}
+}
+
+/* threadcreate: one count for the stack that made each new thread */
+static void unwind_clones(struct sampler *s, struct unwinder *u, uint64_t *pcs)
+{
+	struct target *t = &s->target;
+
+	for (size_t i = 0; i < t->nclones; i++) {
+		int64_t one = 1;
+		size_t n = unwinder_unwind(u, &t->clones[i].cap, pcs, s->opts.max_depth + 1);
+
+		pb_add(s->builder, 0, t->clones[i].epoch, pcs, n, &one);
+		s->res.samples++;
+	}
+	t->nclones = 0;
 }
 
 /* cpu time used after a thread's last sample goes to its last stack */
 static void finish(struct sampler *s)
 {
 	struct target *t = &s->target;
+	uint64_t end = now_ns();
 
 	for (size_t i = 0; i < t->nthreads; i++) {
 		struct thread *th = t->threads[i];
@@ -228,16 +255,26 @@ static void finish(struct sampler *s)
 		if (th->state != THREAD_GONE) {
 			char state;
 
-			if (!proc_read_runtime(th->schedstat_fd, th->stat_fd, &rt) &&
-			    rt > th->last_runtime)
-				th->pending_ns += rt - th->last_runtime;
+			if (s->opts.mode == MODE_CPU) {
+				if (!proc_read_runtime(th->schedstat_fd, th->stat_fd, &rt) &&
+				    rt > th->last_runtime)
+					th->pending_ns += rt - th->last_runtime;
+			} else {
+				/* wall time from the last tick to the end */
+				th->pending_ns += end - th->acct_ns;
+			}
 			proc_read_stat(th->stat_fd, &state, &th->utime, &th->stime);
 			target_refresh_name(t, th);
 		}
-		if (th->has_entry && th->pending_ns) {
+		if (th->pending_ns) {
 			int64_t values[2] = { 0, (int64_t)th->pending_ns };
 
-			pb_add_to(s->builder, th->last_entry, values);
+			if (s->opts.mode == MODE_CPU || s->opts.mode == MODE_WALL) {
+				if (th->has_entry)
+					pb_add_to(s->builder, th->last_entry, values);
+			} else if (th->cur_ep >= 0) {
+				pb_add_to(s->builder, th->eps[th->cur_ep].entry, values);
+			}
 		}
 		if (th->has_entry)
 			pb_thread_name(s->builder, th->tid, th->name);
@@ -329,6 +366,9 @@ static void record(struct sampler *s)
 		goto out;
 	}
 	target_init(t, s->opts.stack_size);
+	t->read_syscalls = s->opts.mode == MODE_WALL || s->opts.mode == MODE_BLOCK ||
+			   s->opts.mode == MODE_MUTEX;
+	t->clone_stacks = s->opts.mode == MODE_THREADCREATE;
 	if (s->opts.argv)
 		s->res.status = target_launch(t, s->opts.argv, &s->opts.orig_mask);
 	else
@@ -341,7 +381,17 @@ static void record(struct sampler *s)
 		goto out;
 	}
 	u = unwinder_new(&t->as);
+	if (s->opts.mode == MODE_THREADCREATE && !t->launched && t->nthreads) {
+		/* threads that were there before: one count each, no stack */
+		static const uint64_t before = PC_BEFORE_ATTACH;
+		int64_t count = (int64_t)t->nthreads;
+
+		pb_add(s->builder, 0, 0, &before, 1, &count);
+		s->res.threads_before = t->nthreads;
+	}
 	start = now_ns();
+	for (size_t i = 0; i < t->nthreads; i++)
+		t->threads[i]->acct_ns = start;
 	s->res.start_realtime_ns = realtime_ns();
 	deadline = s->opts.duration_ns ? start + s->opts.duration_ns : 0;
 	fds[0] = (struct pollfd){ .fd = tfd, .events = POLLIN };
@@ -366,17 +416,22 @@ static void record(struct sampler *s)
 		if (fds[0].revents & POLLIN &&
 		    read(tfd, &exp, sizeof(exp)) == sizeof(exp)) {
 			on_tick(s, tfd);
-			tick_cpu(s);
+			if (s->opts.mode == MODE_CPU)
+				tick_cpu(s);
+			else if (s->opts.mode != MODE_THREADCREATE)
+				offcpu_tick(s);
 			target_await(t, now_ns() + AWAIT_NS);
 		}
 		/* every thread runs again: a good moment to reread maps */
 		addrspace_refresh(&t->as, MAPS_REFRESH_NS);
 		unwind_captured(s, u, pcs);
+		unwind_clones(s, u, pcs);
 	}
 	s->res.duration_ns = now_ns() - start;
 	/* resume every stop reported so far, re-injecting signals */
 	target_drain(t);
 	unwind_captured(s, u, pcs);
+	unwind_clones(s, u, pcs);
 	finish(s);
 out:
 	unwinder_free(u);

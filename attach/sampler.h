@@ -21,7 +21,26 @@
 
 struct profile_builder;
 
+enum sample_mode {
+	MODE_CPU,		/* running threads, weighted by cpu time */
+	MODE_WALL,		/* every thread, weighted by wall time */
+	MODE_BLOCK,		/* threads blocked off the cpu */
+	MODE_MUTEX,		/* ... in futex waits (lock filter: cmd/record.c) */
+	MODE_THREADCREATE,	/* the creator's stack at each new thread */
+};
+
+/*
+ * Off-cpu entries carry two labels packed in the builder's label value:
+ * the /proc state letter and the system call number + 1 (0: none).
+ */
+static inline uint32_t offcpu_label(char state, long nr)
+{
+	return (uint32_t)(unsigned char)state << 16 |
+	       (uint32_t)(nr >= 0 && nr < 0xffff ? nr + 1 : 0);
+}
+
 struct sampler_opts {
+	enum sample_mode mode;
 	pid_t pid;		/* attach to this, or ... */
 	char *const *argv;	/* ... launch this */
 	unsigned hz;
@@ -41,6 +60,9 @@ struct sampler_result {
 	uint64_t ticks, missed_ticks;
 	uint64_t samples;
 	uint64_t syscall_stops;	/* samples whose stop was a syscall return */
+	uint64_t blocked_copies;	/* blocked stacks copied without a stop */
+	uint64_t blocked_stops;	/* ... and blocked threads stopped instead */
+	uint64_t threads_before;	/* threadcreate: threads found at attach */
 };
 
 struct stop_fix;

@@ -7,7 +7,6 @@
 #include "procfs.h"
 #include "unwind.h"
 #include "../lib/util.h"
-#include "syscalls.h"	/* generated from the kernel's unistd_64.h */
 
 #include <errno.h>
 #include <poll.h>
@@ -19,29 +18,6 @@
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
-
-const char *syscall_name(long nr)
-{
-	if (nr < 0 || nr >= (long)(sizeof(syscall_names) / sizeof(syscall_names[0])))
-		return NULL;
-	return syscall_names[nr];
-}
-
-const char *snapshot_state_name(char state)
-{
-	switch (state) {
-	case 'R': return "running";
-	case 'S': return "sleeping";
-	case 'D': return "disk sleep";
-	case 'T': return "stopped";
-	case 't': return "tracing stop";
-	case 'Z': return "zombie";
-	case 'X': return "dead";
-	case 'I': return "idle";
-	case 'P': return "parked";
-	default: return "unknown";
-	}
-}
 
 static bool selected(const struct snapshot *s, pid_t tid)
 {

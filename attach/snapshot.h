@@ -64,10 +64,4 @@ struct snapshot {
 int snapshot_take(struct snapshot *s);
 void snapshot_release(struct snapshot *s);
 
-/* "running", "sleeping", "disk sleep", ... for a /proc state letter */
-const char *snapshot_state_name(char state);
-
-/* Name of an x86-64 system call number, or NULL. */
-const char *syscall_name(long nr);
-
 #endif

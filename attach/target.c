@@ -33,8 +33,16 @@ static void thread_close(struct thread *th)
 		close(th->schedstat_fd);
 	if (th->stat_fd >= 0)
 		close(th->stat_fd);
-	th->schedstat_fd = th->stat_fd = -1;
+	if (th->syscall_fd >= 0)
+		close(th->syscall_fd);
+	th->schedstat_fd = th->stat_fd = th->syscall_fd = -1;
 	capture_release(&th->cap);
+	for (unsigned i = 0; i < EPISODES; i++) {
+		free(th->eps[i].words);
+		th->eps[i] = (struct episode){ 0 };
+	}
+	th->neps = 0;
+	th->cur_ep = -1;
 }
 
 void target_release(struct target *t)
@@ -44,6 +52,9 @@ void target_release(struct target *t)
 		free(t->threads[i]);
 	}
 	free(t->threads);
+	for (size_t i = 0; i < t->clones_ready; i++)
+		capture_release(&t->clones[i].cap);
+	free(t->clones);
 	free(t->pauses);
 	u64map_release(&t->index);
 	addrspace_release(&t->as);
@@ -90,12 +101,16 @@ static struct thread *thread_add(struct target *t, pid_t tid, bool baseline)
 	}
 	th->tid = tid;
 	th->state = THREAD_RUNNING;
-	th->schedstat_fd = th->stat_fd = -1;
+	th->schedstat_fd = th->stat_fd = th->syscall_fd = -1;
+	th->cur_ep = -1;
+	th->acct_ns = now_ns();
 	if (!t->hold) {
 		/* the sampler's per-tick readers; a snapshot reads /proc once */
 		th->schedstat_fd = proc_open_task_file(t->pid, tid, "schedstat");
 		th->stat_fd = proc_open_task_file(t->pid, tid, "stat");
 	}
+	if (t->read_syscalls)
+		th->syscall_fd = proc_open_task_file(t->pid, tid, "syscall");
 	capture_init(&th->cap, t->stack_size);
 	if (baseline && !t->hold) {
 		char state;
@@ -334,6 +349,25 @@ static void on_sample_stop(struct target *t, struct thread *th)
 	th->pending_ns = 0;
 }
 
+/* The parent of a new thread, stopped at the clone event: take its stack. */
+static void capture_clone(struct target *t, struct thread *parent, pid_t child)
+{
+	struct clone_event *ce;
+
+	GROW(t->clones, t->clones_alloc, t->nclones + 1);
+	if (t->nclones == t->clones_ready)
+		capture_init(&t->clones[t->clones_ready++].cap, t->stack_size);
+	ce = &t->clones[t->nclones];
+	if (capture_thread(t->pid, parent->tid, &ce->cap, addrspace_current(&t->as))) {
+		t->lost_samples++;
+		return;
+	}
+	ce->parent = parent->tid;
+	ce->child = child;
+	ce->epoch = addrspace_epoch(&t->as);
+	t->nclones++;
+}
+
 static void dispatch(struct target *t, pid_t tid, int status)
 {
 	struct thread *th = target_thread(t, tid);
@@ -385,8 +419,11 @@ static void dispatch(struct target *t, pid_t tid, int status)
 			resume(tid, 0);
 		return;
 	case PTRACE_EVENT_CLONE:
-		if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) == 0)
+		if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) == 0) {
 			thread_add(t, (pid_t)msg, false);
+			if (t->clone_stacks)
+				capture_clone(t, th, (pid_t)msg);
+		}
 		resume(tid, 0);
 		t->as.dirty = true;	/* its stack is a new mapping */
 		return;

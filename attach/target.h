@@ -26,6 +26,7 @@
 #include <sys/types.h>
 
 #include "capture.h"
+#include "procfs.h"
 #include "../lib/u64map.h"
 #include "../symbolize/maps.h"
 
@@ -33,6 +34,20 @@ enum thread_state {
 	THREAD_RUNNING,
 	THREAD_GROUP_STOPPED,	/* in a user's SIGSTOP: PTRACE_LISTEN'ed */
 	THREAD_GONE,
+};
+
+/*
+ * A place a thread was seen blocked in, with its stack's builder entry.
+ * Threads often alternate between a few (a lock, then a sleep): the last
+ * EPISODES are kept.
+ */
+#define EPISODES 4
+struct episode {
+	struct proc_syscall key;
+	uint32_t label;
+	size_t entry;
+	uint64_t *words;	/* the stack words its unwind read: */
+	size_t nwords, words_alloc;	/* address, value pairs */
 };
 
 struct thread {
@@ -57,6 +72,25 @@ struct thread {
 	uint64_t name_read_ns;
 	char name[32];
 	struct capture cap;
+	/* off the cpu (wall, block, mutex): see attach/sampler.c */
+	int syscall_fd;		/* /proc/PID/task/TID/syscall, or -1 */
+	uint64_t acct_ns;	/* wall time given to samples up to here */
+	uint32_t sample_label;	/* labels of the captured sample */
+	bool sample_episode;	/* the captured sample is of a blocked call: */
+	char bstate;		/* ... its /proc state letter (S, D, T) */
+	struct proc_syscall bkey;	/* ... what /proc said of it */
+	int cur_ep;		/* eps[] it is blocked in now, or -1 */
+	bool adopt;		/* stopped once in it: adopt its restart */
+	bool ignored;		/* blocked in a call this mode does not count */
+	struct episode eps[EPISODES];	/* blocked places seen last */
+	unsigned neps, next_ep;
+};
+
+/* threadcreate: the creating thread's stack, taken at PTRACE_EVENT_CLONE */
+struct clone_event {
+	pid_t parent, child;
+	uint32_t epoch;
+	struct capture cap;
 };
 
 struct target {
@@ -66,6 +100,10 @@ struct target {
 	int wait_status;	/* the leader's, when exited */
 	unsigned long options;	/* PTRACE_O_* */
 	bool hold;		/* snapshot: keep sampled threads stopped */
+	bool read_syscalls;	/* open each thread's /proc syscall file */
+	bool clone_stacks;	/* capture the parent at each clone event */
+	struct clone_event *clones;	/* not yet unwound */
+	size_t nclones, clones_ready, clones_alloc;
 	size_t stack_size;
 	struct addrspace as;
 	struct thread **threads;	/* every thread ever seen */

@@ -27,6 +27,9 @@ struct unwinder {
 	struct addrspace *as;
 	unw_addr_space_t uas;
 	size_t epoch_seen;
+	bool missing_reg;	/* of the last walk */
+	uint64_t *reads;	/* ... the stack words it read */
+	size_t nreads, reads_alloc;
 };
 
 struct uctx {
@@ -34,6 +37,8 @@ struct uctx {
 	const struct capture *c;
 	uint64_t stack_end;	/* end of the stack mapping, or of what we tried to copy */
 	bool truncated;		/* a read fell past the end of the stack copy */
+	bool missing_reg;	/* asked for a register a partial capture lacks */
+	bool leaf_noinfo;	/* no unwind info for the leaf pc */
 };
 
 static const struct mapping *find_map(struct uctx *x, uint64_t addr, bool reload)
@@ -66,6 +71,8 @@ static int access_mem(unw_addr_space_t uas, unw_word_t addr, unw_word_t *val,
 		return -UNW_EINVAL;
 	if (addr >= c->stack_addr && addr + sizeof(*val) <= c->stack_addr + c->stack_len) {
 		memcpy(val, c->stack + (addr - c->stack_addr), sizeof(*val));
+		GROW(x->u->reads, x->u->reads_alloc, x->u->nreads + 1);
+		x->u->reads[x->u->nreads++] = addr;
 		return 0;
 	}
 	/* The stack beyond the copy has changed since the thread resumed. */
@@ -92,11 +99,16 @@ static int access_mem(unw_addr_space_t uas, unw_word_t addr, unw_word_t *val,
 static int access_reg(unw_addr_space_t uas, unw_regnum_t reg, unw_word_t *val,
 		      int write, void *arg)
 {
-	const struct user_regs_struct *r = &((struct uctx *)arg)->c->regs;
+	struct uctx *x = arg;
+	const struct user_regs_struct *r = &x->c->regs;
 
 	(void)uas;
 	if (write)
 		return -UNW_EREADONLYREG;
+	if (x->c->partial && reg != UNW_X86_64_RSP && reg != UNW_X86_64_RIP) {
+		x->missing_reg = true;
+		return -UNW_EBADREG;
+	}
 	switch (reg) {
 	case UNW_X86_64_RAX: *val = r->rax; break;
 	case UNW_X86_64_RDX: *val = r->rdx; break;
@@ -128,9 +140,12 @@ static int find_proc_info(unw_addr_space_t uas, unw_word_t ip,
 	const struct mapping *m = find_map(x, ip, true);
 	const struct module *mod;
 	unw_dyn_info_t di;
+	int ret;
 
-	if (!m || !(m->prot & MAP_X) || !(mod = m->mod) || !mod->has_eh_table)
+	if (!m || !(m->prot & MAP_X) || !(mod = m->mod) || !mod->has_eh_table) {
+		x->leaf_noinfo |= ip == x->c->regs.rip;
 		return -UNW_ENOINFO;
+	}
 	memset(&di, 0, sizeof(di));
 	di.format = UNW_INFO_FORMAT_REMOTE_TABLE;
 	di.start_ip = m->start;
@@ -139,8 +154,11 @@ static int find_proc_info(unw_addr_space_t uas, unw_word_t ip,
 	di.u.rti.table_data = m->bias + mod->eh_table_vaddr;
 	/* in words, not entries: libunwind multiplies by sizeof(unw_word_t) */
 	di.u.rti.table_len = mod->eh_fde_count * 8 / sizeof(unw_word_t);
-	return UNW_OBJ(dwarf_search_unwind_table)(uas, ip, &di, pi,
-						  need_unwind_info, arg);
+	ret = UNW_OBJ(dwarf_search_unwind_table)(uas, ip, &di, pi,
+						 need_unwind_info, arg);
+	if (ret == -UNW_ENOINFO)
+		x->leaf_noinfo |= ip == x->c->regs.rip;
+	return ret;
 }
 
 static void put_unwind_info(unw_addr_space_t uas, unw_proc_info_t *pi, void *arg)
@@ -208,6 +226,7 @@ void unwinder_free(struct unwinder *u)
 	if (!u)
 		return;
 	unw_destroy_addr_space(u->uas);
+	free(u->reads);
 	free(u);
 }
 
@@ -218,21 +237,15 @@ static bool is_code(struct uctx *x, uint64_t pc)
 	return m && (m->prot & MAP_X);
 }
 
-size_t unwinder_unwind(struct unwinder *u, const struct capture *c,
-		       uint64_t *pcs, size_t max)
+static size_t walk(struct unwinder *u, const struct capture *c, uint64_t *pcs,
+		   size_t max, bool exact, bool *leaf_noinfo)
 {
 	struct uctx x = { .u = u, .c = c };
 	unw_cursor_t cur;
 	unw_word_t ip, sp, prev_sp = 0;
-	bool exact = true;	/* leaf, or a frame a signal interrupted */
 	size_t n = 0;
 	int ret;
 
-	if (u->epoch_seen != u->as->nepochs) {
-		/* exec: the cached unwind info describes the old program */
-		unw_flush_cache(u->uas, 0, 0);
-		u->epoch_seen = u->as->nepochs;
-	}
 	x.stack_end = c->stack_map_end;
 	if (!x.stack_end) {
 		/* a stack mapped after our last maps read: a new thread's */
@@ -241,7 +254,7 @@ size_t unwinder_unwind(struct unwinder *u, const struct capture *c,
 		x.stack_end = m ? m->end : c->stack_addr + c->stack_cap;
 	}
 	if (max < 2 || unw_init_remote(&cur, u->uas, &x) < 0) {
-		pcs[0] = c->regs.rip;
+		pcs[0] = exact ? c->regs.rip : c->regs.rip - 1;
 		return 1;
 	}
 	for (;;) {
@@ -277,8 +290,10 @@ size_t unwinder_unwind(struct unwinder *u, const struct capture *c,
 			break;
 		}
 	}
+	u->missing_reg |= x.missing_reg;
+	*leaf_noinfo = x.leaf_noinfo;
 	if (n == 0)
-		pcs[n++] = c->regs.rip;
+		pcs[n++] = exact ? c->regs.rip : c->regs.rip - 1;
 	/*
 	 * A walk that ends in code without unwind tables (JIT code, an
 	 * anonymous mapping) did not reach the thread's first frame: say so
@@ -291,4 +306,55 @@ size_t unwinder_unwind(struct unwinder *u, const struct capture *c,
 			pcs[n++] = PC_UNKNOWN;
 	}
 	return n;
+}
+
+size_t unwinder_unwind(struct unwinder *u, const struct capture *c,
+		       uint64_t *pcs, size_t max)
+{
+	bool leaf_noinfo;
+	uint64_t ra;
+	size_t n;
+
+	if (u->epoch_seen != u->as->nepochs) {
+		/* exec: the cached unwind info describes the old program */
+		unw_flush_cache(u->uas, 0, 0);
+		u->epoch_seen = u->as->nepochs;
+	}
+	u->missing_reg = false;
+	u->nreads = 0;
+	n = walk(u, c, pcs, max, true, &leaf_noinfo);
+	/*
+	 * A leaf pc without unwind info, in a stop made by a system call:
+	 * glibc's clone3 ends its FDE before the syscall instruction (the
+	 * child's frame is not the parent's), and that is where the parent
+	 * stops at a clone event.  Such stubs push nothing: the return
+	 * address is at sp.  Only tried when the walk gave the leaf alone,
+	 * and only if that address is code.
+	 */
+	if (n <= 2 && leaf_noinfo && !c->partial && max > 2 &&
+	    (int64_t)c->regs.orig_rax >= 0 && c->regs.rsp >= c->stack_addr &&
+	    c->regs.rsp + 8 <= c->stack_addr + c->stack_len) {
+		struct capture up = *c;
+		struct uctx x = { .u = u, .c = c };
+
+		memcpy(&ra, c->stack + (c->regs.rsp - c->stack_addr), 8);
+		if (is_code(&x, ra)) {
+			up.regs.rip = ra;
+			up.regs.rsp += 8;
+			pcs[0] = c->regs.rip;
+			n = 1 + walk(u, &up, pcs + 1, max - 1, false, &leaf_noinfo);
+		}
+	}
+	return n;
+}
+
+bool unwinder_missed_registers(const struct unwinder *u)
+{
+	return u->missing_reg;
+}
+
+const uint64_t *unwinder_stack_reads(const struct unwinder *u, size_t *n)
+{
+	*n = u->nreads;
+	return u->reads;
 }

@@ -22,6 +22,7 @@ struct unwinder;
 /* Pseudo pcs: never valid user addresses (non-canonical on x86-64). */
 #define PC_TRUNCATED 0xfffffffffffffff1ULL	/* depth cap or copy ended */
 #define PC_UNKNOWN 0xfffffffffffffff2ULL	/* no unwind info: gave up */
+#define PC_BEFORE_ATTACH 0xfffffffffffffff3ULL	/* threadcreate: an older thread */
 /*
  * Flag on a real pc: name this frame by its physical function only, not by
  * the inlined functions at that address (the caller frame a syscall-exit
@@ -30,7 +31,14 @@ struct unwinder;
 #define PC_PHYSICAL ((uint64_t)1 << 62)
 static inline bool pc_is_pseudo(uint64_t pc)
 {
-	return pc == PC_TRUNCATED || pc == PC_UNKNOWN;
+	return pc == PC_TRUNCATED || pc == PC_UNKNOWN || pc == PC_BEFORE_ATTACH;
+}
+
+/* "[truncated]", "[unknown]", "[created before attach]" */
+static inline const char *pc_pseudo_name(uint64_t pc)
+{
+	return pc == PC_TRUNCATED ? "[truncated]" :
+	       pc == PC_BEFORE_ATTACH ? "[created before attach]" : "[unknown]";
 }
 
 struct unwinder *unwinder_new(struct addrspace *as);
@@ -44,5 +52,18 @@ void unwinder_free(struct unwinder *u);
  */
 size_t unwinder_unwind(struct unwinder *u, const struct capture *c,
 		       uint64_t *pcs, size_t max);
+
+/*
+ * The last walk, over a partial capture (only sp and pc known), needed a
+ * register it did not have: the stack it gave ends early.
+ */
+bool unwinder_missed_registers(const struct unwinder *u);
+
+/*
+ * The addresses of the stack words the last walk read from the copy
+ * (repeats possible).  With the same registers and the same values there,
+ * a walk gives the same frames.
+ */
+const uint64_t *unwinder_stack_reads(const struct unwinder *u, size_t *n);
 
 #endif

@@ -15,10 +15,10 @@ static const struct {
 } types[] = {
 	{ "cpu", true, "where threads use cpu: samples/count, cpu/nanoseconds (record -t cpu)" },
 	{ "threads", true, "every thread's stack now, identical stacks merged: threads/count (record -t threads; cprof threads)" },
-	{ "wall", false, "every thread at every tick, running or not: samples/count, wall/nanoseconds" },
-	{ "block", false, "time blocked off the cpu by stack: contentions/count, delay/nanoseconds" },
-	{ "mutex", false, "time waiting for locks by stack: contentions/count, delay/nanoseconds" },
-	{ "threadcreate", false, "stacks that created threads: threadcreate/count" },
+	{ "wall", true, "every thread at every tick, running or not: samples/count, wall/nanoseconds (record -t wall)" },
+	{ "block", true, "time blocked off the cpu by stack: contentions/count, delay/nanoseconds (record -t block)" },
+	{ "mutex", true, "time waiting for locks (not condition variables) by stack: contentions/count, delay/nanoseconds (record -t mutex)" },
+	{ "threadcreate", true, "stacks that created threads: threadcreate/count (record -t threadcreate)" },
 	{ "heap", false, "live allocations by stack" },
 	{ "allocs", false, "all allocations by stack" },
 };

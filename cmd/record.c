@@ -11,6 +11,7 @@
 #include "../attach/unwind.h"
 #include "../lib/util.h"
 #include "../profiles/builder.h"
+#include "../profiles/lockwait.h"
 #include "../profiles/output.h"
 #include "../profiles/pprof.h"
 #include "../profiles/text.h"
@@ -36,12 +37,22 @@ static const char record_usage[] =
 	"and write a gzip-compressed pprof profile.\n"
 	"\n"
 	"  -p, --pid PID          attach to process PID (a thread id means its process)\n"
-	"  -t, --type TYPE        profile type: cpu (default), or threads: one\n"
-	"                         snapshot of every thread's stack (needs -p;\n"
-	"                         -F, -d and --raw-stops do not apply)\n"
+	"  -t, --type TYPE        profile type (see cprof profiles):\n"
+	"                         cpu (default)  where threads use the cpu\n"
+	"                         wall           every thread at every tick, running\n"
+	"                                        or not, by wall time\n"
+	"                         block          time blocked off the cpu (read, poll,\n"
+	"                                        futex, sleep...), by stack\n"
+	"                         mutex          the part of block spent waiting for\n"
+	"                                        a lock (not condition variables)\n"
+	"                         threadcreate   the stack that created each thread\n"
+	"                         threads        one snapshot of every thread's stack\n"
+	"                                        (needs -p; -F, -d, --raw-stops do\n"
+	"                                        not apply)\n"
 	"  -f, --format FMT       pprof (default, gzip protobuf), text (Go's\n"
 	"                         debug=1 format) or dump (every stack, by thread)\n"
-	"  -F, --freq HZ          samples per second, 1-10000 (default 99)\n"
+	"  -F, --freq HZ          ticks per second, 1-10000 (default 99; cpu, wall,\n"
+	"                         block and mutex)\n"
 	"  -d, --duration DUR     stop after DUR: 500ms, 10s, 2m, 1h (default: until\n"
 	"                         the target exits or cprof gets SIGINT/SIGTERM/SIGHUP)\n"
 	"  -o, --output FILE      write the profile to FILE (default\n"
@@ -63,10 +74,79 @@ static const char record_usage[] =
 	"the recording was cut short by an error; in launch mode, the command's\n"
 	"own status (128+N if it died of signal N; 127 not found, 126 not runnable).\n";
 
+/* What each profile type records, and how its values are named (Go's). */
+static size_t offcpu_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2]);
+static size_t state_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2]);
+
+static const struct profile_type {
+	const char *name;
+	enum sample_mode mode;
+	size_t nvalues;
+	const char *types[2][2];	/* sample types, {type, unit} */
+	const char *period_type[2];
+	bool per_hz;			/* period is 1e9/HZ ns, else 1 */
+	pb_label_fn labels;
+	bool contention;		/* Go's contention text format */
+} profile_types[] = {
+	{ "cpu", MODE_CPU, 2, { { "samples", "count" }, { "cpu", "nanoseconds" } },
+	  { "cpu", "nanoseconds" }, true, NULL, false },
+	{ "wall", MODE_WALL, 2, { { "samples", "count" }, { "wall", "nanoseconds" } },
+	  { "wall", "nanoseconds" }, true, offcpu_labels, false },
+	{ "block", MODE_BLOCK, 2, { { "contentions", "count" }, { "delay", "nanoseconds" } },
+	  { "contentions", "count" }, false, offcpu_labels, true },
+	{ "mutex", MODE_MUTEX, 2, { { "contentions", "count" }, { "delay", "nanoseconds" } },
+	  { "contentions", "count" }, false, offcpu_labels, true },
+	{ "threadcreate", MODE_THREADCREATE, 1, { { "threadcreate", "count" } },
+	  { "threadcreate", "count" }, false, NULL, false },
+	{ "threads", MODE_CPU, 1, { { "threads", "count" } },
+	  { "threads", "count" }, false, state_labels, false },
+};
+
+static const struct profile_type *find_type(const char *name)
+{
+	for (size_t i = 0; i < sizeof(profile_types) / sizeof(profile_types[0]); i++)
+		if (!strcmp(profile_types[i].name, name))
+			return &profile_types[i];
+	return NULL;
+}
+
+/* wall, block, mutex: {syscall, thread_state}, sorted by key as Go does */
+static size_t offcpu_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2])
+{
+	static char unknown[32];
+	long nr = (long)(label & 0xffff) - 1;
+	size_t n = 0;
+
+	if (nr >= 0) {
+		kv[n][0] = "syscall";
+		kv[n][1] = syscall_name(nr);
+		if (!kv[n][1]) {
+			snprintf(unknown, sizeof(unknown), "syscall_%ld", nr);
+			kv[n][1] = unknown;
+		}
+		n++;
+	}
+	if (label >> 16) {
+		kv[n][0] = "thread_state";
+		kv[n][1] = proc_state_name((char)(label >> 16));
+		n++;
+	}
+	return n;
+}
+
+/* threads: the state letter */
+static size_t state_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2])
+{
+	kv[0][0] = "thread_state";
+	kv[0][1] = proc_state_name((char)label);
+	return 1;
+}
+
 struct record_args {
 	struct common_args c;
 	char **argv;
 	const char *type;
+	const struct profile_type *pt;
 	const char *format;
 	long hz;
 	uint64_t duration_ns;
@@ -134,8 +214,9 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			return usage_error("record", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (strcmp(a->type, "cpu") && strcmp(a->type, "threads"))
-		return usage_error("record", "unknown profile type '%s' (this cprof records cpu and threads; see cprof profiles)",
+	a->pt = find_type(a->type);
+	if (!a->pt)
+		return usage_error("record", "unknown profile type '%s' (cpu, wall, block, mutex, threadcreate or threads; see cprof profiles)",
 				   a->type);
 	if (strcmp(a->format, "pprof") && strcmp(a->format, "text") && strcmp(a->format, "dump"))
 		return usage_error("record", "unknown format '%s' (pprof, text or dump)", a->format);
@@ -196,8 +277,8 @@ static char *join_args(char **argv)
 
 /* Render in the chosen format, then write atomically (or remove the temp). */
 static int emit(struct output *out, const char *format, const struct profile_builder *b,
-		struct symbolizer *sym, const struct pprof_meta *meta, const char *type,
-		const struct snapshot *snap)
+		struct symbolizer *sym, const struct pprof_meta *meta,
+		const struct profile_type *pt, const struct snapshot *snap)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -211,12 +292,11 @@ static int emit(struct output *out, const char *format, const struct profile_bui
 		if (!f)
 			return error("open_memstream: %s", strerror(errno));
 		if (!strcmp(format, "text"))
-			text_legacy(f, b, sym, type, meta->state_labels ? "thread_state" : NULL,
-				    meta->state_labels);
+			text_legacy(f, b, sym, pt->name, pt->contention, meta->labels);
 		else if (snap)
 			threads_print_dump(f, snap, sym);
 		else
-			text_dump(f, b, sym, type, "");
+			text_dump(f, b, sym, pt->name, pt->types[0][0]);
 		if (ferror(f) | fclose(f))
 			ret = error("formatting the profile failed");
 	}
@@ -235,23 +315,30 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 			 char **argv, struct pause_stats ps)
 {
 	struct symbolizer *sym = symbolizer_new(&s->target.as, a->c.debuginfo_path);
+	const struct profile_type *pt = a->pt;
 	struct pprof_meta meta = {
-		.sample_types = { { "samples", "count" }, { "cpu", "nanoseconds" } },
-		.ntypes = 2,
-		.period_type = { "cpu", "nanoseconds" },
-		.period = 1000000000LL / a->hz,
+		.ntypes = pt->nvalues,
+		.period_type = { pt->period_type[0], pt->period_type[1] },
+		.period = pt->per_hz ? 1000000000LL / a->hz : 1,
 		.time_nanos = (int64_t)s->res.start_realtime_ns,
 		.duration_nanos = (int64_t)s->res.duration_ns,
+		.labels = pt->labels,
 	};
 	char *cmdline = join_args(argv), *target_cmd = NULL;
 	char *c_version = xasprintf("cprof %s", CPROF_VERSION);
 	char *c_cmd = xasprintf("command: %s", cmdline);
-	char *c_target = NULL, *c_stops = NULL;
+	char *c_target = NULL, *c_stops = NULL, *c_blocked = NULL;
 	char *c_pause = xasprintf("pause per sample: p50 %lluus p99 %lluus max %lluus over %zu samples",
 				  (unsigned long long)ps.p50, (unsigned long long)ps.p99,
 				  (unsigned long long)ps.max, s->target.npauses);
 	int ret;
 
+	for (size_t i = 0; i < pt->nvalues; i++) {
+		meta.sample_types[i][0] = pt->types[i][0];
+		meta.sample_types[i][1] = pt->types[i][1];
+	}
+	if (pt->mode == MODE_MUTEX)
+		pb_keep_lock_waits(b, sym);
 	meta.comments[meta.ncomments++] = c_version;
 	meta.comments[meta.ncomments++] = c_cmd;
 	if (a->argv) {
@@ -262,13 +349,20 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 	}
 	meta.comments[meta.ncomments++] = c_target;
 	meta.comments[meta.ncomments++] = c_pause;
+	if (pt->mode == MODE_WALL || pt->mode == MODE_BLOCK || pt->mode == MODE_MUTEX) {
+		c_blocked = xasprintf("blocked stacks: %llu copied without stopping the thread, %llu by stopping it once",
+				      (unsigned long long)s->res.blocked_copies,
+				      (unsigned long long)s->res.blocked_stops);
+		meta.comments[meta.ncomments++] = c_blocked;
+	}
 	c_stops = xasprintf("stops at a system call return: %llu of %llu samples%s",
 			    (unsigned long long)s->res.syscall_stops,
 			    (unsigned long long)s->res.samples,
 			    a->raw_stops ? " (left as sampled: --raw-stops)" :
 			    " (user share moved to the calling code)");
 	meta.comments[meta.ncomments++] = c_stops;
-	ret = emit(out, a->format, b, sym, &meta, a->type, NULL);
+	ret = emit(out, a->format, b, sym, &meta, pt, NULL);
+	free(c_blocked);
 	free(cmdline);
 	free(target_cmd);
 	free(c_version);
@@ -284,7 +378,6 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 static int record_threads(struct record_args *a, struct output *out,
 			  const char *path, char **argv)
 {
-	static const char *state_labels[128];
 	struct snapshot snap = { 0 };
 	struct profile_builder b;
 	struct symbolizer *sym;
@@ -295,13 +388,11 @@ static int record_threads(struct record_args *a, struct output *out,
 		.period_type = { "threads", "count" },
 		.period = 1,
 		.time_nanos = (int64_t)realtime_ns(),
-		.state_labels = state_labels,
+		.labels = state_labels,
 	};
 	size_t n = 0;
 	int ret;
 
-	for (int c = 1; c < 128; c++)
-		state_labels[c] = snapshot_state_name((char)c);
 	snap.opts = (struct snapshot_opts){
 		.pid = a->c.pid, .timeout_ns = 1000000000ULL,
 		.stack_size = (size_t)a->c.stack_size, .max_depth = (size_t)a->c.max_depth,
@@ -338,7 +429,7 @@ static int record_threads(struct record_args *a, struct output *out,
 	meta.comments[meta.ncomments++] = c_cmd;
 	meta.comments[meta.ncomments++] = c_target;
 	meta.comments[meta.ncomments++] = c_stop;
-	ret = emit(out, a->format, &b, sym, &meta, "threads", &snap);
+	ret = emit(out, a->format, &b, sym, &meta, a->pt, &snap);
 	if (!ret)
 		note("%zu threads, process stopped %lluus, wrote %s", n,
 		     (unsigned long long)snap.stopped_ns / 1000, path);
@@ -410,6 +501,7 @@ int cmd_record(int argc, char **argv)
 
 	s = xcalloc(1, sizeof(*s));
 	s->opts = (struct sampler_opts){
+		.mode = a.pt->mode,
 		.pid = a.c.pid,
 		.argv = a.argv,
 		.hz = (unsigned)a.hz,
@@ -420,7 +512,7 @@ int cmd_record(int argc, char **argv)
 	};
 	block_handled_signals(&s->opts.handled, &s->opts.orig_mask);
 
-	pb_init(&b, 2);
+	pb_init(&b, a.pt->nvalues);
 	if (sampler_start(s, &b)) {
 		output_abort(&out);
 		code = CPROF_EXIT_FAILURE;
@@ -437,13 +529,19 @@ int cmd_record(int argc, char **argv)
 		code = CPROF_EXIT_FAILURE;
 		goto done;
 	}
+	char blocked[96] = "";
+
+	if (a.pt->mode == MODE_WALL || a.pt->mode == MODE_BLOCK || a.pt->mode == MODE_MUTEX)
+		snprintf(blocked, sizeof(blocked), ", %llu blocked stacks copied, %llu stopped for",
+			 (unsigned long long)s->res.blocked_copies,
+			 (unsigned long long)s->res.blocked_stops);
 	note("%llu samples, %zu threads, %.2fs, pause p50 %lluus p99 %lluus max %lluus, "
-	     "%llu missed ticks, %llu lost samples, wrote %s",
+	     "%llu missed ticks, %llu lost samples%s, wrote %s",
 	     (unsigned long long)s->res.samples, s->target.threads_seen,
 	     s->res.duration_ns / 1e9, (unsigned long long)ps.p50,
 	     (unsigned long long)ps.p99, (unsigned long long)ps.max,
 	     (unsigned long long)s->res.missed_ticks,
-	     (unsigned long long)s->target.lost_samples, path);
+	     (unsigned long long)s->target.lost_samples, blocked, path);
 	code = CPROF_EXIT_OK;
 	if (s->target.launched)
 		code = launch_status(s);

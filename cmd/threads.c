@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "cmd.h"
+#include "../attach/procfs.h"
 #include "../attach/snapshot.h"
 #include "../attach/unwind.h"
 #include "../lib/util.h"
@@ -161,7 +162,7 @@ static void print_table(const struct snapshot *s)
 			continue;
 		blocked_in(t, in, sizeof(in));
 		printf("%8d  %-16s %-13s %8.2fs  %s\n", t->tid, t->name,
-		       t->result == SNAP_GONE ? "gone" : snapshot_state_name(t->state),
+		       t->result == SNAP_GONE ? "gone" : proc_state_name(t->state),
 		       cpu_seconds(t), in);
 	}
 }
@@ -177,7 +178,7 @@ void threads_print_dump(FILE *f, const struct snapshot *s, struct symbolizer *sy
 		blocked_in(t, in, sizeof(in));
 		fprintf(f, "%sthread %d \"%s\" [%s%s%s, cpu %.2fs]:\n", first ? "" : "\n",
 			t->tid, t->name,
-			t->result == SNAP_GONE ? "gone" : snapshot_state_name(t->state),
+			t->result == SNAP_GONE ? "gone" : proc_state_name(t->state),
 			in[0] ? ", in " : "", in, cpu_seconds(t));
 		first = 0;
 		if (result_note(t))
@@ -204,7 +205,7 @@ static void print_json(const struct snapshot *s, struct symbolizer *sym)
 		first = 0;
 		json_string(stdout, t->name);
 		printf(",\"state\":");
-		json_string(stdout, t->result == SNAP_GONE ? "gone" : snapshot_state_name(t->state));
+		json_string(stdout, t->result == SNAP_GONE ? "gone" : proc_state_name(t->state));
 		printf(",\"cpu_user_s\":%.2f,\"cpu_system_s\":%.2f",
 		       (double)t->utime / sysconf(_SC_CLK_TCK),
 		       (double)t->stime / sysconf(_SC_CLK_TCK));
@@ -228,7 +229,7 @@ static void print_json(const struct snapshot *s, struct symbolizer *sym)
 
 			if (pc_is_pseudo(pc)) {
 				printf("%s{\"function\":\"%s\"}", f1 ? "" : ",",
-				       pc == PC_TRUNCATED ? "[truncated]" : "[unknown]");
+				       pc_pseudo_name(pc));
 				f1 = 0;
 				continue;
 			}

@@ -17,9 +17,17 @@
 
 #define PB_MAX_VALUES 4
 
+/*
+ * What an entry's label value stands for: fills up to PB_MAX_LABELS
+ * {key, value} string pairs and returns how many (e.g. thread_state and
+ * syscall, packed into the value by the recorder).
+ */
+#define PB_MAX_LABELS 4
+typedef size_t (*pb_label_fn)(uint32_t label, const char *kv[PB_MAX_LABELS][2]);
+
 struct pb_entry {
 	pid_t tid;		/* 0 when samples of many threads are merged */
-	uint32_t label;		/* a label value index (threads: the state) */
+	uint32_t label;		/* label values, see pb_label_fn */
 	uint32_t epoch;
 	uint32_t npcs;
 	size_t pcs;		/* offset into builder->pcs */

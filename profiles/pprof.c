@@ -129,7 +129,7 @@ static uint64_t location_id(struct pbuild *pb, struct symbolizer *s,
 	loc->id = *v;
 	if (pc_is_pseudo(addr)) {
 		struct symframe f = {
-			.name = addr == PC_TRUNCATED ? "[truncated]" : "[unknown]",
+			.name = pc_pseudo_name(addr),
 			.file = "",
 		};
 
@@ -301,17 +301,19 @@ int pprof_encode(const struct profile_builder *b, struct symbolizer *s,
 		sm->n_value = b->nvalues;
 		sm->value = xcalloc(b->nvalues, sizeof(*sm->value));
 		memcpy(sm->value, e->values, b->nvalues * sizeof(*sm->value));
-		if (meta->state_labels) {
-			sm->n_label = 1;
-			sm->label = xcalloc(1, sizeof(*sm->label));
-			sm->label[0] = label(&pb, "thread_state",
-					     meta->state_labels[e->label], 0);
-			continue;
+		sm->label = xcalloc(2 + PB_MAX_LABELS, sizeof(*sm->label));
+		if (e->tid) {
+			sm->label[sm->n_label++] = label(&pb, "thread_id", NULL, e->tid);
+			sm->label[sm->n_label++] = label(&pb, "thread_name",
+							 pb_thread_name_of(b, e->tid), 0);
 		}
-		sm->n_label = 2;
-		sm->label = xcalloc(2, sizeof(*sm->label));
-		sm->label[0] = label(&pb, "thread_id", NULL, e->tid);
-		sm->label[1] = label(&pb, "thread_name", pb_thread_name_of(b, e->tid), 0);
+		if (meta->labels) {
+			const char *kv[PB_MAX_LABELS][2];
+			size_t n = meta->labels(e->label, kv);
+
+			for (size_t k = 0; k < n; k++)
+				sm->label[sm->n_label++] = label(&pb, kv[k][0], kv[k][1], 0);
+		}
 	}
 	for (size_t i = 0; i < p->n_mapping; i++) {
 		p->mapping[i]->has_functions = pb.mapinfo[i].all_functions;

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "builder.h"
+
 struct profile_builder;
 struct symbolizer;
 
@@ -26,11 +28,10 @@ struct pprof_meta {
 	const char *comments[16];
 	size_t ncomments;
 	/*
-	 * Labels: thread_id and thread_name by default; with state_labels,
-	 * one thread_state label, state_labels[entry->label] (threads
-	 * profile: entries merged across threads).
+	 * Labels: thread_id and thread_name for entries of one thread (tid
+	 * not 0), then those labels(entry->label) gives.
 	 */
-	const char *const *state_labels;
+	pb_label_fn labels;
 };
 
 int pprof_encode(const struct profile_builder *b, struct symbolizer *s,

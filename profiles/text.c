@@ -13,11 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *pseudo_name(uint64_t pc)
-{
-	return pc == PC_TRUNCATED ? "[truncated]" : "[unknown]";
-}
-
 /* "libc.so.6+0x1234" for an address no symbol covers */
 static void print_raw(FILE *f, const struct symloc *sl, uint64_t addr)
 {
@@ -39,7 +34,7 @@ void text_stack(FILE *f, struct symbolizer *s, uint32_t epoch,
 		struct symloc sl;
 
 		if (pc_is_pseudo(pcs[i])) {
-			fprintf(f, "%s\n", pseudo_name(pcs[i]));
+			fprintf(f, "%s\n", pc_pseudo_name(pcs[i]));
 			continue;
 		}
 		symbolizer_lookup(s, epoch, addr, &sl);
@@ -57,56 +52,79 @@ void text_stack(FILE *f, struct symbolizer *s, uint32_t epoch,
 	}
 }
 
-static int cmp_count(const void *a, const void *b, void *arg)
-{
-	const struct profile_builder *pb = arg;
-	const struct pb_entry *x = &pb->entries[*(const size_t *)a];
-	const struct pb_entry *y = &pb->entries[*(const size_t *)b];
+struct sort_by {
+	const struct profile_builder *b;
+	size_t value;
+};
 
-	if (x->values[0] != y->values[0])
-		return x->values[0] < y->values[0] ? 1 : -1;
+static int cmp_value(const void *a, const void *b, void *arg)
+{
+	const struct sort_by *by = arg;
+	const struct pb_entry *x = &by->b->entries[*(const size_t *)a];
+	const struct pb_entry *y = &by->b->entries[*(const size_t *)b];
+
+	if (x->values[by->value] != y->values[by->value])
+		return x->values[by->value] < y->values[by->value] ? 1 : -1;
 	return x < y ? -1 : x > y;	/* stable: insertion order */
 }
 
-static size_t *sorted_entries(const struct profile_builder *b)
+/* Entry indexes, largest values[value] first. */
+static size_t *sorted_entries(const struct profile_builder *b, size_t value)
 {
 	size_t *ix = xcalloc(b->nentries, sizeof(*ix));
+	struct sort_by by = { b, value };
 
 	for (size_t i = 0; i < b->nentries; i++)
 		ix[i] = i;
-	qsort_r(ix, b->nentries, sizeof(*ix), cmp_count, (void *)b);
+	qsort_r(ix, b->nentries, sizeof(*ix), cmp_value, &by);
 	return ix;
 }
 
 int text_legacy(FILE *f, const struct profile_builder *b, struct symbolizer *s,
-		const char *type, const char *label_key,
-		const char *const *label_values)
+		const char *type, bool contention, pb_label_fn labels)
 {
-	size_t *ix = sorted_entries(b);
+	size_t key = contention ? 1 : 0;
+	size_t *ix = sorted_entries(b, key);
 	int64_t total = 0;
 
 	for (size_t i = 0; i < b->nentries; i++)
 		total += b->entries[i].values[0];
-	fprintf(f, "%s profile: total %" PRId64 "\n", type, total);
+	if (contention)
+		fprintf(f, "--- contention:\ncycles/second=1000000000\n");
+	else
+		fprintf(f, "%s profile: total %" PRId64 "\n", type, total);
 	for (size_t k = 0; k < b->nentries; k++) {
 		const struct pb_entry *e = &b->entries[ix[k]];
 		const uint64_t *pcs = pb_pcs(b, e);
 
-		if (!e->values[0])
+		if (!e->values[key])
 			continue;
-		fprintf(f, "%" PRId64 " @", e->values[0]);
+		if (contention)
+			fprintf(f, "%" PRId64 " %" PRId64 " @", e->values[1], e->values[0]);
+		else
+			fprintf(f, "%" PRId64 " @", e->values[0]);
 		for (size_t i = 0; i < e->npcs; i++)
 			fprintf(f, " 0x%" PRIx64, (uint64_t)(pc_is_pseudo(pcs[i]) ? 0 : pcs[i] & ~PC_PHYSICAL));
 		fputc('\n', f);
-		if (label_key && label_values[e->label])
-			fprintf(f, "# labels: {\"%s\":\"%s\"}\n", label_key,
-				label_values[e->label]);
+		if (labels) {
+			const char *kv[PB_MAX_LABELS][2];
+			size_t n = labels(e->label, kv);
+
+			for (size_t j = 0; j < n; j++) {
+				fputs(j ? ", " : "# labels: {", f);
+				json_string(f, kv[j][0]);
+				fputc(':', f);
+				json_string(f, kv[j][1]);
+			}
+			if (n)
+				fputs("}\n", f);
+		}
 		for (size_t i = 0; i < e->npcs; i++) {
 			uint64_t addr = pcs[i] & ~PC_PHYSICAL;
 			struct symloc sl;
 
 			if (pc_is_pseudo(pcs[i])) {
-				fprintf(f, "#\t0x0\t%s\n", pseudo_name(pcs[i]));
+				fprintf(f, "#\t0x0\t%s\n", pc_pseudo_name(pcs[i]));
 				continue;
 			}
 			symbolizer_lookup(s, e->epoch, addr, &sl);
@@ -127,18 +145,21 @@ int text_legacy(FILE *f, const struct profile_builder *b, struct symbolizer *s,
 }
 
 int text_dump(FILE *f, const struct profile_builder *b, struct symbolizer *s,
-	      const char *type, const char *unit_note)
+	      const char *type, const char *count_name)
 {
-	size_t *ix = sorted_entries(b);
+	size_t *ix = sorted_entries(b, b->nvalues > 1 ? 1 : 0);
 
-	fprintf(f, "%s profile: %zu stacks%s\n", type, b->nentries, unit_note);
+	fprintf(f, "%s profile: %zu stacks\n", type, b->nentries);
 	for (size_t k = 0; k < b->nentries; k++) {
 		const struct pb_entry *e = &b->entries[ix[k]];
 
 		if (!e->values[0] && (b->nvalues < 2 || !e->values[1]))
 			continue;
-		fprintf(f, "\nthread %d \"%s\" [%" PRId64 " samples", e->tid,
-			pb_thread_name_of(b, e->tid), e->values[0]);
+		if (e->tid)
+			fprintf(f, "\nthread %d \"%s\" [%" PRId64 " %s", e->tid,
+				pb_thread_name_of(b, e->tid), e->values[0], count_name);
+		else
+			fprintf(f, "\n[%" PRId64 " %s", e->values[0], count_name);
 		if (b->nvalues > 1)
 			fprintf(f, ", %.3fs", e->values[1] / 1e9);
 		fprintf(f, "]:\n");

@@ -10,8 +10,11 @@
 #ifndef CPROF_TEXT_H
 #define CPROF_TEXT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "builder.h"
 
 struct profile_builder;
 struct symbolizer;
@@ -21,16 +24,19 @@ void text_stack(FILE *f, struct symbolizer *s, uint32_t epoch,
 		const uint64_t *pcs, size_t n);
 
 /*
- * Go's debug=1 text format; type names the profile ("threads", "cpu").
- * With label_key, each entry gets "# labels: {key:label_values[label]}".
+ * Go's debug=1 text format; type names the profile ("threads", "cpu"):
+ * "TYPE profile: total N", then "COUNT @ 0xaddr ...".  With contention
+ * (block, mutex; values[0] count, values[1] ns), Go's contention form
+ * instead: "--- contention:", "cycles/second=1000000000", then
+ * "NANOSECONDS COUNT @ 0xaddr ...".  With labels, each entry gets
+ * "# labels: {"key":"value", ...}".
  */
 int text_legacy(FILE *f, const struct profile_builder *b, struct symbolizer *s,
-		const char *type, const char *label_key,
-		const char *const *label_values);
+		const char *type, bool contention, pb_label_fn labels);
 
 /* Every entry's full stack, grouped by thread, largest first. */
 int text_dump(FILE *f, const struct profile_builder *b, struct symbolizer *s,
-	      const char *type, const char *unit_note);
+	      const char *type, const char *count_name);
 
 /* Write s as a JSON string literal, quotes included. */
 void json_string(FILE *f, const char *s);

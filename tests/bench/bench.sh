@@ -13,6 +13,8 @@ trap 'rm -rf "$tmp"' EXIT
 have_perf=1
 perf record -q -o "$tmp/p.data" -- true >/dev/null 2>&1 || have_perf=0
 
+# ONLY=slowdown|pool|accuracy|threads runs one section
+want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
 elapsed() { awk '/^elapsed_ms/ { print $2 }' "$1"; }
 
@@ -30,6 +32,7 @@ run() {
 	elapsed "$out" >>"$tmp/$mode.ms"
 }
 
+if want slowdown; then
 modes="bare loop-99 cprof-99 loop-999 cprof-999"
 [ $have_perf = 1 ] && modes="$modes perf-99 perf-999"
 echo "== target slowdown: one busy thread, fixed work, $TRIALS interleaved trials (medians)"
@@ -45,8 +48,43 @@ for m in $modes; do
 	printf '%-12s %12s %9s%% %16s\n' "$m" "$ms" \
 		"$(awk -v a="$ms" -v b="$base" 'BEGIN { printf "%.1f", (a / b - 1) * 100 }')" "$pause"
 done
+fi
 [ $have_perf = 1 ] || echo "(perf record does not work here: no perf rows)"
 
+if want pool; then
+# wall at 99 Hz on a thread-pool shape: one busy thread and 100 threads
+# waiting on a condition variable (one woken every 10 ms): the slowdown of
+# the busy work, and how often blocked threads were stopped.
+echo
+echo "== wall and block on 1 busy + 100 idle threads, $TRIALS interleaved trials (medians)"
+run_pool() {
+	local mode=$1 out=$tmp/out err=$tmp/err
+	case $mode in
+	bare) $B/bench/spin -i 100 -n "$ROUNDS" >"$out" 2>"$err" ;;
+	*) $B/cprof record -t "$mode" -F 99 -o "$tmp/pool.pb.gz" -- $B/bench/spin -i 100 -n "$ROUNDS" >"$out" 2>"$err"
+	   go tool pprof -raw "$tmp/pool.pb.gz" 2>/dev/null |
+		sed -n 's/.*blocked stacks: \([0-9]*\) copied.*, \([0-9]*\) by stopping.*/\1 \2/p' >>"$tmp/pool-$mode.blk" ;;
+	esac
+	elapsed "$out" >>"$tmp/pool-$mode.ms"
+}
+for i in $(seq "$TRIALS"); do
+	for m in bare cpu wall block; do run_pool "$m"; done
+done
+base=$(median <"$tmp/pool-bare.ms")
+printf '%-8s %12s %10s %14s %14s\n' mode elapsed_ms slowdown stacks_copied blocked_stops
+for m in bare cpu wall block; do
+	ms=$(median <"$tmp/pool-$m.ms")
+	cp=-; st=-
+	if [ -s "$tmp/pool-$m.blk" ]; then
+		cp=$(awk '{ print $1 }' "$tmp/pool-$m.blk" | median)
+		st=$(awk '{ print $2 }' "$tmp/pool-$m.blk" | median)
+	fi
+	printf '%-8s %12s %9s%% %14s %14s\n' "$m" "$ms" \
+		"$(awk -v a="$ms" -v b="$base" 'BEGIN { printf "%.1f", (a / b - 1) * 100 }')" "$cp" "$st"
+done
+fi
+
+if want accuracy; then
 # Accuracy on syscall-heavy work: flat % per function (inlines folded into
 # their function, as perf reports), cprof with and without the stop-bias
 # correction, against perf.
@@ -67,9 +105,11 @@ $B/cprof record -q --raw-stops -o "$tmp/raw.pb.gz" -- $B/targets/burn -t 1 -s 3 
 				if ($2 == "[k]") k += p; else if (p >= 0.5) printf "  %s %s%%\n", n, p } END { printf "  [kernel] %.2f%%\n", k }'
 	fi
 }
+fi
 
 # cprof threads beside eu-stack and gdb: wall time to stop, unwind,
 # symbolize and print every thread of an idle thread-pool-like process.
+if want threads; then
 echo
 echo "== all stacks of a process with N idle threads: wall ms (median of 3; gdb: 1 run), target stop us"
 printf '%7s %12s %12s %12s %12s %10s %10s\n' threads cprof stopped_us eu-stack gdb x_eustack x_gdb
@@ -89,3 +129,4 @@ for n in 1 16 128 1000; do
 	kill "$pid"
 	exec {fd}<&-
 done
+fi

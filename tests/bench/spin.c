@@ -1,7 +1,9 @@
 /*
  * tests/bench/spin.c - a fixed amount of work, timed: spin [-t THREADS]
  * [-n ROUNDS] [-y]: each thread runs ROUNDS rounds of a compute loop (with
- * -y, a getppid() system call every ~5 us: a syscall-heavy thread).  Prints
+ * -y, a getppid() system call every ~5 us: a syscall-heavy thread).  With
+ * -i IDLE, IDLE more threads wait on a condition variable that is signalled
+ * every 10 ms, one thread at a time (a thread pool at rest).  Prints
  * "ready PID" when started and "elapsed_ms N" (wall time of the work) at
  * the end.
  */
@@ -48,14 +50,40 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+
+static __attribute__((noinline)) void *idle(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&mu);
+	for (;;)
+		pthread_cond_wait(&cv, &mu);
+	return NULL;
+}
+
+static void *ticker(void *arg)
+{
+	struct timespec ts = { 0, 10000000 };
+
+	(void)arg;
+	for (;;) {
+		nanosleep(&ts, NULL);
+		pthread_cond_signal(&cv);
+	}
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
-	int threads = 1, c;
+	int threads = 1, nidle = 0, c;
 	pthread_t t[64];
 	uint64_t start;
 
-	while ((c = getopt(argc, argv, "t:n:y")) != -1) {
-		if (c == 't')
+	while ((c = getopt(argc, argv, "t:n:yi:")) != -1) {
+		if (c == 'i')
+			nidle = atoi(optarg);
+		else if (c == 't')
 			threads = atoi(optarg);
 		else if (c == 'n')
 			rounds = atol(optarg);
@@ -66,6 +94,11 @@ int main(int argc, char **argv)
 	}
 	if (threads < 1 || threads > 64)
 		return 2;
+	for (int i = 0; i < nidle; i++) {
+		pthread_t it;
+
+		pthread_create(&it, NULL, i ? idle : ticker, NULL);
+	}
 	printf("ready %d\n", getpid());
 	fflush(stdout);
 	start = mono_ns();

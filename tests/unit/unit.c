@@ -8,6 +8,8 @@
 #include "../../lib/u64map.h"
 #include "../../lib/util.h"
 #include "../../profiles/builder.h"
+#include "../../profiles/lockwait.h"
+#include "../../attach/sampler.h"
 #include "../../profiles/pprof.h"
 #include "../../symbolize/maps.h"
 #include "../../symbolize/symbolize.h"
@@ -142,6 +144,47 @@ static void test_stat_state(void)
 	   "stat state: malformed rejected");
 }
 
+static void test_syscall_file(void)
+{
+	struct proc_syscall sc;
+
+	ok(!proc_parse_syscall("0 0x3 0x7ffd1000 0x8 0x0 0x0 0x0 0x7ffd0ff8 0x7f00123\n", &sc) &&
+	   sc.nr == 0 && sc.args[0] == 3 && sc.args[1] == 0x7ffd1000 && sc.args[2] == 8 &&
+	   sc.sp == 0x7ffd0ff8 && sc.pc == 0x7f00123, "syscall file: read(3, buf, 8) with sp and pc");
+	ok(!proc_parse_syscall("running\n", &sc) && sc.nr == PROC_SYSCALL_RUNNING,
+	   "syscall file: running");
+	ok(!proc_parse_syscall("-1 0x7ffd0ff8 0x401000\n", &sc) && sc.nr == -1 &&
+	   sc.sp == 0x7ffd0ff8 && sc.pc == 0x401000, "syscall file: blocked outside a call");
+	ok(proc_parse_syscall("202 0x1\n", &sc) < 0 && proc_parse_syscall("", &sc) < 0,
+	   "syscall file: truncated lines rejected");
+	ok(offcpu_label('S', 0) != offcpu_label('S', 1) && offcpu_label('S', 7) != offcpu_label('D', 7) &&
+	   (offcpu_label('R', -1) & 0xffff) == 0 && offcpu_label('S', 202) >> 16 == 'S' &&
+	   (offcpu_label('S', 202) & 0xffff) == 203, "offcpu label: state and syscall packed apart");
+}
+
+static void test_lock_verdict(void)
+{
+	static const struct {
+		const char *name;
+		int want;
+	} cases[] = {
+		{ "___pthread_mutex_lock", 1 }, { "__GI___lll_lock_wait", 1 },
+		{ "__pthread_mutex_cond_lock", 1 }, { "___pthread_rwlock_wrlock", 1 },
+		{ "std::mutex::lock", 1 }, { "std::sys::sync::mutex::futex::Mutex::lock_contended", 1 },
+		{ "foo::Spin::lock", 1 },
+		{ "___pthread_cond_wait", -1 }, { "__pthread_cond_wait_common", -1 },
+		{ "___pthread_cond_timedwait64", -1 }, { "std::condition_variable::wait", -1 },
+		{ "__new_sem_wait_slow64", -1 }, { "pthread_barrier_wait", -1 },
+		{ "___pthread_join", -1 },
+		{ "__GI___clock_nanosleep", 0 }, { "futex_wait", 0 }, { "syscall", 0 },
+		{ "main", 0 }, { "clock_gettime", 0 }, { "block_here", 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ok(lock_frame_verdict(cases[i].name) == cases[i].want, "lock verdict: %s -> %d",
+		   cases[i].name, cases[i].want);
+}
+
 static void test_u64map(void)
 {
 	struct u64map m = { 0 };
@@ -265,7 +308,7 @@ static void test_names(void)
 		   "syscall_name(%ld) -> %s", calls[i].nr, got ? got : "NULL");
 	}
 	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-		ok(!strcmp(snapshot_state_name(states[i].state), states[i].want),
+		ok(!strcmp(proc_state_name(states[i].state), states[i].want),
 		   "state '%c' -> %s", states[i].state, states[i].want);
 }
 
@@ -298,6 +341,8 @@ int main(void)
 	test_parse_long();
 	test_maps_line();
 	test_stat_state();
+	test_syscall_file();
+	test_lock_verdict();
 	test_u64map();
 	test_builder();
 	test_gzip();

@@ -1,0 +1,281 @@
+/*
+ * attach/offcpu.c - the wall, block and mutex ticks: where each thread is
+ * now, running or blocked, mostly without stopping it.
+ */
+#define _GNU_SOURCE
+#include "offcpu.h"
+#include "procfs.h"
+#include "unwind.h"
+#include "../lib/util.h"
+#include "../profiles/builder.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/*
+ * Off the cpu: wall, block and mutex.
+ *
+ * Every tick, each thread's wall time since the last tick (dt) goes to
+ * what it is doing now.  A running thread (state R) is interrupted and
+ * sampled (wall only).  A blocked thread is not stopped at all: the kernel
+ * tells its system call, arguments, user sp and pc in /proc/PID/task/TID/
+ * syscall, and its stack cannot change while it stays blocked, so cprof
+ * copies the stack with process_vm_readv and unwinds from sp and pc.  That
+ * stack is the "episode": while the thread's cpu time (schedstat) does not
+ * move, the next ticks add to the same entry without reading anything
+ * else; when it is found blocked again in the same call (same number, sp
+ * and pc, and the same values in the stack words the unwind read), the
+ * stack is reused without a new unwind.
+ *
+ * An unwind from sp and pc alone fails where a frame's CFA needs another
+ * register (frame-pointer code: CFA = rbp + 16).  Then, and only for calls
+ * the kernel restarts by itself after a ptrace stop (futex, nanosleep,
+ * poll, select, wait, read on anything but a socket), the thread is
+ * interrupted once for its registers; every other call keeps the shorter
+ * stack, ending in [unknown], rather than risk an EINTR (epoll_wait and
+ * socket calls with timeouts return EINTR to an interrupted caller).
+ */
+static bool restarts_after_stop(pid_t pid, const struct proc_syscall *sc)
+{
+	char path[64], link[64];
+	ssize_t n;
+
+	switch (sc->nr) {
+	case SYS_futex: case SYS_nanosleep: case SYS_clock_nanosleep:
+	case SYS_poll: case SYS_ppoll: case SYS_select: case SYS_pselect6:
+	case SYS_pause: case SYS_rt_sigsuspend: case SYS_wait4: case SYS_waitid:
+		return true;
+	case SYS_read: case SYS_readv: case SYS_pread64: case SYS_preadv:
+	case SYS_preadv2:
+		/* sockets with SO_RCVTIMEO return EINTR; pipes, ttys do not */
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, (int)sc->args[0]);
+		n = readlink(path, link, sizeof(link) - 1);
+		return n > 0 && strncmp(link, "socket:", 7);
+	default:
+		return false;
+	}
+}
+
+static bool is_futex_wait(const struct proc_syscall *sc)
+{
+	return sc->nr == SYS_futex || sc->nr == SYS_futex_waitv;
+}
+
+/* Same call site (the arguments may differ: a futex value, a timeout). */
+static bool same_call(const struct proc_syscall *a, const struct proc_syscall *b)
+{
+	return a->nr == b->nr && a->sp == b->sp && a->pc == b->pc;
+}
+
+static bool same_args(const struct proc_syscall *a, const struct proc_syscall *b)
+{
+	return same_call(a, b) && !memcmp(a->args, b->args, sizeof(a->args));
+}
+
+/*
+ * Blocked again in the same call (number, arguments, sp, pc): the same
+ * stack too?  Sibling calls from one function can match all of those and
+ * still differ in their return addresses.  The episode's unwind read some
+ * stack words (return addresses, saved frame pointers): if each still
+ * holds the value it had, a new unwind would give the same frames.  One
+ * process_vm_readv; the thread is not stopped.
+ */
+#define MAX_WORDS 512
+
+/* A new episode, just unwound: keep it, replacing the oldest. */
+void offcpu_keep_episode(struct unwinder *u, struct thread *th, size_t entry)
+{
+	unsigned slot = th->next_ep;
+	struct episode *ep = &th->eps[slot];
+	const struct capture *c = &th->cap;
+	size_t n;
+	const uint64_t *addr = unwinder_stack_reads(u, &n);
+
+	th->next_ep = (slot + 1) % EPISODES;
+	if (th->neps < EPISODES)
+		th->neps++;
+	ep->key = th->bkey;
+	ep->label = th->sample_label;
+	ep->entry = entry;
+	if (n > MAX_WORDS)
+		n = MAX_WORDS;	/* compare the innermost part only */
+	GROW(ep->words, ep->words_alloc, 2 * n);
+	for (size_t i = 0; i < n; i++) {
+		ep->words[2 * i] = addr[i];
+		memcpy(&ep->words[2 * i + 1], c->stack + (addr[i] - c->stack_addr), 8);
+	}
+	ep->nwords = n;
+	th->cur_ep = (int)slot;
+}
+
+static bool same_stack(struct sampler *s, const struct episode *ep)
+{
+	struct iovec local, remote[MAX_WORDS];
+	uint64_t now[MAX_WORDS];
+	size_t n = ep->nwords;
+
+	if (!n)
+		return true;	/* the walk read nothing from the stack */
+	for (size_t i = 0; i < n; i++)
+		remote[i] = (struct iovec){ (void *)(uintptr_t)ep->words[2 * i], 8 };
+	local = (struct iovec){ now, n * 8 };
+	if (process_vm_readv(s->target.pid, &local, 1, remote, n, 0) != (ssize_t)(n * 8))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (now[i] != ep->words[2 * i + 1])
+			return false;
+	return true;
+}
+
+/* Blocked where it was seen blocked before, with the same stack? */
+static int find_episode(struct sampler *s, struct thread *th,
+			const struct proc_syscall *sc, uint32_t label)
+{
+	for (unsigned i = 0; i < th->neps; i++) {
+		const struct episode *ep = &th->eps[i];
+
+		if (ep->label == label && same_call(sc, &ep->key) && same_stack(s, ep))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* Add dt to the thread's blocked episode. */
+static void episode_add(struct sampler *s, struct thread *th, uint64_t dt, bool again)
+{
+	int64_t values[2] = { s->opts.mode == MODE_WALL || again, (int64_t)(dt + th->pending_ns) };
+
+	th->pending_ns = 0;
+	pb_add_to(s->builder, th->eps[th->cur_ep].entry, values);
+}
+
+static void offcpu_running(struct sampler *s, struct thread *th, uint64_t dt)
+{
+	th->cur_ep = -1;
+	th->adopt = false;
+	if (s->opts.mode != MODE_WALL)
+		return;		/* block, mutex: time on the cpu is not counted */
+	th->pending_ns += dt;
+	if (th->state != THREAD_RUNNING)
+		return;		/* group-stopped: stays stopped, no sample */
+	th->sample_label = offcpu_label('R', -1);
+	th->sample_episode = false;
+	target_interrupt(&s->target, th);
+}
+
+void offcpu_tick(struct sampler *s)
+{
+	struct target *t = &s->target;
+	uint64_t now = now_ns();
+
+	for (size_t i = 0; i < t->nthreads; i++) {
+		struct thread *th = t->threads[i];
+		struct proc_syscall sc, again;
+		uint64_t dt, rt, rt2;
+		bool ran;
+		char state;
+
+		if (th->state == THREAD_GONE)
+			continue;
+		dt = now - th->acct_ns;
+		th->acct_ns = now;
+		if (th->interrupting || th->captured) {
+			th->pending_ns += dt;	/* the sample on its way takes it */
+			continue;
+		}
+		if (proc_read_runtime(th->schedstat_fd, th->stat_fd, &rt))
+			continue;
+		ran = rt != th->last_runtime;
+		th->last_runtime = rt;
+		if (th->cur_ep >= 0 && !ran) {
+			episode_add(s, th, dt, false);
+			continue;
+		}
+		if (th->ignored && !ran)
+			continue;
+		th->ignored = false;
+		if (proc_read_stat(th->stat_fd, &state, &th->utime, &th->stime) ||
+		    state == 'Z' || state == 'X')
+			continue;
+		if (th->state == THREAD_GROUP_STOPPED)
+			state = 'T';	/* what it shows without cprof (not 't') */
+		else if (state == 'R') {
+			offcpu_running(s, th, dt);
+			continue;
+		}
+		if (proc_read_syscall(th->syscall_fd, &sc))
+			continue;
+		if (sc.nr == PROC_SYSCALL_RUNNING) {
+			offcpu_running(s, th, dt);
+			continue;
+		}
+		if (s->opts.mode == MODE_MUTEX && !is_futex_wait(&sc)) {
+			th->cur_ep = -1;
+			th->adopt = false;
+			th->ignored = true;
+			continue;
+		}
+		if (th->cur_ep >= 0 && th->adopt && sc.sp == th->eps[th->cur_ep].key.sp &&
+		    sc.pc == th->eps[th->cur_ep].key.pc) {
+			/*
+			 * restarted after our one stop (maybe as restart_syscall):
+			 * the same episode; keep the call's own key for the next
+			 * time it blocks there
+			 */
+			th->adopt = false;
+			episode_add(s, th, dt, false);
+			continue;
+		}
+		th->adopt = false;
+		th->cur_ep = find_episode(s, th, &sc, offcpu_label(state, sc.nr));
+		if (th->cur_ep >= 0) {
+			episode_add(s, th, dt, true);	/* blocked again, same place */
+			continue;
+		}
+		/* a new blocked place: copy its stack, and check it stayed put */
+		if (verbose > 1)
+			debug("blocked: %d (%s): %ld sp %#lx pc %#lx", th->tid, th->name,
+			      sc.nr, (unsigned long)sc.sp, (unsigned long)sc.pc);
+		th->pending_ns += dt;
+		if (capture_blocked(t->pid, sc.sp, sc.pc, &th->cap, addrspace_current(&t->as)) ||
+		    proc_read_runtime(th->schedstat_fd, th->stat_fd, &rt2) || rt2 != rt ||
+		    proc_read_syscall(th->syscall_fd, &again) || !same_args(&sc, &again))
+			continue;	/* it woke meanwhile: next tick */
+		th->bkey = sc;
+		th->bstate = state;
+		th->captured = true;
+		th->sample_episode = true;
+		th->sample_label = offcpu_label(state, sc.nr);
+		th->sample_epoch = addrspace_epoch(&t->as);
+		th->sample_ns = th->pending_ns;
+		th->pending_ns = 0;
+	}
+}
+
+bool offcpu_sample_wanted(struct sampler *s, struct unwinder *u, struct thread *th)
+{
+	struct target *t = &s->target;
+
+	if (th->cap.partial) {
+		s->res.blocked_copies++;
+		if (unwinder_missed_registers(u) && th->bstate == 'S' &&
+		    th->state == THREAD_RUNNING && restarts_after_stop(t->pid, &th->bkey)) {
+			th->pending_ns += th->sample_ns;
+			if (target_interrupt(t, th) == 0) {
+				th->adopt = true;
+				s->res.blocked_stops++;
+			}
+			return false;
+		}
+		return true;
+	}
+	/* stopped for its registers: still in that call? */
+	if (th->cap.regs.rsp == th->bkey.sp && th->cap.regs.rip == th->bkey.pc)
+		return true;
+	th->sample_episode = th->adopt = false;
+	th->sample_label = offcpu_label('R', -1);
+	return s->opts.mode == MODE_WALL;
+}
