@@ -38,27 +38,6 @@
  * stack, ending in [unknown], rather than risk an EINTR (epoll_wait and
  * socket calls with timeouts return EINTR to an interrupted caller).
  */
-static bool restarts_after_stop(pid_t pid, const struct proc_syscall *sc)
-{
-	char path[64], link[64];
-	ssize_t n;
-
-	switch (sc->nr) {
-	case SYS_futex: case SYS_nanosleep: case SYS_clock_nanosleep:
-	case SYS_poll: case SYS_ppoll: case SYS_select: case SYS_pselect6:
-	case SYS_pause: case SYS_rt_sigsuspend: case SYS_wait4: case SYS_waitid:
-		return true;
-	case SYS_read: case SYS_readv: case SYS_pread64: case SYS_preadv:
-	case SYS_preadv2:
-		/* sockets with SO_RCVTIMEO return EINTR; pipes, ttys do not */
-		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, (int)sc->args[0]);
-		n = readlink(path, link, sizeof(link) - 1);
-		return n > 0 && strncmp(link, "socket:", 7);
-	default:
-		return false;
-	}
-}
-
 static bool is_futex_wait(const struct proc_syscall *sc)
 {
 	return sc->nr == SYS_futex || sc->nr == SYS_futex_waitv;
@@ -262,7 +241,7 @@ bool offcpu_sample_wanted(struct sampler *s, struct unwinder *u, struct thread *
 	if (th->cap.partial) {
 		s->res.blocked_copies++;
 		if (unwinder_missed_registers(u) && th->bstate == 'S' &&
-		    th->state == THREAD_RUNNING && restarts_after_stop(t->pid, &th->bkey)) {
+		    th->state == THREAD_RUNNING && proc_call_restarts(t->pid, &th->bkey)) {
 			th->pending_ns += th->sample_ns;
 			if (target_interrupt(t, th) == 0) {
 				th->adopt = true;

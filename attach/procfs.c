@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 int proc_status(pid_t pid, pid_t tid, struct proc_status *st)
@@ -217,6 +218,27 @@ int proc_read_syscall(int fd, struct proc_syscall *sc)
 	if (n < 0)
 		return (int)n;
 	return proc_parse_syscall(buf, sc);
+}
+
+bool proc_call_restarts(pid_t pid, const struct proc_syscall *sc)
+{
+	char path[64], link[64];
+	ssize_t n;
+
+	switch (sc->nr) {
+	case SYS_futex: case SYS_nanosleep: case SYS_clock_nanosleep:
+	case SYS_poll: case SYS_ppoll: case SYS_select: case SYS_pselect6:
+	case SYS_pause: case SYS_rt_sigsuspend: case SYS_wait4: case SYS_waitid:
+		return true;
+	case SYS_read: case SYS_readv: case SYS_pread64: case SYS_preadv:
+	case SYS_preadv2:
+		/* sockets with SO_RCVTIMEO return EINTR; pipes, ttys do not */
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, (int)sc->args[0]);
+		n = readlink(path, link, sizeof(link) - 1);
+		return n > 0 && strncmp(link, "socket:", 7);
+	default:
+		return false;
+	}
 }
 
 void proc_thread_name(pid_t pid, pid_t tid, char *buf, size_t size)

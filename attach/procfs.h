@@ -8,6 +8,7 @@
 #ifndef CPROF_PROCFS_H
 #define CPROF_PROCFS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -61,5 +62,14 @@ struct proc_syscall {
 
 int proc_parse_syscall(const char *buf, struct proc_syscall *sc);
 int proc_read_syscall(int fd, struct proc_syscall *sc);
+
+/*
+ * Does the kernel restart this blocked call by itself after a ptrace stop
+ * (no signal delivered)?  futex, nanosleep, clock_nanosleep, poll, ppoll,
+ * select, pselect6, pause, rt_sigsuspend, wait4, waitid, and reads of
+ * anything but a socket do.  epoll_wait, sigtimedwait, and socket calls
+ * with timeouts (SO_RCVTIMEO) return EINTR instead.
+ */
+bool proc_call_restarts(pid_t pid, const struct proc_syscall *sc);
 
 #endif

@@ -1,12 +1,29 @@
 /*
- * attach/snapshot.c - stop every thread together, capture, let all go,
- * then unwind: the engine of `cprof threads` and `record -t threads`.
+ * attach/snapshot.c - what every thread is doing now, stopping as few as
+ * possible: the engine of `cprof threads` and `record -t threads`.
+ *
+ * 1. /proc first, for every thread: state, name, cpu times, the system
+ *    call it is blocked in with its user sp and pc, and its cpu runtime.
+ * 2. The running threads are seized, interrupted and held until all have
+ *    stopped or the timeout passed, then let go together.
+ * 3. A blocked thread's stack is copied without stopping it
+ *    (process_vm_readv from that sp) and unwound from sp and pc.  If it is
+ *    still in the same call with the same cpu runtime as in step 1, it
+ *    did not run meanwhile: that is its stack at the moment of step 2.
+ *    One that moved is looked at again.
+ * 4. Threads that need a stop after all (they keep moving, or their
+ *    unwind needs registers sp and pc do not give: frame-pointer code) are
+ *    stopped in a second round, but only in calls the kernel restarts by
+ *    itself (else they keep the shorter stack, unless stop_all).
+ * The result is one consistent picture, as if all had been stopped
+ * together, and a blocked epoll_wait never sees EINTR from us.
  */
 #define _GNU_SOURCE
 #include "snapshot.h"
 #include "procfs.h"
 #include "unwind.h"
 #include "../lib/util.h"
+#include "../symbolize/symbolize.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -16,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -29,32 +47,147 @@ static bool selected(const struct snapshot *s, pid_t tid)
 	return false;
 }
 
-/* What /proc says, read before the thread is stopped (so "sleeping in
- * read" is the thread's state, not ours). */
-static void read_proc_info(pid_t pid, struct snap_thread *st)
+/*
+ * A /proc file of the thread, opened once and kept for the rechecks
+ * (pread); if no more descriptors are to be had, opened each time (the
+ * caller closes it when it is not *kept).
+ */
+static int task_fd(pid_t pid, pid_t tid, int *kept, const char *file)
+{
+	int fd;
+
+	if (*kept >= 0)
+		return *kept;
+	fd = proc_open_task_file(pid, tid, file);
+	if (fd == -EMFILE || fd == -ENFILE)
+		return fd;
+	return *kept = fd;
+}
+
+static void drop_fd(int fd, const int *kept)
+{
+	if (fd >= 0 && fd != *kept)
+		close(fd);
+}
+
+/* The thread's cpu runtime now (schedstat, else stat); *ok false if gone. */
+static uint64_t runtime_now(pid_t pid, struct snap_thread *st, bool *ok)
+{
+	int fd = task_fd(pid, st->tid, &st->schedstat_fd, "schedstat"), stat_fd = -1;
+	uint64_t rt = 0;
+
+	if (fd < 0)
+		stat_fd = proc_open_task_file(pid, st->tid, "stat");
+	*ok = (fd >= 0 || stat_fd >= 0) && !proc_read_runtime(fd, stat_fd, &rt);
+	drop_fd(fd, &st->schedstat_fd);
+	if (stat_fd >= 0)
+		close(stat_fd);
+	return rt;
+}
+
+static int syscall_now(pid_t pid, struct snap_thread *st, struct proc_syscall *sc)
+{
+	int fd = task_fd(pid, st->tid, &st->syscall_fd, "syscall"), ret;
+
+	if (fd < 0)
+		return fd;
+	ret = proc_read_syscall(fd, sc);
+	drop_fd(fd, &st->syscall_fd);
+	return ret;
+}
+
+/*
+ * What /proc says, read before any thread is stopped (so "sleeping in
+ * read" is the thread's state, not ours).  0, or -ESRCH if it is gone.
+ */
+static int read_proc_info(pid_t pid, struct snap_thread *st)
 {
 	char path[96], buf[512];
-	struct proc_status ps;
-	unsigned long long nr, a0;
+	const char *open_paren, *close_paren;
 
 	st->syscall_nr = -1;
-	if (proc_status(pid, st->tid, &ps) == 0) {
-		st->state = ps.state;
-		snprintf(st->name, sizeof(st->name), "%s", ps.name);
-	}
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, st->tid);
-	if (read_file(path, buf, sizeof(buf)) > 0)
-		proc_parse_stat_state(buf, &st->state, &st->utime, &st->stime);
-	/* "NR arg0 ... sp pc" while blocked in a call; "running" or "-1 ..." not */
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, st->tid);
-	if (read_file(path, buf, sizeof(buf)) > 0 &&
-	    sscanf(buf, "%llu 0x%llx", &nr, &a0) == 2) {
-		st->syscall_nr = (long)nr;
-		st->syscall_arg0 = a0;
+	if (read_file(path, buf, sizeof(buf)) <= 0 ||
+	    proc_parse_stat_state(buf, &st->state, &st->utime, &st->stime))
+		return -ESRCH;
+	/* the name is the comm field, between the first '(' and the last ')' */
+	open_paren = strchr(buf, '(');
+	close_paren = strrchr(buf, ')');
+	if (open_paren && close_paren > open_paren)
+		snprintf(st->name, sizeof(st->name), "%.*s",
+			 (int)(close_paren - open_paren - 1), open_paren + 1);
+	st->runtime = runtime_now(pid, st, &(bool){ 0 });
+	if (syscall_now(pid, st, &st->sc))
+		st->sc.nr = PROC_SYSCALL_RUNNING;
+	if (st->sc.nr >= 0) {
+		st->syscall_nr = st->sc.nr;
+		st->syscall_arg0 = st->sc.args[0];
+	} else if (st->state != 'R') {
+		/* not in a system call: where in the kernel, then */
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, st->tid);
+		if (read_file(path, st->wchan, sizeof(st->wchan)) < 0 || !strcmp(st->wchan, "0"))
+			st->wchan[0] = '\0';
 	}
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, st->tid);
-	if (read_file(path, st->wchan, sizeof(st->wchan)) < 0 || !strcmp(st->wchan, "0"))
-		st->wchan[0] = '\0';
+	return 0;
+}
+
+/* Blocked in the kernel with a known sp and pc: its stack can be copied. */
+static bool looks_blocked(const struct snap_thread *st)
+{
+	return st->state != 'R' && st->sc.nr != PROC_SYSCALL_RUNNING && st->sc.sp;
+}
+
+static void keep_pcs(struct snap_thread *st, const uint64_t *pcs, size_t n)
+{
+	free(st->pcs);
+	st->pcs = xmalloc(n * sizeof(*pcs));
+	memcpy(st->pcs, pcs, n * sizeof(*pcs));
+	st->npcs = n;
+}
+
+/*
+ * A blocked thread's stack, without stopping it: copied into the scratch
+ * capture and unwound at once (one buffer, reused: a fresh one per thread
+ * cost more in page faults than the copy).  With recheck, the copy is
+ * good only if the thread is still in the call /proc showed, with the same
+ * cpu time: it has not run since.  A copy whose unwind needed more
+ * registers than sp and pc keeps its shorter stack and asks for a stop.
+ */
+static bool take_blocked(struct snapshot *s, struct snap_thread *st, struct unwinder *u,
+			 uint64_t *pcs, bool recheck)
+{
+	struct target *t = &s->target;
+	struct proc_syscall again;
+	bool ok;
+
+	if (!looks_blocked(st))
+		return false;
+	if (capture_blocked(s->opts.pid, st->sc.sp, st->sc.pc, &s->scratch,
+			    addrspace_current(&t->as)))
+		return false;
+	if (recheck) {
+		ok = !syscall_now(s->opts.pid, st, &again) && again.nr == st->sc.nr &&
+		     again.sp == st->sc.sp && again.pc == st->sc.pc;
+		if (!ok || runtime_now(s->opts.pid, st, &ok) != st->runtime || !ok)
+			return false;
+	}
+	st->epoch = addrspace_epoch(&t->as);
+	keep_pcs(st, pcs, unwinder_unwind(u, &s->scratch, pcs, s->opts.max_depth + 1));
+	if (unwinder_missed_registers(u) && !st->retried) {
+		/*
+		 * Its registers, by a stop (if it does not stop, this stands),
+		 * unless the stop would make its call fail with EINTR: only an
+		 * interruptible sleep (S) can be cut short; a stopped (T) or
+		 * uninterruptible (D) thread cannot.
+		 */
+		if (s->opts.stop_all || st->state != 'S' ||
+		    proc_call_restarts(s->opts.pid, &st->sc)) {
+			st->retried = true;
+			return false;
+		}
+		st->partial = st->eintr_risk = true;
+	}
+	return true;
 }
 
 #define D_GRACE_NS 10000000ULL	/* 10 ms */
@@ -75,56 +208,31 @@ static bool only_d_left(struct target *t)
 	return true;
 }
 
-static void take(struct snapshot *s)
+/*
+ * Stop the threads marked need_stop together: seize them, interrupt, hold
+ * each stop until all have stopped (or the timeout), let all go.  Adds
+ * the time they were held to s->stopped_ns.  0, or -1 (reported).
+ */
+static int stop_round(struct snapshot *s, int sfd)
 {
 	struct target *t = &s->target;
+	pid_t *tids = xcalloc(s->n + 1, sizeof(*tids));
 	uint64_t start, deadline;
 	struct pollfd pfd;
-	int sfd;
+	size_t n = 0;
 
-	struct snap_thread *pre = NULL;
-	size_t npre = 0;
-	pid_t *tids = NULL;
-
-	start = now_ns();
-	sfd = signalfd(-1, &s->opts.handled, SFD_CLOEXEC | SFD_NONBLOCK);
-	/*
-	 * /proc first: once seized, a stopped thread re-traps and shows as
-	 * "tracing stop", and a blocked one may be woken by our interrupt.
-	 */
-	if (!proc_tasks(s->opts.pid, &tids, &npre)) {
-		pre = xcalloc(npre, sizeof(*pre));
-		for (size_t i = 0; i < npre; i++) {
-			pre[i].tid = tids[i];
-			if (selected(s, tids[i]))
-				read_proc_info(s->opts.pid, &pre[i]);
-		}
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].need_stop)
+			tids[n++] = s->v[i].tid;
+	if (!n) {
+		free(tids);
+		return 0;
+	}
+	if (target_seize(t, tids, n)) {
+		free(tids);
+		return -1;
 	}
 	free(tids);
-	target_init(t, s->opts.stack_size);
-	t->hold = true;
-	if (sfd < 0 || target_attach(t, s->opts.pid)) {
-		s->status = -1;
-		free(pre);
-		goto out;
-	}
-	s->v = xcalloc(t->nthreads, sizeof(*s->v));
-	for (size_t i = 0; i < t->nthreads; i++) {
-		struct snap_thread *st = &s->v[s->n++];
-		size_t j;
-
-		st->tid = t->threads[i]->tid;
-		st->result = selected(s, st->tid) ? SNAP_NO_STOP : SNAP_SKIPPED;
-		if (st->result == SNAP_SKIPPED)
-			continue;
-		for (j = 0; j < npre && pre[j].tid != st->tid; j++)
-			;
-		if (j < npre)
-			*st = pre[j], st->result = SNAP_NO_STOP;
-		else
-			read_proc_info(s->opts.pid, st);	/* born meanwhile */
-	}
-	free(pre);
 	/*
 	 * While the process is held, the tracer must not wait behind the
 	 * target's own busy threads for a cpu: real-time priority if we may
@@ -136,10 +244,13 @@ static void take(struct snapshot *s)
 
 	/* stop them all, as close together as we can */
 	start = now_ns();
-	for (size_t i = 0; i < t->nthreads; i++) {
-		struct thread *th = t->threads[i];
+	for (size_t i = 0; i < s->n; i++) {
+		struct thread *th;
 
-		if (selected(s, th->tid) && target_interrupt(t, th) == -ESRCH)
+		if (!s->v[i].need_stop)
+			continue;
+		th = target_thread(t, s->v[i].tid);
+		if (!th || th->state == THREAD_GONE || target_interrupt(t, th) == -ESRCH)
 			s->v[i].result = SNAP_GONE;
 	}
 	deadline = start + s->opts.timeout_ns;
@@ -149,8 +260,6 @@ static void take(struct snapshot *s)
 	 * need a cpu to reach their stop, and on a small machine a tracer
 	 * polling waitpid would take it from them (measured on 2 cpus, 4
 	 * threads: ~0.3 ms to stop all when sleeping, several ms polling).
-	 */
-	/*
 	 * Threads stop in about the order they were interrupted: wait for
 	 * each by its tid (waitpid(-1) would walk all tracees for each of
 	 * n stops: O(n^2), measured as the top kernel cost at 1000 threads).
@@ -181,15 +290,168 @@ static void take(struct snapshot *s)
 			;
 	}
 	target_release_held(t);
-	s->stopped_ns = now_ns() - start;
+	s->stopped_ns += now_ns() - start;
+	s->stopped_threads += n;
 	if (boosted) {
 		rt.sched_priority = 0;
 		pthread_setschedparam(pthread_self(), SCHED_OTHER, &rt);
 	}
 	target_drain(t);
+	for (size_t i = 0; i < s->n; i++) {
+		struct snap_thread *st = &s->v[i];
+		struct thread *th;
+
+		if (!st->need_stop)
+			continue;
+		st->need_stop = false;
+		th = target_thread(t, st->tid);
+		if (th && th->captured) {
+			th->captured = false;
+			st->stopped = true;
+			st->epoch = th->sample_epoch;
+		} else if (!th || th->state == THREAD_GONE) {
+			st->result = SNAP_GONE;
+		}
+	}
+	return 0;
+}
+
+/* Unwind the stacks taken in a stop round. */
+static void unwind_stopped(struct snapshot *s, struct unwinder *u, uint64_t *pcs)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct snap_thread *st = &s->v[i];
+
+		if (st->result != SNAP_NO_STOP || !st->stopped)
+			continue;
+		keep_pcs(st, pcs, unwinder_unwind(u, &target_thread(&s->target, st->tid)->cap,
+						  pcs, s->opts.max_depth + 1));
+		st->result = SNAP_OK;
+	}
+}
+
+/* Threads a stop could not read keep the stack their copy gave. */
+static void keep_partial(struct snapshot *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].result == SNAP_NO_STOP && s->v[i].retried && s->v[i].pcs) {
+			s->v[i].result = SNAP_OK;
+			s->v[i].partial = true;
+		}
+}
+
+static void take(struct snapshot *s)
+{
+	struct target *t = &s->target;
+	struct unwinder *u = NULL;
+	uint64_t start = now_ns(), *pcs = NULL;
+	pid_t *tids = NULL;
+	size_t ntids = 0;
+	int sfd, ret;
+
+	sfd = signalfd(-1, &s->opts.handled, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		s->status = error("signalfd: %s", strerror(errno));
+		return;
+	}
+	target_init(t, s->opts.stack_size);
+	t->hold = true;
+	t->pid = s->opts.pid;
+	addrspace_init(&t->as, s->opts.pid);
+	ret = proc_tasks(s->opts.pid, &tids, &ntids);
+	if (!ret)
+		ret = addrspace_reload(&t->as);
+	if (ret) {
+		s->status = error("attach %d: %s", s->opts.pid,
+				  ret == -ESRCH || ret == -ENOENT ? "no such process" : strerror(-ret));
+		goto out;
+	}
+	/* 1: /proc (two files a thread kept open for the rechecks) */
+	struct rlimit nofile;
+
+	if (!getrlimit(RLIMIT_NOFILE, &nofile) && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
+	s->v = xcalloc(ntids, sizeof(*s->v));
+	for (size_t i = 0; i < ntids; i++) {
+		struct snap_thread *st = &s->v[s->n++];
+
+		st->tid = tids[i];
+		st->syscall_fd = st->schedstat_fd = -1;
+		st->result = SNAP_NO_STOP;
+		if (!selected(s, st->tid))
+			st->result = SNAP_SKIPPED;
+		else if (read_proc_info(s->opts.pid, st))
+			st->result = SNAP_GONE;
+	}
+	if (verbose > 1)
+		debug("timing: /proc read %.1fms", (now_ns() - start) / 1e6);
+	u = unwinder_new(&t->as);
+	pcs = xcalloc(s->opts.max_depth + 2, sizeof(*pcs));
+	capture_init(&s->scratch, s->opts.stack_size);
+	/* 2: the running threads, stopped together right away */
+	for (size_t i = 0; i < s->n; i++)
+		s->v[i].need_stop = s->v[i].result == SNAP_NO_STOP && !looks_blocked(&s->v[i]);
+	if (stop_round(s, sfd)) {
+		s->status = -1;
+		goto out;
+	}
+	unwind_stopped(s, u, pcs);
+	if (verbose > 1)
+		debug("timing: running threads stopped, let go, unwound %.1fms",
+		      (now_ns() - start) / 1e6);
+	/*
+	 * 3: the blocked ones, copied without a stop.  Still in the same call
+	 * with the same cpu time as before that stop: they were there during
+	 * it.  One that moved is looked at again.
+	 */
+	for (size_t i = 0; i < s->n; i++) {
+		struct snap_thread *st = &s->v[i];
+
+		if (st->result != SNAP_NO_STOP || st->stopped)
+			continue;
+		for (int tries = 0; tries < 2 && !st->need_stop; tries++) {
+			if (take_blocked(s, st, u, pcs, true)) {
+				st->result = SNAP_OK;
+				break;
+			}
+			if (st->retried || tries == 1) {
+				st->need_stop = true;	/* needs its registers, or keeps moving */
+			} else {
+				st->moved = true;
+				if (read_proc_info(s->opts.pid, st)) {
+					st->result = SNAP_GONE;
+					break;
+				}
+				st->need_stop = !looks_blocked(st);
+			}
+		}
+	}
+	if (verbose > 1)
+		debug("timing: blocked threads copied and unwound %.1fms", (now_ns() - start) / 1e6);
+	/* 4: those that need a stop after all */
+	if (stop_round(s, sfd)) {
+		s->status = -1;
+		goto out;
+	}
+	unwind_stopped(s, u, pcs);
+	keep_partial(s);
+	if (verbose > 1)
+		debug("timing: done %.1fms", (now_ns() - start) / 1e6);
 out:
-	if (sfd >= 0)
-		close(sfd);
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->v[i].syscall_fd >= 0)
+			close(s->v[i].syscall_fd);
+		if (s->v[i].schedstat_fd >= 0)
+			close(s->v[i].schedstat_fd);
+		s->v[i].syscall_fd = s->v[i].schedstat_fd = -1;
+	}
+	free(tids);
+	free(pcs);
+	unwinder_free(u);
+	capture_release(&s->scratch);
+	close(sfd);
 	s->total_ns = now_ns() - start;
 	/* returning ends the tracer thread: the kernel detaches every thread */
 }
@@ -200,34 +462,6 @@ static void *tracer_main(void *arg)
 	return NULL;
 }
 
-static void unwind_all(struct snapshot *s)
-{
-	struct target *t = &s->target;
-	struct unwinder *u = unwinder_new(&t->as);
-	uint64_t *pcs = xcalloc(s->opts.max_depth + 2, sizeof(*pcs));
-
-	for (size_t i = 0; i < s->n; i++) {
-		struct snap_thread *st = &s->v[i];
-		struct thread *th = target_thread(t, st->tid);
-
-		if (st->result == SNAP_SKIPPED)
-			continue;
-		if (!th || th->state == THREAD_GONE) {
-			st->result = SNAP_GONE;
-			continue;
-		}
-		if (!th->captured)
-			continue;
-		st->result = SNAP_OK;
-		st->epoch = th->sample_epoch;
-		st->npcs = unwinder_unwind(u, &th->cap, pcs, s->opts.max_depth + 1);
-		st->pcs = xmalloc(st->npcs * sizeof(*pcs));
-		memcpy(st->pcs, pcs, st->npcs * sizeof(*pcs));
-	}
-	free(pcs);
-	unwinder_free(u);
-}
-
 int snapshot_take(struct snapshot *s)
 {
 	pthread_t tracer;
@@ -236,11 +470,55 @@ int snapshot_take(struct snapshot *s)
 	err = pthread_create(&tracer, NULL, tracer_main, s);
 	if (err)
 		return error("pthread_create: %s", strerror(err));
+	/*
+	 * Meanwhile, here: load the symbols (reading debuginfo can take as
+	 * long as reading all the threads), from our own read of the maps.
+	 */
+	addrspace_init(&s->sym_as, s->opts.pid);
+	if (!addrspace_reload(&s->sym_as)) {
+		uint64_t t0 = now_ns();
+
+		s->sym = symbolizer_new(&s->sym_as, s->opts.debuginfo_path);
+		symbolizer_prepare(s->sym, 0);
+		if (verbose > 1)
+			debug("timing: symbols loaded in %.1fms", (now_ns() - t0) / 1e6);
+	}
 	pthread_join(tracer, NULL);
-	if (s->status)
-		return s->status;
-	unwind_all(s);
-	return 0;
+	return s->status;
+}
+
+/* The same code mappings (the ones symbols come from)? */
+static bool same_code(const struct maps *a, const struct maps *b)
+{
+	size_t i = 0, j = 0;
+
+	for (;;) {
+		while (i < a->n && !(a->v[i].prot & MAP_X))
+			i++;
+		while (j < b->n && !(b->v[j].prot & MAP_X))
+			j++;
+		if (i == a->n || j == b->n)
+			return i == a->n && j == b->n;
+		if (a->v[i].start != b->v[j].start || a->v[i].end != b->v[j].end ||
+		    a->v[i].offset != b->v[j].offset || strcmp(a->v[i].name, b->v[j].name))
+			return false;
+		i++, j++;
+	}
+}
+
+struct symbolizer *snapshot_symbolizer(struct snapshot *s)
+{
+	struct addrspace *t = &s->target.as;
+
+	if (s->sym && (t->nepochs != 1 || s->sym_as.nepochs != 1 ||
+		       !same_code(&t->epochs[0], &s->sym_as.epochs[0]))) {
+		debug("maps changed during the snapshot: symbols loaded again");
+		symbolizer_free(s->sym);
+		s->sym = NULL;
+	}
+	if (!s->sym)
+		s->sym = symbolizer_new(t, s->opts.debuginfo_path);
+	return s->sym;
 }
 
 void snapshot_release(struct snapshot *s)
@@ -248,6 +526,9 @@ void snapshot_release(struct snapshot *s)
 	for (size_t i = 0; i < s->n; i++)
 		free(s->v[i].pcs);
 	free(s->v);
+	symbolizer_free(s->sym);
+	s->sym = NULL;
+	addrspace_release(&s->sym_as);
 	target_release(&s->target);
 	s->v = NULL;
 	s->n = 0;

@@ -1,13 +1,14 @@
 /*
  * attach/snapshot.h - what every thread of a process is doing right now:
- * one consistent snapshot.  All (selected) threads are interrupted, each
- * stop is captured and held until every thread is stopped or the timeout
- * passes, then all are let go together; unwinding happens after.
+ * one consistent snapshot.  Blocked threads are read without stopping
+ * them; running ones are stopped together, held until all have stopped or
+ * the timeout passes, and let go together (see attach/snapshot.c).
  *
  * The snapshot owns its threads' captures and stacks; snapshot_release()
- * frees them.  A thread that exits meanwhile is SNAP_GONE; one that does
- * not stop in time (uninterruptible sleep) is SNAP_NO_STOP, with its /proc
- * information and no stack.  A stopped process is dumped and left stopped.
+ * frees them.  A thread that exits meanwhile is SNAP_GONE; one that could
+ * not be read (it needed a stop and did not stop in time: uninterruptible
+ * sleep) is SNAP_NO_STOP, with its /proc information and no stack.  A
+ * stopped process is dumped and left stopped.
  */
 #ifndef CPROF_SNAPSHOT_H
 #define CPROF_SNAPSHOT_H
@@ -38,6 +39,18 @@ struct snap_thread {
 	uint32_t epoch;
 	uint64_t *pcs;		/* innermost first, after unwinding */
 	size_t npcs;
+	/* how it was read */
+	struct proc_syscall sc;	/* from /proc: the call, sp, pc */
+	uint64_t runtime;	/* schedstat cpu ns when /proc was read */
+	bool copied;		/* stack copied without stopping it */
+	bool stopped;		/* ... or taken in a stop */
+	bool moved;		/* it ran during the window: taken again */
+	bool need_stop, retried;
+	int syscall_fd, schedstat_fd;	/* kept open while it is read, or -1 */
+	bool partial;		/* SNAP_OK, but its stack ends early: it needed a
+				 * stop for its registers and did not stop, or
+				 * a stop would have made its call fail: */
+	bool eintr_risk;
 };
 
 struct snapshot_opts {
@@ -48,6 +61,9 @@ struct snapshot_opts {
 	size_t stack_size;
 	size_t max_depth;
 	sigset_t handled;	/* SIGCHLD etc., blocked, read by signalfd */
+	const char *debuginfo_path;	/* for snapshot_symbolizer() */
+	bool stop_all;		/* stop blocked threads whose copy is not enough
+				 * even in calls that would return EINTR */
 };
 
 struct snapshot {
@@ -55,13 +71,25 @@ struct snapshot {
 	struct target target;
 	struct snap_thread *v;	/* sorted by tid */
 	size_t n;
-	uint64_t stopped_ns;	/* how long the process was held stopped */
+	uint64_t stopped_ns;	/* how long threads were held stopped */
+	size_t stopped_threads;	/* how many were stopped (the others: copied) */
 	uint64_t total_ns;	/* attach to detach */
 	int status;		/* 0 or -1 (reported) */
+	struct capture scratch;	/* each blocked stack, in turn */
+	/* symbols, loaded by the calling thread while the tracer works */
+	struct addrspace sym_as;
+	struct symbolizer *sym;
 };
 
-/* Take the snapshot (on a tracer thread of its own), then unwind. */
+/* Take the snapshot and unwind (on a tracer thread of its own). */
 int snapshot_take(struct snapshot *s);
 void snapshot_release(struct snapshot *s);
+
+/*
+ * A symbolizer for the snapshot's stacks (owned by the snapshot).  Its
+ * symbols were loaded while the threads were being read, from the maps
+ * read at the start; if the maps changed meanwhile, a new one.
+ */
+struct symbolizer *snapshot_symbolizer(struct snapshot *s);
 
 #endif

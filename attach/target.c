@@ -140,6 +140,37 @@ static void thread_gone(struct target *t, struct thread *th)
 	thread_close(th);
 }
 
+/*
+ * Seize one thread: 1 seized (or already ours), 0 gone, -1 error reported.
+ */
+static int seize(struct target *t, pid_t tid)
+{
+	struct proc_status st;
+	char hint[256];
+	int e;
+
+	if (target_thread(t, tid) && target_thread(t, tid)->state != THREAD_GONE)
+		return 1;
+	if (ptrace(PTRACE_SEIZE, tid, 0, t->options) == 0) {
+		thread_add(t, tid, true);
+		return 1;
+	}
+	if (errno == ESRCH)
+		return 0;	/* exited meanwhile */
+	/* auto-attached by TRACECLONE before we saw its event */
+	if (errno == EPERM && !proc_status(t->pid, tid, &st) && st.tracer == gettid()) {
+		thread_add(t, tid, false);
+		return 1;
+	}
+	e = errno;
+	hint[0] = '\0';
+	if (e == EPERM && t->nthreads == 0 && proc_status(t->pid, 0, &st) == -ESRCH)
+		return error("attach %d: no such process", t->pid);
+	if (e == EPERM)
+		proc_eperm_hint(t->pid, hint, sizeof(hint));
+	return error("attach %d: ptrace(PTRACE_SEIZE, %d): %s%s", t->pid, tid, strerror(e), hint);
+}
+
 int target_attach(struct target *t, pid_t pid)
 {
 	size_t pass, ntids;
@@ -155,37 +186,14 @@ int target_attach(struct target *t, pid_t pid)
 			return error("attach %d: /proc/%d/task: %s", pid, pid, strerror(-ret));
 		grew = false;
 		for (size_t i = 0; i < ntids; i++) {
-			struct proc_status st;
-			char hint[256];
-
 			if (target_thread(t, tids[i]))
 				continue;
-			if (ptrace(PTRACE_SEIZE, tids[i], 0, t->options) == 0) {
-				thread_add(t, tids[i], true);
-				grew = true;
-				continue;
+			ret = seize(t, tids[i]);
+			if (ret < 0) {
+				free(tids);
+				return -1;
 			}
-			if (errno == ESRCH)
-				continue;	/* exited meanwhile */
-			/* auto-attached by TRACECLONE before we saw its event */
-			if (errno == EPERM && !proc_status(pid, tids[i], &st) &&
-			    st.tracer == gettid()) {
-				thread_add(t, tids[i], false);
-				grew = true;
-				continue;
-			}
-			ret = errno;
-			pid_t bad = tids[i];
-
-			free(tids);
-			hint[0] = '\0';
-			if (ret == EPERM && t->nthreads == 0 &&
-			    proc_status(pid, 0, &st) == -ESRCH)
-				return error("attach %d: no such process", pid);
-			if (ret == EPERM)
-				proc_eperm_hint(pid, hint, sizeof(hint));
-			return error("attach %d: ptrace(PTRACE_SEIZE, %d): %s%s",
-				     pid, bad, strerror(ret), hint);
+			grew |= ret > 0;
 		}
 		free(tids);
 		if (!grew)
@@ -196,6 +204,14 @@ int target_attach(struct target *t, pid_t pid)
 	ret = addrspace_reload(&t->as);
 	if (ret)
 		return error("attach %d: /proc/%d/maps: %s", pid, pid, strerror(-ret));
+	return 0;
+}
+
+int target_seize(struct target *t, const pid_t *tids, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (seize(t, tids[i]) < 0)
+			return -1;
 	return 0;
 }
 

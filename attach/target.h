@@ -124,6 +124,12 @@ void target_release(struct target *t);
 int target_attach(struct target *t, pid_t pid);
 
 /*
+ * Seize just these threads of t->pid (t->pid and t->as set up by the
+ * caller); threads that have exited are skipped.  0, or -1 (reported).
+ */
+int target_seize(struct target *t, const pid_t *tids, size_t n);
+
+/*
  * Fork and exec argv seized from its first instruction.  Returns 0, or the
  * shell's status for a command that could not run (127 not found, 126
  * not executable) after printing why, or -1.

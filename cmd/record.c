@@ -396,6 +396,7 @@ static int record_threads(struct record_args *a, struct output *out,
 	snap.opts = (struct snapshot_opts){
 		.pid = a->c.pid, .timeout_ns = 1000000000ULL,
 		.stack_size = (size_t)a->c.stack_size, .max_depth = (size_t)a->c.max_depth,
+		.debuginfo_path = a->c.debuginfo_path,
 	};
 	block_handled_signals(&snap.opts.handled, NULL);
 	if (snapshot_take(&snap)) {
@@ -421,7 +422,7 @@ static int record_threads(struct record_args *a, struct output *out,
 				       &unknown, 1, &one);
 		n++;
 	}
-	sym = symbolizer_new(&snap.target.as, a->c.debuginfo_path);
+	sym = snapshot_symbolizer(&snap);
 	c_cmd = xasprintf("command: %s", cmdline);
 	c_target = xasprintf("target: pid %d", a->c.pid);
 	c_stop = xasprintf("process stopped for %lluus", (unsigned long long)snap.stopped_ns / 1000);
@@ -433,7 +434,6 @@ static int record_threads(struct record_args *a, struct output *out,
 	if (!ret)
 		note("%zu threads, process stopped %lluus, wrote %s", n,
 		     (unsigned long long)snap.stopped_ns / 1000, path);
-	symbolizer_free(sym);
 	pb_release(&b);
 	snapshot_release(&snap);
 	free(cmdline);
@@ -532,7 +532,7 @@ int cmd_record(int argc, char **argv)
 	char blocked[96] = "";
 
 	if (a.pt->mode == MODE_WALL || a.pt->mode == MODE_BLOCK || a.pt->mode == MODE_MUTEX)
-		snprintf(blocked, sizeof(blocked), ", %llu blocked stacks copied, %llu stopped for",
+		snprintf(blocked, sizeof(blocked), ", %llu blocked stacks copied (%llu needed a stop)",
 			 (unsigned long long)s->res.blocked_copies,
 			 (unsigned long long)s->res.blocked_stops);
 	note("%llu samples, %zu threads, %.2fs, pause p50 %lluus p99 %lluus max %lluus, "

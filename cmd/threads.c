@@ -25,9 +25,9 @@ static const char threads_usage[] =
 	"\n"
 	"Show what every thread of a process is doing now: its state, cpu time,\n"
 	"the system call it is blocked in, and its stack, innermost frame first.\n"
-	"All threads are stopped together for one consistent snapshot, for as\n"
-	"short a time as possible, and left as they were (a stopped process stays\n"
-	"stopped).\n"
+	"Blocked threads are read without stopping them; running ones are stopped\n"
+	"together, for as short a time as possible: one consistent snapshot.\n"
+	"Threads are left as they were (a stopped process stays stopped).\n"
 	"\n"
 	"  -p, --pid PID          the process (a thread id means its process)\n"
 	"      --no-stacks        one line per thread, no stacks\n"
@@ -39,15 +39,20 @@ static const char threads_usage[] =
 	"      --max-depth N      frames per stack (default 256)\n"
 	"      --stack-size BYTES stack bytes copied per thread (default 32768)\n"
 	"      --debuginfo-path P where to look for separate debug files\n"
-	"  -v, --verbose          also say how long the process was stopped\n"
+	"      --stop-all         also stop blocked threads whose stack cannot be\n"
+	"                         read without their registers (frame-pointer\n"
+	"                         code) when the stop would make their call return\n"
+	"                         EINTR (epoll_wait, socket calls with timeouts)\n"
+	"  -v, --verbose          also say how many threads were stopped, how long\n"
 	"  -h, --help             this text\n"
 	"\n"
-	"exit status: 0 every thread was read; 3 some thread exited or did not\n"
-	"stop in time (it is listed without a stack); 1 failure; 2 usage error.\n";
+	"exit status: 0 every thread was read; 3 some thread exited, or did not\n"
+	"stop in time, or was left with an incomplete stack rather than make its\n"
+	"call fail (it is listed with what could be read); 1 failure; 2 usage error.\n";
 
 struct threads_args {
 	struct common_args c;
-	bool no_stacks, json;
+	bool no_stacks, json, stop_all;
 	pid_t *tids;
 	size_t ntids;
 	uint64_t timeout_ns;
@@ -73,13 +78,14 @@ static int parse_tids(const char *s, struct threads_args *a)
 
 static int parse_args(int argc, char **argv, struct threads_args *a)
 {
-	enum { OPT_NO_STACKS = OPT_FIRST_OWN, OPT_JSON, OPT_TID, OPT_TIMEOUT };
+	enum { OPT_NO_STACKS = OPT_FIRST_OWN, OPT_JSON, OPT_TID, OPT_TIMEOUT, OPT_STOP_ALL };
 	static const struct option longopts[] = {
 		COMMON_LONGOPTS,
 		{ "no-stacks", no_argument, NULL, OPT_NO_STACKS },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "tid", required_argument, NULL, OPT_TID },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "stop-all", no_argument, NULL, OPT_STOP_ALL },
 		{ 0 },
 	};
 	int c, r;
@@ -97,6 +103,7 @@ static int parse_args(int argc, char **argv, struct threads_args *a)
 		switch (c) {
 		case OPT_NO_STACKS: a->no_stacks = true; break;
 		case OPT_JSON: a->json = true; break;
+		case OPT_STOP_ALL: a->stop_all = true; break;
 		case OPT_TID:
 			if (parse_tids(optarg, a))
 				return usage_error("threads", "--tid: '%s' is not a list of thread ids", optarg);
@@ -147,6 +154,10 @@ static const char *result_note(const struct snap_thread *t)
 	switch (t->result) {
 	case SNAP_GONE: return "exited before it could be read";
 	case SNAP_NO_STOP: return "did not stop in time: no stack";
+	case SNAP_OK:
+		if (t->eintr_risk)
+			return "stack incomplete: not stopped, its call would fail with EINTR (--stop-all)";
+		return t->partial ? "did not stop in time: stack incomplete" : NULL;
 	default: return NULL;
 	}
 }
@@ -181,10 +192,9 @@ void threads_print_dump(FILE *f, const struct snapshot *s, struct symbolizer *sy
 			t->result == SNAP_GONE ? "gone" : proc_state_name(t->state),
 			in[0] ? ", in " : "", in, cpu_seconds(t));
 		first = 0;
+		text_stack(f, sym, t->epoch, t->pcs, t->npcs);
 		if (result_note(t))
 			fprintf(f, "(%s)\n", result_note(t));
-		else
-			text_stack(f, sym, t->epoch, t->pcs, t->npcs);
 	}
 }
 
@@ -194,7 +204,8 @@ static void print_json(const struct snapshot *s, struct symbolizer *sym)
 
 	printf("{\"pid\":%d,\"exe\":", s->opts.pid);
 	json_string(stdout, m->exe ? m->exe : "");
-	printf(",\"stopped_us\":%" PRIu64 ",\"threads\":[", s->stopped_ns / 1000);
+	printf(",\"stopped_us\":%" PRIu64 ",\"stopped_threads\":%zu,\"threads\":[",
+	       s->stopped_ns / 1000, s->stopped_threads);
 	for (size_t i = 0, first = 1; i < s->n; i++) {
 		const struct snap_thread *t = &s->v[i];
 		const char *sc = syscall_name(t->syscall_nr);
@@ -275,7 +286,8 @@ int cmd_threads(int argc, char **argv)
 	s.opts = (struct snapshot_opts){
 		.pid = a.c.pid, .tids = a.tids, .ntids = a.ntids,
 		.timeout_ns = a.timeout_ns, .stack_size = (size_t)a.c.stack_size,
-		.max_depth = (size_t)a.c.max_depth,
+		.max_depth = (size_t)a.c.max_depth, .debuginfo_path = a.c.debuginfo_path,
+		.stop_all = a.stop_all,
 	};
 	block_handled_signals(&s.opts.handled, NULL);
 	if (snapshot_take(&s)) {
@@ -283,23 +295,27 @@ int cmd_threads(int argc, char **argv)
 		free(a.tids);
 		return CPROF_EXIT_FAILURE;
 	}
-	sym = symbolizer_new(&s.target.as, a.c.debuginfo_path);
+	uint64_t t0 = now_ns();
+	sym = snapshot_symbolizer(&s);
 	if (a.json)
 		print_json(&s, sym);
 	else if (a.no_stacks)
 		print_table(&s);
 	else
 		threads_print_dump(stdout, &s, sym);
+	if (verbose > 1)
+		debug("timing: symbolized and printed in %.1fms", (now_ns() - t0) / 1e6);
 	for (size_t i = 0; i < s.n; i++)
-		unread += s.v[i].result == SNAP_GONE || s.v[i].result == SNAP_NO_STOP;
+		unread += s.v[i].result == SNAP_GONE || s.v[i].result == SNAP_NO_STOP ||
+			  s.v[i].partial;
 	debug("process %d stopped for %" PRIu64 "us, %zu threads, %.1fms in all",
 	      a.c.pid, s.stopped_ns / 1000, s.n, s.total_ns / 1e6);
 	if (verbose && !a.json)
-		fprintf(stderr, "cprof: process %d was stopped for %" PRIu64 "us\n",
-			a.c.pid, s.stopped_ns / 1000);
+		fprintf(stderr, "cprof: %zu of %zu threads were stopped, for %" PRIu64
+			"us; the others were read without stopping them\n",
+			s.stopped_threads, s.n, s.stopped_ns / 1000);
 	ret = fflush(stdout) || ferror(stdout) ? CPROF_EXIT_FAILURE :
 	      unread ? CPROF_EXIT_PARTIAL : CPROF_EXIT_OK;
-	symbolizer_free(sym);
 	snapshot_release(&s);
 	free(a.tids);
 	return ret;

@@ -315,6 +315,25 @@ static void lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 	out->nframes = 1;
 }
 
+static int load_module(Dwfl_Module *mod, void **user, const char *name,
+		       Dwarf_Addr start, void *arg)
+{
+	Dwarf_Addr bias;
+
+	(void)user, (void)name, (void)start, (void)arg;
+	dwfl_module_getdwarf(mod, &bias);	/* finds and reads debuginfo */
+	dwfl_module_getsymtab(mod);
+	return DWARF_CB_OK;
+}
+
+void symbolizer_prepare(struct symbolizer *s, uint32_t epoch)
+{
+	Dwfl *d = epoch_dwfl(s, epoch);
+
+	if (d)
+		dwfl_getmodules(d, load_module, NULL, 0);
+}
+
 uint32_t symbolizer_epochs(const struct symbolizer *s)
 {
 	return (uint32_t)s->as->nepochs;

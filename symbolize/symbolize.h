@@ -41,6 +41,12 @@ void symbolizer_free(struct symbolizer *s);
 void symbolizer_lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 		       struct symloc *out);
 
+/*
+ * Load every module's symbols and debuginfo for an epoch now (lookups
+ * load them on first use otherwise): to do it while another thread works.
+ */
+void symbolizer_prepare(struct symbolizer *s, uint32_t epoch);
+
 /* The address space's epochs, as the symbolizer sees them. */
 uint32_t symbolizer_epochs(const struct symbolizer *s);
 const struct maps *symbolizer_maps(const struct symbolizer *s, uint32_t epoch);
