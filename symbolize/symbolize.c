@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "symbolize.h"
+#include "debugcache.h"
 #include "maps.h"
 #include "../lib/u64map.h"
 #include "../lib/util.h"
@@ -88,6 +89,36 @@ const char *symbolizer_demangle(struct symbolizer *s, const char *name)
 	return name;
 }
 
+/*
+ * elfutils' own search (build-id, .gnu_debuglink, the debuginfo path),
+ * then a decompressed copy from the cache if the file is compressed.
+ */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			  GElf_Addr base, const char *file_name, const char *debuglink_file,
+			  GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+	const unsigned char *id = NULL;
+	GElf_Addr vaddr;
+	int len, fd;
+
+	len = dwfl_module_build_id(mod, &id, &vaddr);
+	if (len <= 0)
+		id = NULL, len = 0;
+	/* a copy made before: libdwfl then opens our descriptor */
+	fd = debugcache_find(id, (size_t)len, debuginfo_file_name);
+	if (fd >= 0)
+		return fd;
+	fd = dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name,
+					  debuglink_file, debuglink_crc, debuginfo_file_name);
+	if (fd < 0)
+		return fd;
+	/*
+	 * Make the copy for next time.  This time libdwfl has already opened
+	 * the file it found (by build-id) and keeps that one.
+	 */
+	return debugcache_open(fd, id, (size_t)len);
+}
+
 struct symbolizer *symbolizer_new(struct addrspace *as, const char *debuginfo_path)
 {
 	struct symbolizer *s = xcalloc(1, sizeof(*s));
@@ -96,7 +127,7 @@ struct symbolizer *symbolizer_new(struct addrspace *as, const char *debuginfo_pa
 	s->debuginfo_path = debuginfo_path ? xstrdup(debuginfo_path) : NULL;
 	s->callbacks = (Dwfl_Callbacks){
 		.find_elf = dwfl_linux_proc_find_elf,
-		.find_debuginfo = dwfl_standard_find_debuginfo,
+		.find_debuginfo = find_debuginfo,
 		.debuginfo_path = &s->debuginfo_path,
 	};
 	return s;

@@ -22,6 +22,9 @@ fi
 TMP=$(mktemp -d /tmp/cprof-test.XXXXXX)
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local
 export HOME=${HOME:-$TMP}
+# decompressed debug files (symbolize/debugcache.c): one cache for the
+# suite, in the build tree, not the user's
+export CPROF_CACHE_DIR=${CPROF_CACHE_DIR:-$B/test-cache}
 
 _n=0
 _failed=0

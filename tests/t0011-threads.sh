@@ -96,6 +96,27 @@ is "$(grep -c '^thread .*\[stopped' "$TMP/out")" 4 "every thread reported stoppe
 like "$(cat "$TMP/out")" "work_|cmp_slow|mix_inline|msort" "stacks of the stopped threads"
 wait_until 5 all_untraced "$Q"; ok $? "untraced after"
 ok "$(all_stopped "$Q"; echo $?)" "still stopped after"
+
+# compressed debug files are decompressed once, into the cache, and the
+# stacks read the same with it, without it, and from it (Q is stopped:
+# the same stacks each time)
+libc_debug=""
+libc=$(awk '$6 ~ /\/libc\.so/ { print $6; exit }' /proc/$Q/maps)
+id=$(readelf -n "$libc" 2>/dev/null | awk '/Build ID/ { print $3 }')
+[ -n "$id" ] && libc_debug=/usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug
+if [ -n "$id" ] && [ -f "$libc_debug" ] && readelf -SW "$libc_debug" 2>/dev/null | grep -q ' \.debug_info .* C '; then
+	cache=$TMP/cache
+	CPROF_CACHE_DIR=$cache run_cprof threads -p "$Q"; cp "$TMP/out" "$TMP/cold"
+	ok "$([ -s "$cache/debug/$id.debug" ]; echo $?)" "debug cache: libc's compressed debug file copied, by build-id"
+	ok "$(readelf -SW "$cache/debug/$id.debug" 2>/dev/null | grep ' \.debug_info ' | grep -vq ' C '; echo $?)" "debug cache: the copy is not compressed"
+	CPROF_CACHE_DIR=$cache run_cprof threads -p "$Q"; cp "$TMP/out" "$TMP/warm"
+	CPROF_CACHE_DIR=off run_cprof threads -p "$Q"
+	ok "$(cmp -s "$TMP/cold" "$TMP/warm" && cmp -s "$TMP/cold" "$TMP/out"; echo $?)" "debug cache: the same stacks, lines and inlines from the copy, the file, and with the cache off"
+	like "$(cat "$TMP/warm")" "\.\./sysdeps/unix/sysv/linux/[a-z_]+\.c:[0-9]+" "debug cache: libc frames have file:line from the copy"
+else
+	skip "libc has no compressed separate debug file here: the debug cache is not exercised"
+fi
+
 kill -CONT "$Q"; wait_until 5 none_stopped "$Q"; ok $? "SIGCONT resumes it"
 
 # bad input
