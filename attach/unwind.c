@@ -69,7 +69,9 @@ static int access_mem(unw_addr_space_t uas, unw_word_t addr, unw_word_t *val,
 	(void)uas;
 	if (write)
 		return -UNW_EINVAL;
-	if (addr >= c->stack_addr && addr + sizeof(*val) <= c->stack_addr + c->stack_len) {
+	/* (never addr + 8: a garbage address near 2^64 wraps around) */
+	if (addr >= c->stack_addr && addr - c->stack_addr < c->stack_len &&
+	    c->stack_len - (addr - c->stack_addr) >= sizeof(*val)) {
 		memcpy(val, c->stack + (addr - c->stack_addr), sizeof(*val));
 		GROW(x->u->reads, x->u->reads_alloc, x->u->nreads + 1);
 		x->u->reads[x->u->nreads++] = addr;
@@ -84,7 +86,7 @@ static int access_mem(unw_addr_space_t uas, unw_word_t addr, unw_word_t *val,
 	if (m && m->file_ro && m->mod && m->mod->image) {
 		uint64_t off = addr - m->start + m->offset;
 
-		if (off + sizeof(*val) <= m->mod->image_size) {
+		if (off < m->mod->image_size && m->mod->image_size - off >= sizeof(*val)) {
 			memcpy(val, m->mod->image + off, sizeof(*val));
 			return 0;
 		}
@@ -333,7 +335,8 @@ size_t unwinder_unwind(struct unwinder *u, const struct capture *c,
 	 */
 	if (n <= 2 && leaf_noinfo && !c->partial && max > 2 &&
 	    (int64_t)c->regs.orig_rax >= 0 && c->regs.rsp >= c->stack_addr &&
-	    c->regs.rsp + 8 <= c->stack_addr + c->stack_len) {
+	    c->regs.rsp - c->stack_addr < c->stack_len &&
+	    c->stack_len - (c->regs.rsp - c->stack_addr) >= 8) {
 		struct capture up = *c;
 		struct uctx x = { .u = u, .c = c };
 

@@ -105,15 +105,25 @@ done:
 	return ret;
 }
 
-/* Write in's sections, decompressed, as a new ELF file on ofd. */
-static int write_decompressed(Elf *in, int ofd)
+/*
+ * Write in's sections, decompressed, as a new ELF file on ofd: at most
+ * max(64 x the file, 64 MiB) and 2 GiB in all (a corrupt file could ask
+ * for anything).
+ */
+#define MAX_COPY (2ULL << 30)
+
+static int write_decompressed(Elf *in, int ofd, uint64_t in_size)
 {
+	uint64_t budget = in_size * 64 > (64ULL << 20) ? in_size * 64 : (64ULL << 20), limit;
 	GElf_Ehdr eh;
 	size_t phnum, shstrndx;
 	Elf_Scn *scn = NULL;
 	Elf *out;
 	int ret = -1;
 
+	if (budget > MAX_COPY)
+		budget = MAX_COPY;
+	limit = budget;
 	if (!gelf_getehdr(in, &eh) || elf_getphdrnum(in, &phnum) ||
 	    elf_getshdrstrndx(in, &shstrndx))
 		return -1;
@@ -138,6 +148,12 @@ static int write_decompressed(Elf *in, int ofd)
 			goto done;
 		name = elf_strptr(in, shstrndx, sh.sh_name);
 		if (sh.sh_flags & SHF_COMPRESSED) {
+			GElf_Chdr ch;
+
+			/* a corrupt header may claim any size: bound the total */
+			if (!gelf_getchdr(scn, &ch) || ch.ch_size > budget)
+				goto done;
+			budget -= ch.ch_size;
 			if (elf_compress(scn, 0, 0) < 0)
 				goto done;
 		} else if (name && !strncmp(name, ".zdebug", 7)) {
@@ -148,6 +164,11 @@ static int write_decompressed(Elf *in, int ofd)
 		if (!gelf_getshdr(scn, &sh) || !(oscn = elf_newscn(out)) ||
 		    !gelf_update_shdr(oscn, &sh))
 			goto done;
+		if (sh.sh_type != SHT_NOBITS && !(sh.sh_flags & SHF_COMPRESSED)) {
+			if (sh.sh_size > budget)
+				goto done;
+			budget -= sh.sh_size;
+		}
 		if (sh.sh_type == SHT_NOBITS) {
 			/* no bytes, but its size must stay (libelf takes it from the data) */
 			od = elf_newdata(oscn);
@@ -168,7 +189,12 @@ static int write_decompressed(Elf *in, int ofd)
 		*od = *d;
 	}
 	eh.e_shstrndx = (GElf_Half)(shstrndx < SHN_LORESERVE ? shstrndx : SHN_XINDEX);
-	if (!gelf_update_ehdr(out, &eh) || elf_update(out, ELF_C_WRITE) < 0)
+	if (!gelf_update_ehdr(out, &eh))
+		goto done;
+	/* the layout first: a corrupt alignment can spread it over gigabytes */
+	off_t len = elf_update(out, ELF_C_NULL);
+
+	if (len < 0 || (uint64_t)len > limit || elf_update(out, ELF_C_WRITE) < 0)
 		goto done;
 	ret = 0;
 done:
@@ -239,7 +265,10 @@ int debugcache_open(int fd, const unsigned char *build_id, size_t len)
 		elf_end(in);
 		return fd;
 	}
-	if (write_decompressed(in, ofd) || fchmod(ofd, 0644) || rename(tmp, path)) {
+	struct stat st;
+
+	if (fstat(fd, &st) || write_decompressed(in, ofd, (uint64_t)st.st_size) ||
+	    fchmod(ofd, 0644) || rename(tmp, path)) {
 		unlink(tmp);
 		close(ofd);
 		elf_end(in);

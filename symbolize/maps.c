@@ -153,7 +153,9 @@ static void read_eh_frame_hdr(struct module *mod)
 	for (size_t i = 0; i < nph; i++) {
 		if (!gelf_getphdr(mod->elf, i, &ph) || ph.p_type != PT_GNU_EH_FRAME)
 			continue;
-		if (ph.p_offset + ph.p_filesz > mod->image_size || ph.p_filesz < 4)
+		/* (no p_offset + p_filesz: a corrupt header can wrap it around) */
+		if (ph.p_offset > mod->image_size || ph.p_filesz > mod->image_size - ph.p_offset ||
+		    ph.p_filesz < 4)
 			return;
 		p = mod->image + ph.p_offset;
 		end = p + ph.p_filesz;
@@ -368,6 +370,45 @@ int addrspace_reload(struct addrspace *as)
 	as->last_reload_ns = now_ns();
 	as->dirty = false;
 	return 0;
+}
+
+int addrspace_add_file(struct addrspace *as, int fd, const char *path, uint64_t base)
+{
+	struct maps *m = addrspace_current(as);
+	struct module *mod = xcalloc(1, sizeof(*mod));
+	size_t nph = 0, alloc = m->n;
+	GElf_Phdr ph;
+
+	mod->path = xstrdup(path);
+	mod->debug_path = xstrdup(path);
+	mod->fd = fd;
+	mod->next = as->modules;
+	as->modules = mod;
+	if (map_image(mod) || elf_getphdrnum(mod->elf, &nph))
+		nph = 0;
+	for (size_t i = 0; i < nph && i < 64; i++) {
+		struct mapping *mp;
+		uint64_t lo, hi;
+
+		if (!gelf_getphdr(mod->elf, i, &ph) || ph.p_type != PT_LOAD ||
+		    ph.p_memsz == 0 || ph.p_vaddr > (1ULL << 40) || ph.p_memsz > (1ULL << 32))
+			continue;
+		lo = base + (ph.p_vaddr & ~0xfffULL);
+		hi = (base + ph.p_vaddr + ph.p_memsz + 0xfff) & ~0xfffULL;
+		if (m->n && lo < m->v[m->n - 1].end)
+			continue;	/* keep them sorted and apart */
+		GROW(m->v, alloc, m->n + 1);
+		mp = &m->v[m->n++];
+		*mp = (struct mapping){
+			.start = lo, .end = hi, .offset = ph.p_offset & ~0xfffULL,
+			.prot = MAP_R | (ph.p_flags & PF_W ? MAP_W : 0) | (ph.p_flags & PF_X ? MAP_X : 0),
+			.mod = mod, .name = xstrdup(path),
+		};
+		map_bias(mp);
+	}
+	if (!m->exe)
+		m->exe = xstrdup(path);
+	return mod->elf ? 0 : -1;
 }
 
 int addrspace_refresh(struct addrspace *as, uint64_t min_age_ns)

@@ -76,6 +76,13 @@ void addrspace_release(struct addrspace *as);
 /* (Re)read /proc/PID/maps into the current epoch; 0 or -errno. */
 int addrspace_reload(struct addrspace *as);
 
+/*
+ * Map an ELF file into the current epoch as a loader would (each PT_LOAD
+ * at base + p_vaddr), as if the target had it: for tests and fuzzing.
+ * The addrspace owns fd.  0, or -1 if it is not an ELF file cprof reads.
+ */
+int addrspace_add_file(struct addrspace *as, int fd, const char *path, uint64_t base);
+
 /* Reread if dirty and the last read is older than min_age_ns; 0 or -errno. */
 int addrspace_refresh(struct addrspace *as, uint64_t min_age_ns);
 
