@@ -442,6 +442,12 @@ out:
 	if (sfd >= 0)
 		close(sfd);
 	free(pcs);
+	/*
+	 * Last, right before the kernel detaches: a signal that arrived while
+	 * we unwound and added up is delivered, not left in a stop (whose
+	 * signal the detach would drop).
+	 */
+	target_drain(t);
 }
 
 static void *tracer_main(void *arg)

@@ -409,6 +409,12 @@ static void take(struct snapshot *s)
 	for (size_t i = 0; i < s->n; i++) {
 		struct snap_thread *st = &s->v[i];
 
+		/*
+		 * The threads stopped in step 2 are still traced: a signal one
+		 * gets now waits in a signal-delivery stop until we look.
+		 */
+		if (i % 16 == 0)
+			target_drain(t);
 		if (st->result != SNAP_NO_STOP || st->stopped)
 			continue;
 		for (int tries = 0; tries < 2 && !st->need_stop; tries++) {
@@ -453,6 +459,11 @@ out:
 	capture_release(&s->scratch);
 	close(sfd);
 	s->total_ns = now_ns() - start;
+	/*
+	 * Last: deliver any signal that arrived meanwhile, right before the
+	 * kernel detaches (a stop left then would lose its signal).
+	 */
+	target_drain(t);
 	/* returning ends the tracer thread: the kernel detaches every thread */
 }
 

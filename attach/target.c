@@ -330,6 +330,18 @@ static void on_exec(struct target *t, struct thread *th)
 	for (size_t i = 0; i < t->nthreads; i++)
 		if (t->threads[i] != th)
 			thread_gone(t, t->threads[i]);
+	/*
+	 * A thread other than the leader exec'd and took the leader's tid:
+	 * the leader's /proc/PID/task/TID files we hold still name the old,
+	 * dead task (reads fail), and an interrupt sent to the old leader
+	 * will never be answered.  Start this thread afresh.
+	 */
+	if ((pid_t)former != th->tid) {
+		pid_t tid = th->tid;
+
+		thread_gone(t, th);
+		th = thread_add(t, tid, true);
+	}
 	resume(th->tid, 0);
 	addrspace_new_epoch(&t->as);
 	t->as.dirty = true;	/* the dynamic loader maps libraries next */
