@@ -126,7 +126,15 @@ all_stopped() { ! task_states "$1" | awk '$1 != "T" { bad = 1 } END { exit !bad 
 none_stopped() { ! task_states "$1" | awk '$1 == "T" || $1 == "t" { bad = 1 } END { exit !bad }'; }
 
 # the sum of every thread's cpu ns (schedstat)
-proc_cpu_ns() { cat /proc/$1/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d\n", s }'; }
+proc_cpu_ns() { cat /proc/$1/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
+
+# wait_cpu PID NS: until the target used NS more cpu (it ran, and was
+# sampled, a while: an event, bounded)
+wait_cpu() {
+	local start
+	start=$(proc_cpu_ns "$1")
+	wait_until 10 eval '[ $(($(proc_cpu_ns '"$1"') - '"$start"')) -ge '"$2"' ]'
+}
 
 pprof() { go tool pprof "$@" 2>/dev/null; }
 # pprof_top FILE [OPTIONS]: `go tool pprof -top` rows: flat flat% sum% cum cum% name
@@ -136,10 +144,10 @@ cum_pct() { pprof_top "$1" | awk -v f="$2" '{ name = $6; for (i = 7; i <= NF; i+
 flat_pct() { pprof_top "$1" | awk -v f="$2" '{ name = $6; for (i = 7; i <= NF; i++) name = name " " $i; sub(" \(inline\)$", "", name) } name == f { sub("%", "", $2); print $2; exit }'; }
 # total of the last sample type (cpu ns) over all samples, from -raw
 pprof_total() {
-	pprof -raw "$1" | awk '/^Samples:/ { on = 1; next } /^Locations/ { on = 0 } on && /^ *[0-9]+ +[0-9]+:/ { sub(":", "", $2); s += $2 } END { printf "%d\n", s }'
+	pprof -raw "$1" | awk '/^Samples:/ { on = 1; next } /^Locations/ { on = 0 } on && /^ *[0-9]+ +[0-9]+:/ { sub(":", "", $2); s += $2 } END { printf "%.0f\n", s }'
 }
 pprof_samples() {	# the first value summed (one-value profiles print "N: ids")
-	pprof -raw "$1" | awk '/^Samples:/ { on = 1; next } /^Locations/ { on = 0 } on && /^ *[0-9]+( +[0-9]+)*:/ { sub(":", "", $1); s += $1 } END { printf "%d\n", s }'
+	pprof -raw "$1" | awk '/^Samples:/ { on = 1; next } /^Locations/ { on = 0 } on && /^ *[0-9]+( +[0-9]+)*:/ { sub(":", "", $1); s += $1 } END { printf "%.0f\n", s }'
 }
 
 # run cprof, keeping its stderr in $TMP/err and its status in $rc
@@ -151,6 +159,22 @@ run_cprof() {
 		diag "sanitizer report:" "$err"
 	fi
 	return 0
+}
+
+# run_cprof_window PID ARGS...: run_cprof, and set cpu_used to the cpu ns
+# the target PID used while it was traced (from attach to detach, polled:
+# cprof runs on after the detach to write the profile, the target too)
+run_cprof_window() {
+	local pid=$1 before after cp
+	shift
+	"$CPROF" "$@" >"$TMP/out" 2>"$TMP/err" & cp=$!
+	wait_until 10 traced "$pid"
+	before=$(proc_cpu_ns "$pid")
+	wait_until 60 eval "! traced $pid"
+	after=$(proc_cpu_ns "$pid")
+	wait $cp; rc=$?
+	err=$(cat "$TMP/err")
+	cpu_used=$((after - before))
 }
 
 done_testing() {

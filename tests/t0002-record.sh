@@ -6,9 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 
 start_target P "$T/burn" -t 2 -S 1 || exit 1
-before=$(proc_cpu_ns "$P")
-run_cprof record -p "$P" -d 2s -o "$TMP/cpu.pb.gz"
-after=$(proc_cpu_ns "$P")
+run_cprof_window "$P" record -p "$P" -d 2s -o "$TMP/cpu.pb.gz"
 is "$rc" 0 "record exits 0"
 like "$err" "^cprof: [0-9]+ samples, 4 threads, 2\.[0-9]+s, pause p50 [0-9]+us p99 [0-9]+us max [0-9]+us, [0-9]+ missed ticks, [0-9]+ lost samples, wrote $TMP/cpu.pb.gz$" \
 	"one summary line on stderr"
@@ -40,9 +38,8 @@ like "$raw" "Comment: pause per sample: p50" "pause statistics comment"
 like "$raw" "1: 0x[0-9a-f]+/0x[0-9a-f]+/0x[0-9a-f]+ $T/burn [0-9a-f]{40} \[FN\]\[FL\]\[LN\]\[IN\]" \
 	"first mapping: the executable, build-id, honest has_* flags"
 total=$(pprof_total "$TMP/cpu.pb.gz")
-used=$((after - before))
-within "$(awk -v a="$total" -v b="$used" 'BEGIN { printf "%.3f", a / b }')" 1 0.10 \
-	"profile cpu total / cpu the target used"
+within "$(awk -v a="$total" -v b="$cpu_used" 'BEGIN { printf "%.3f", a / b }')" 1 0.10 \
+	"profile cpu total / cpu the target used while traced"
 within "$(pprof_samples "$TMP/cpu.pb.gz")" 396 80 "about 99 Hz x 2 busy threads x 2 s samples"
 
 # same input, same bytes: -top is stable across two reads of one file

@@ -14,13 +14,11 @@ kill "$P"
 
 # 5 busy threads on this machine's cores
 start_target Q "$T/burn" -t 5 -S 2 || exit 1
-before=$(proc_cpu_ns "$Q")
-run_cprof record -p "$Q" -d 2s -o "$TMP/m.pb.gz"
-after=$(proc_cpu_ns "$Q")
+run_cprof_window "$Q" record -p "$Q" -d 2s -o "$TMP/m.pb.gz"
 is "$rc" 0 "record of 5 busy threads exits 0"
 total=$(pprof_total "$TMP/m.pb.gz")
-within "$(awk -v a="$total" -v b="$((after - before))" 'BEGIN { printf "%.3f", a / b }')" 1 0.10 \
-	"cpu total / cpu used, more busy threads than cores"
+within "$(awk -v a="$total" -v b="$cpu_used" 'BEGIN { printf "%.3f", a / b }')" 1 0.10 \
+	"cpu total / cpu used while traced, more busy threads than cores"
 n=$(pprof -tags "$Q" "$TMP/m.pb.gz" | awk '/thread_id/ { on = 1; next } /thread_name/ { on = 0 } on && /%/ { n++ } END { print n + 0 }')
 is "$n" 5 "samples from each of the 5 busy threads, none from the sleepers"
 done_testing

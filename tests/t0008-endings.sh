@@ -4,13 +4,6 @@
 # exits 0.
 . "$(dirname "$0")/lib.sh"
 
-# wait_cpu PID NS: until the target used NS more cpu (it was sampled a while)
-wait_cpu() {
-	local start
-	start=$(proc_cpu_ns "$1")
-	wait_until 10 eval '[ $(($(proc_cpu_ns '"$1"') - '"$start"')) -ge '"$2"' ]'
-}
-
 for sig in INT TERM HUP; do
 	start_target P "$T/burn" -t 2 || exit 1
 	"$CPROF" record -p "$P" -o "$TMP/$sig.pb.gz" 2>"$TMP/err" & cp=$!
