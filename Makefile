@@ -16,7 +16,7 @@ PKGS := libunwind-generic libdw libelf libprotobuf-c zlib
 # Debian packages: to build, and to run the tests
 DEPS_BUILD := gcc make pkg-config linux-libc-dev libunwind-dev libelf-dev libdw-dev \
 	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
-DEPS_TEST := g++ golang-go perl binutils elfutils procps python3 linux-perf
+DEPS_TEST := g++ golang-go perl binutils elfutils procps python3 linux-perf valgrind
 DEPS := $(DEPS_BUILD) $(DEPS_TEST)
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
@@ -44,9 +44,10 @@ TARGET_SRCS := $(wildcard tests/targets/*.c)
 TARGETS := $(B)/targets/burn $(B)/targets/burn-nopie $(B)/targets/burn-fp \
 	$(B)/targets/cxxburn $(B)/targets/spawner $(B)/targets/sigcount \
 	$(B)/targets/sigsend $(B)/targets/jit $(B)/targets/states \
-	$(B)/targets/waits $(B)/targets/waits-fp
+	$(B)/targets/waits $(B)/targets/waits-fp $(B)/targets/hostile \
+	$(B)/targets/sigmix
 
-.PHONY: all deps demo test unit-test e2e-test bench install clean check-deps
+.PHONY: all deps demo test unit-test e2e-test bench torture fuzz install clean check-deps
 all: cprof
 
 # Install what the build and tests need (Debian), or say what is missing.
@@ -141,6 +142,33 @@ test: $(B)/.deps-ok $(B)/cprof $(B)/asan/cprof $(B)/tests/unit $(B)/asan/tests/u
 $(B)/asan-tests/unit.sh: tests/unit.sh
 	@mkdir -p $(dir $@)
 	@printf '#!/bin/bash\nexport CPROF_SAN=1\nexec bash tests/unit.sh\n' > $@
+
+# The long version of tests/t0014-torture.sh: 50 trials of each random one.
+torture: $(B)/.deps-ok $(B)/cprof $(B)/asan/cprof $(TARGETS)
+	CPROF_TORTURE=1 prove -e bash tests/t0014-torture.sh
+	CPROF_TORTURE=1 CPROF_SAN=1 prove -e bash tests/t0014-torture.sh
+
+# Fuzz the ELF/DWARF path cprof owns with libFuzzer (clang), from a seed
+# corpus made of the test targets: plain, stripped, compressed debug info.
+FUZZ_TIME ?= 300
+FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+$(B)/fuzz/elf-fuzz: tests/fuzz/elf_fuzz.c $(SRCS) $(HDRS) $(GEN)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -I$(B)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+		-o $@ tests/fuzz/elf_fuzz.c $(SRCS) $(GEN) $(LIBS)
+
+fuzz: $(B)/.deps-ok $(TARGETS)
+	@command -v clang >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq clang >/dev/null; } || \
+		{ echo "cprof: make fuzz needs clang (apt-get install clang)"; exit 1; }
+	@$(MAKE) -s $(B)/fuzz/elf-fuzz
+	@rm -rf $(B)/fuzz/corpus && mkdir -p $(B)/fuzz/corpus
+	@for t in burn burn-fp jit hostile; do \
+		cp $(B)/targets/$$t $(B)/fuzz/corpus/$$t; \
+		strip -o $(B)/fuzz/corpus/$$t.stripped $(B)/targets/$$t; \
+		objcopy --compress-debug-sections=zlib $(B)/targets/$$t $(B)/fuzz/corpus/$$t.zdebug; \
+	done
+	$(B)/fuzz/elf-fuzz -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -rss_limit_mb=4096 \
+		-artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus 2>&1 | tail -25
 
 demo: $(B)/cprof $(B)/targets/burn
 	@bash tests/demo.sh
