@@ -16,7 +16,7 @@ PKGS := libunwind-generic libdw libelf libprotobuf-c zlib
 # Debian packages: to build, and to run the tests
 DEPS_BUILD := gcc make pkg-config linux-libc-dev libunwind-dev libelf-dev libdw-dev \
 	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
-DEPS_TEST := g++ golang-go perl binutils elfutils procps python3 linux-perf valgrind
+DEPS_TEST := g++ golang-go perl binutils elfutils procps python3 linux-perf valgrind strace
 DEPS := $(DEPS_BUILD) $(DEPS_TEST)
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter

@@ -183,7 +183,30 @@ run_cprof record -o "$TMP/cut.pb.gz" -- "$TMP/cut" -t 1 -s 1
 is "$rc" 0 "a binary cut after its last segment (no section headers): exit 0"
 [ "$(pprof_samples "$TMP/cut.pb.gz")" -gt 10 ]; ok $? "cut binary: still sampled"
 
-# 9. memcheck: every profile type, and cprof threads, under valgrind
+# 9. another tracer (strace) holds it: a clear error, strace undisturbed
+if command -v strace >/dev/null; then
+	start_target P "$T/waits" || exit 1
+	strace -f -qq -o /dev/null -p "$P" 2>/dev/null & st=$!
+	wait_until 10 traced "$P"
+	for cmd in "record -d 1s" "record -t wall -d 1s"; do
+		run_cprof $cmd -p "$P" -o "$TMP/x.pb.gz"
+		is "$rc" 1 "traced by strace: cprof $cmd exits 1"
+		like "$err" "ptrace\(PTRACE_SEIZE, $P\): Operation not permitted \(traced by strace, pid $st\)" "... and says who holds it"
+	done
+	# threads stops only running threads: either none was, or the error
+	run_cprof threads -p "$P"
+	ok "$([ "$rc" = 0 ] || { [ "$rc" = 1 ] && grep -q "traced by strace, pid $st" "$TMP/err"; }; echo $?)" \
+		"traced by strace: cprof threads reads the blocked threads, or says who holds the running one"
+	tracer=$(awk '/^TracerPid:/ { print $2 }' "/proc/$P/status")
+	is "$tracer" "$st" "strace still traces the target"
+	kill -INT $st; wait $st 2>/dev/null
+	wait_until 5 all_untraced "$P"; ok $? "strace detaches as usual after"
+	kill -TERM "$P"
+else
+	skip "strace is not installed"
+fi
+
+# 10. memcheck: every profile type, and cprof threads, under valgrind
 if [ -n "${CPROF_SAN:-}" ]; then
 	skip "valgrind runs on the plain build (this is the ASan one)"
 elif ! command -v valgrind >/dev/null; then
