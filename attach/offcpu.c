@@ -26,9 +26,10 @@
  * copies the stack with process_vm_readv and unwinds from sp and pc.  That
  * stack is the "episode": while the thread's cpu time (schedstat) does not
  * move, the next ticks add to the same entry without reading anything
- * else; when it is found blocked again in the same call (same number, sp
- * and pc, and the same values in the stack words the unwind read), the
- * stack is reused without a new unwind.
+ * else; when it is found blocked again in a place it was seen blocked in
+ * (one of its last EPISODES: same call number, sp and pc, and the same
+ * values in the stack words the unwind read), that stack is reused
+ * without a new copy or unwind.
  *
  * An unwind from sp and pc alone fails where a frame's CFA needs another
  * register (frame-pointer code: CFA = rbp + 16).  Then, and only for calls
@@ -55,8 +56,7 @@ static bool same_args(const struct proc_syscall *a, const struct proc_syscall *b
 }
 
 /*
- * Blocked again in the same call (number, arguments, sp, pc): the same
- * stack too?  Sibling calls from one function can match all of those and
+ * Blocked again in the same call (number, sp, pc): the same stack too?  Sibling calls from one function can match all of those and
  * still differ in their return addresses.  The episode's unwind read some
  * stack words (return addresses, saved frame pointers): if each still
  * holds the value it had, a new unwind would give the same frames.  One
