@@ -336,13 +336,13 @@ static void on_exec(struct target *t, struct thread *th)
 	 * dead task (reads fail), and an interrupt sent to the old leader
 	 * will never be answered.  Start this thread afresh.
 	 */
+	resume(th->tid, 0);
 	if ((pid_t)former != th->tid) {
 		pid_t tid = th->tid;
 
 		thread_gone(t, th);
 		th = thread_add(t, tid, true);
 	}
-	resume(th->tid, 0);
 	addrspace_new_epoch(&t->as);
 	t->as.dirty = true;	/* the dynamic loader maps libraries next */
 	target_refresh_name(t, th);
@@ -447,12 +447,14 @@ static void dispatch(struct target *t, pid_t tid, int status)
 			resume(tid, 0);
 		return;
 	case PTRACE_EVENT_CLONE:
-		if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) == 0) {
-			thread_add(t, (pid_t)msg, false);
-			if (t->clone_stacks)
-				capture_clone(t, th, (pid_t)msg);
-		}
+		/* the parent waits only for its stack copy, not for /proc opens */
+		if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) < 0)
+			msg = 0;
+		if (msg && t->clone_stacks)
+			capture_clone(t, th, (pid_t)msg);
 		resume(tid, 0);
+		if (msg)
+			thread_add(t, (pid_t)msg, false);
 		t->as.dirty = true;	/* its stack is a new mapping */
 		return;
 	case PTRACE_EVENT_EXEC:
