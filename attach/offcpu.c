@@ -9,11 +9,9 @@
 #include "../lib/util.h"
 #include "../profiles/builder.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
 /*
  * Off the cpu: wall, block and mutex.

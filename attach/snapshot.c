@@ -148,13 +148,13 @@ static void keep_pcs(struct snap_thread *st, const uint64_t *pcs, size_t n)
 /*
  * A blocked thread's stack, without stopping it: copied into the scratch
  * capture and unwound at once (one buffer, reused: a fresh one per thread
- * cost more in page faults than the copy).  With recheck, the copy is
- * good only if the thread is still in the call /proc showed, with the same
- * cpu time: it has not run since.  A copy whose unwind needed more
+ * cost more in page faults than the copy).  The copy is good only if the
+ * thread is still in the call /proc showed, with the same cpu time: it
+ * has not run since.  A copy whose unwind needed more
  * registers than sp and pc keeps its shorter stack and asks for a stop.
  */
 static bool take_blocked(struct snapshot *s, struct snap_thread *st, struct unwinder *u,
-			 uint64_t *pcs, bool recheck)
+			 uint64_t *pcs)
 {
 	struct target *t = &s->target;
 	struct proc_syscall again;
@@ -165,12 +165,10 @@ static bool take_blocked(struct snapshot *s, struct snap_thread *st, struct unwi
 	if (capture_blocked(s->opts.pid, st->sc.sp, st->sc.pc, &s->scratch,
 			    addrspace_current(&t->as)))
 		return false;
-	if (recheck) {
-		ok = !syscall_now(s->opts.pid, st, &again) && again.nr == st->sc.nr &&
-		     again.sp == st->sc.sp && again.pc == st->sc.pc;
-		if (!ok || runtime_now(s->opts.pid, st, &ok) != st->runtime || !ok)
-			return false;
-	}
+	ok = !syscall_now(s->opts.pid, st, &again) && again.nr == st->sc.nr &&
+	     again.sp == st->sc.sp && again.pc == st->sc.pc;
+	if (!ok || runtime_now(s->opts.pid, st, &ok) != st->runtime || !ok)
+		return false;
 	st->epoch = addrspace_epoch(&t->as);
 	keep_pcs(st, pcs, unwinder_unwind(u, &s->scratch, pcs, s->opts.max_depth + 1));
 	if (unwinder_missed_registers(u) && !st->retried) {
@@ -418,14 +416,13 @@ static void take(struct snapshot *s)
 		if (st->result != SNAP_NO_STOP || st->stopped)
 			continue;
 		for (int tries = 0; tries < 2 && !st->need_stop; tries++) {
-			if (take_blocked(s, st, u, pcs, true)) {
+			if (take_blocked(s, st, u, pcs)) {
 				st->result = SNAP_OK;
 				break;
 			}
 			if (st->retried || tries == 1) {
 				st->need_stop = true;	/* needs its registers, or keeps moving */
 			} else {
-				st->moved = true;
 				if (read_proc_info(s->opts.pid, st)) {
 					st->result = SNAP_GONE;
 					break;

@@ -42,9 +42,7 @@ struct snap_thread {
 	/* how it was read */
 	struct proc_syscall sc;	/* from /proc: the call, sp, pc */
 	uint64_t runtime;	/* schedstat cpu ns when /proc was read */
-	bool copied;		/* stack copied without stopping it */
-	bool stopped;		/* ... or taken in a stop */
-	bool moved;		/* it ran during the window: taken again */
+	bool stopped;		/* taken in a stop (else copied, or not read) */
 	bool need_stop, retried;
 	int syscall_fd, schedstat_fd;	/* kept open while it is read, or -1 */
 	bool partial;		/* SNAP_OK, but its stack ends early: it needed a
