@@ -16,7 +16,8 @@ PKGS := libunwind-generic libdw libelf libprotobuf-c zlib
 # Debian packages: to build, and to run the tests
 DEPS_BUILD := gcc make pkg-config linux-libc-dev libunwind-dev libelf-dev libdw-dev \
 	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
-DEPS_TEST := g++ golang-go perl binutils elfutils procps python3 linux-perf valgrind strace
+DEPS_TEST := g++ golang-go perl binutils elfutils procps python3 linux-perf valgrind strace \
+	chromium
 DEPS := $(DEPS_BUILD) $(DEPS_TEST)
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
@@ -30,8 +31,9 @@ SRCS := lib/util.c lib/u64map.c \
 	attach/procfs.c attach/capture.c attach/unwind.c attach/target.c attach/sampler.c \
 	attach/offcpu.c attach/snapshot.c \
 	profiles/builder.c profiles/output.c profiles/pprof.c profiles/text.c \
-	profiles/lockwait.c
-CMD_SRCS := cmd/main.c cmd/common.c cmd/record.c cmd/threads.c cmd/profiles.c
+	profiles/lockwait.c profiles/reader.c profiles/report.c profiles/flame.c
+CMD_SRCS := cmd/main.c cmd/common.c cmd/record.c cmd/threads.c cmd/profiles.c \
+	cmd/report.c cmd/diff.c
 GEN := $(B)/gen/profile.pb-c.c
 HDRS := $(wildcard */*.h) $(B)/gen/profile.pb-c.h $(B)/gen/syscalls.h
 
@@ -45,7 +47,7 @@ TARGETS := $(B)/targets/burn $(B)/targets/burn-nopie $(B)/targets/burn-fp \
 	$(B)/targets/cxxburn $(B)/targets/spawner $(B)/targets/sigcount \
 	$(B)/targets/sigsend $(B)/targets/jit $(B)/targets/states \
 	$(B)/targets/waits $(B)/targets/waits-fp $(B)/targets/hostile \
-	$(B)/targets/sigmix
+	$(B)/targets/sigmix $(B)/targets/goprof
 
 .PHONY: all deps demo test unit-test e2e-test bench torture fuzz install clean check-deps
 all: cprof
@@ -124,6 +126,11 @@ $(B)/targets/waits-fp: tests/targets/waits.c
 $(B)/targets/cxxburn: tests/targets/cxxburn.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(TFLAGS) -o $@ $<
+# Go's runtime/pprof writes profiles for cprof report to read (t0015).
+$(B)/targets/goprof: tests/targets/goprof/main.go
+	@mkdir -p $(dir $@) $(B)/go
+	cd $(B)/go && GOCACHE=$(abspath $(B))/go/cache GOPATH=$(abspath $(B))/go/path GOFLAGS= \
+		go build -o $(abspath $@) $(abspath $<)
 $(B)/targets/%: tests/targets/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(TFLAGS) -o $@ $<

@@ -16,6 +16,8 @@ struct symbolizer;
 int cmd_record(int argc, char **argv);
 int cmd_threads(int argc, char **argv);
 int cmd_profiles(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 
 /* Options that record and threads both take. */
 enum { OPT_MAX_DEPTH = 256, OPT_STACK_SIZE, OPT_DEBUGINFO, OPT_FIRST_OWN };
@@ -52,5 +54,25 @@ void block_handled_signals(sigset_t *set, sigset_t *orig);
 
 /* The Go-goroutine-dump-like listing of a snapshot (cprof threads). */
 void threads_print_dump(FILE *f, const struct snapshot *s, struct symbolizer *sym);
+
+/* Options report and diff share (cmd/report.c). */
+struct report_opts;
+struct profile_data;
+enum { OPT_TOP = OPT_FIRST_OWN + 32, OPT_CUM, OPT_FOCUS, OPT_IGNORE, OPT_NODE_FRACTION };
+#define REPORT_LONGOPTS \
+	{ "sample-index", required_argument, NULL, 'i' }, \
+	{ "top", required_argument, NULL, OPT_TOP }, \
+	{ "cum", no_argument, NULL, OPT_CUM }, \
+	{ "focus", required_argument, NULL, OPT_FOCUS }, \
+	{ "ignore", required_argument, NULL, OPT_IGNORE }, \
+	{ "node-fraction", required_argument, NULL, OPT_NODE_FRACTION }
+/* 1 handled, 0 not one of them, or CPROF_EXIT_USAGE after saying why. */
+int parse_report_opt(const char *cmd, int c, const char *arg, struct report_opts *o);
+
+/* Read path ("-": stdin) into p; -1 after printing "cprof: CMD PATH: why". */
+int read_profile(const char *cmd, const char *path, struct profile_data *p);
+
+/* Print with fn into path atomically, or to stdout when path is NULL; 0/-1. */
+int write_report(const char *path, int (*fn)(FILE *, void *), void *arg);
 
 #endif

@@ -16,6 +16,8 @@ static const struct command {
 	{ "record", cmd_record, "sample a process (or a command) and write a profile" },
 	{ "threads", cmd_threads, "show what every thread of a process is doing now" },
 	{ "profiles", cmd_profiles, "list the profile types cprof can record" },
+	{ "report", cmd_report, "print a profile: top, tree, folded, flame graph, json" },
+	{ "diff", cmd_diff, "compare two profiles; fail a CI job on a slowdown" },
 };
 
 static void usage(FILE *f)

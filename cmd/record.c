@@ -14,6 +14,8 @@
 #include "../profiles/lockwait.h"
 #include "../profiles/output.h"
 #include "../profiles/pprof.h"
+#include "../profiles/reader.h"
+#include "../profiles/report.h"
 #include "../profiles/text.h"
 #include "../symbolize/symbolize.h"
 
@@ -50,14 +52,16 @@ static const char record_usage[] =
 	"                                        (needs -p; -F, -d, --raw-stops do\n"
 	"                                        not apply)\n"
 	"  -f, --format FMT       pprof (default, gzip protobuf), text (Go's\n"
-	"                         debug=1 format) or dump (every stack, by thread)\n"
+	"                         debug=1 format), dump (every stack, by thread),\n"
+	"                         or as cprof report prints them: svg (flame\n"
+	"                         graph), folded (flamegraph.pl) or json\n"
 	"  -F, --freq HZ          ticks per second, 1-10000 (default 99; cpu, wall,\n"
 	"                         block and mutex)\n"
 	"  -d, --duration DUR     stop after DUR: 500ms, 10s, 2m, 1h (default: until\n"
 	"                         the target exits or cprof gets SIGINT/SIGTERM/SIGHUP)\n"
 	"  -o, --output FILE      write the profile to FILE (default\n"
 	"                         cprof-TYPE-PID.pb.gz, or cprof-TYPE-COMMAND.pb.gz;\n"
-	"                         .txt for the text formats)\n"
+	"                         .txt for the text formats, .svg, .json)\n"
 	"      --max-depth N      keep at most N frames per stack (default 256)\n"
 	"      --stack-size BYTES bytes of stack copied per sample (default 32768,\n"
 	"                         at most 1 MiB)\n"
@@ -218,8 +222,10 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 	if (!a->pt)
 		return usage_error("record", "unknown profile type '%s' (cpu, wall, block, mutex, threadcreate or threads; see cprof profiles)",
 				   a->type);
-	if (strcmp(a->format, "pprof") && strcmp(a->format, "text") && strcmp(a->format, "dump"))
-		return usage_error("record", "unknown format '%s' (pprof, text or dump)", a->format);
+	if (strcmp(a->format, "pprof") && strcmp(a->format, "text") && strcmp(a->format, "dump") &&
+	    strcmp(a->format, "svg") && strcmp(a->format, "folded") && strcmp(a->format, "json"))
+		return usage_error("record", "unknown format '%s' (pprof, text, dump, svg, folded or json)",
+				   a->format);
 	if (optind < argc)
 		a->argv = argv + optind;
 	if (!strcmp(a->type, "threads") && a->argv)
@@ -275,6 +281,47 @@ static char *join_args(char **argv)
 	return s;
 }
 
+/*
+ * svg, folded, json: the pprof profile as `cprof report` would print it,
+ * read back from the encoded bytes so both paths print the same.
+ */
+static int emit_report(const char *format, const struct profile_builder *b,
+		       struct symbolizer *sym, const struct pprof_meta *meta,
+		       const char *path, char **buf, size_t *len)
+{
+	struct report_opts o = { .node_fraction = 0.005 };
+	unsigned char *pb = NULL;
+	size_t pblen = 0;
+	struct profile_data p;
+	struct report r;
+	FILE *f;
+	int ret;
+
+	if (pprof_encode(b, sym, meta, &pb, &pblen))
+		return -1;
+	ret = profile_read_mem(&p, pb, pblen);
+	free(pb);
+	if (ret) {
+		profile_data_release(&p);
+		return error("reading back the profile: %s", p.err);
+	}
+	if (report_build(&r, &p, &o)) {
+		ret = error("%s", r.err);
+		goto out;
+	}
+	f = open_memstream(buf, len);
+	if (!f) {
+		ret = error("open_memstream: %s", strerror(errno));
+		goto out;
+	}
+	if (report_print(f, &r, &o, format, path) | fclose(f))
+		ret = error("formatting the profile failed");
+out:
+	report_release(&r);
+	profile_data_release(&p);
+	return ret;
+}
+
 /* Render in the chosen format, then write atomically (or remove the temp). */
 static int emit(struct output *out, const char *format, const struct profile_builder *b,
 		struct symbolizer *sym, const struct pprof_meta *meta,
@@ -286,6 +333,8 @@ static int emit(struct output *out, const char *format, const struct profile_bui
 
 	if (!strcmp(format, "pprof")) {
 		ret = pprof_encode(b, sym, meta, (unsigned char **)&buf, &len);
+	} else if (report_format_known(format)) {
+		ret = emit_report(format, b, sym, meta, out->path, &buf, &len);
 	} else {
 		FILE *f = open_memstream(&buf, &len);
 
@@ -476,7 +525,8 @@ int cmd_record(int argc, char **argv)
 		return ret < 0 ? CPROF_EXIT_OK : ret;
 	if (a.c.pid && check_target_pid(&a.c.pid))
 		return CPROF_EXIT_FAILURE;
-	const char *ext = strcmp(a.format, "pprof") ? "txt" : "pb.gz";
+	const char *ext = !strcmp(a.format, "pprof") ? "pb.gz" :
+		!strcmp(a.format, "svg") ? "svg" : !strcmp(a.format, "json") ? "json" : "txt";
 
 	if (a.output)
 		path = xstrdup(a.output);

@@ -24,6 +24,7 @@ enum cprof_exit {
 	CPROF_EXIT_FAILURE = 1,	/* nothing useful was written */
 	CPROF_EXIT_USAGE = 2,	/* bad command line */
 	CPROF_EXIT_PARTIAL = 3,	/* profile written, but some part was lost */
+	CPROF_EXIT_SLOWER = 4,	/* cprof diff: a function grew past the gate */
 };
 
 extern int verbose;		/* -v count */
