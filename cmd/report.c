@@ -124,7 +124,7 @@ int write_report(const char *path, int (*fn)(FILE *, void *), void *arg)
 }
 
 struct print_args {
-	const struct report *r;
+	struct report *r;
 	const struct report_opts *o;
 	const char *format, *file;
 };

@@ -55,8 +55,9 @@ static uint32_t node_of(struct report *r, const char *name)
 }
 
 /*
- * pprof's name for a location without lines: its address, then the
- * object's base name (or <unknown>).
+ * pprof's name for a location without lines at function granularity: the
+ * object's base name in brackets (all of its unsymbolized addresses are
+ * one node), or <unknown>.
  */
 static char *lineless_name(const struct profile_data *p, const struct prof_location *loc)
 {
@@ -65,8 +66,8 @@ static char *lineless_name(const struct profile_data *p, const struct prof_locat
 	const char *base = strrchr(file, '/');
 
 	if (*file)
-		return xasprintf("%016" PRIx64 " [%s]", loc->address, base ? base + 1 : file);
-	return xasprintf("%016" PRIx64 " <unknown>", loc->address);
+		return xasprintf("[%s]", base ? base + 1 : file);
+	return xstrdup("<unknown>");
 }
 
 static const char *function_name(const struct profile_data *p, const struct prof_function *fn)
@@ -247,11 +248,7 @@ int report_build(struct report *r, const struct profile_data *p,
 		if (!n)
 			continue;
 		r->nodes[frames[0]].flat += v;
-		/*
-		 * From the root in: each node's cum once per sample, each
-		 * caller->callee edge once per sample (pprof's rule), and
-		 * whether the callee was inlined into the caller's location.
-		 */
+		/* each node's cum once per sample, recursion or not */
 		stamp++;
 		for (size_t k = n; k-- > 0;) {
 			struct rnode *nd = &r->nodes[frames[k]];
@@ -261,26 +258,8 @@ int report_build(struct report *r, const struct profile_data *p,
 				nd->cum += v;
 			}
 		}
-		for (size_t k = n - 1; k-- > 0;)
-			if (frames[k + 1] != frames[k])
-				add_edge(r, frames[k + 1], frames[k], v, inl[k], stamp);
 	}
-	/*
-	 * A node is "(inline)" when every edge into it is an inlined call;
-	 * like pprof, edges under 0.1% of the total do not count (and are
-	 * not shown in trees).
-	 */
-	r->edge_cut = (int64_t)fabs((double)flat_sum(r) * 0.001);
-	for (size_t e = 0; e < r->nedges; e++) {
-		struct rnode *to = &r->nodes[r->edges[e].to];
-
-		if (edge_shown(r, &r->edges[e])) {
-			if (r->edges[e].is_inline)
-				to->in_inline = true;
-			else
-				to->in_call = true;
-		}
-	}
+	r->stamp = stamp;
 	ret = 0;
 out:
 	if (has_focus)
@@ -442,12 +421,63 @@ static int cmp_rows(const void *a, const void *b, void *arg)
 	return xb > yb ? -1 : xb < yb;
 }
 
-size_t report_rows(const struct report *r, const struct report_opts *o,
-		   uint32_t **rows, size_t *dropped, int64_t *cutoff)
+/*
+ * Edges between the shown nodes only, as pprof rebuilds its graph from the
+ * kept nodes: from the root in, hidden frames skipped, each caller->callee
+ * pair once per sample, inline when the callee is an inlined line of its
+ * location.  A node is "(inline)" when every edge into it is inline;
+ * edges under 0.1% of the total are dropped first.
+ */
+static void shown_edges(struct report *r, const bool *shown)
+{
+	const struct profile_data *p = r->p;
+	uint32_t *frames = xmalloc(MAX_FRAMES * sizeof(*frames));
+	bool *inl = xmalloc(MAX_FRAMES * sizeof(*inl));
+
+	r->nedges = 0;
+	if (r->edge_table)
+		memset(r->edge_table, 0, r->edge_table_size * sizeof(*r->edge_table));
+	for (size_t st = 0; st < p->nstacks; st++) {
+		int64_t v = p->values[st * p->nvalues + r->si];
+		size_t n;
+		uint32_t parent = UINT32_MAX;
+
+		if (!r->kept[st])
+			continue;
+		n = report_frames(r, st, frames, inl, MAX_FRAMES);
+		r->stamp++;
+		for (size_t k = n; k-- > 0;) {
+			if (!shown[frames[k]])
+				continue;
+			if (parent != UINT32_MAX && parent != frames[k])
+				add_edge(r, parent, frames[k], v, inl[k], r->stamp);
+			parent = frames[k];
+		}
+	}
+	r->edge_cut = (int64_t)fabs((double)flat_sum(r) * 0.001);
+	for (size_t i = 0; i < r->nnodes; i++)
+		r->nodes[i].in_inline = r->nodes[i].in_call = false;
+	for (size_t e = 0; e < r->nedges; e++) {
+		struct rnode *to = &r->nodes[r->edges[e].to];
+
+		if (!edge_shown(r, &r->edges[e]))
+			continue;
+		if (r->edges[e].is_inline)
+			to->in_inline = true;
+		else
+			to->in_call = true;
+	}
+	free(frames);
+	free(inl);
+}
+
+size_t report_rows(struct report *r, const struct report_opts *o, uint32_t **rows,
+		   size_t *all, size_t *dropped)
 {
 	struct row_order ord = { r, o->cum };
 	int64_t cut = (int64_t)fabs((double)flat_sum(r) * o->node_fraction);
-	size_t n = 0;
+	bool *shown = xcalloc(r->nnodes + 1, sizeof(*shown));
+	size_t n = 0, show;
 
 	*rows = xcalloc(r->nnodes + 1, sizeof(**rows));
 	*dropped = 0;
@@ -463,8 +493,13 @@ size_t report_rows(const struct report *r, const struct report_opts *o,
 		(*rows)[n++] = (uint32_t)i;
 	}
 	qsort_r(*rows, n, sizeof(**rows), cmp_rows, &ord);
-	*cutoff = cut;
-	return n;
+	show = o->top > 0 && (size_t)o->top < n ? (size_t)o->top : n;
+	for (size_t i = 0; i < show; i++)
+		shown[(*rows)[i]] = true;
+	shown_edges(r, shown);
+	free(shown);
+	*all = n;
+	return show;
 }
 
 static const char *inline_mark(const struct rnode *n)
@@ -495,7 +530,7 @@ static const char *rows_unit(const struct report *r, const uint32_t *rows, size_
 	return report_pick_unit(r->unit, min, r->total);
 }
 
-static void header(FILE *f, const struct report *r, const char *file)
+static void header(FILE *f, const struct report *r, const char *file, const char *unit)
 {
 	const struct profile_data *p = r->p;
 	const char *base = strrchr(main_file(p), '/');
@@ -520,29 +555,30 @@ static void header(FILE *f, const struct report *r, const char *file)
 		fprintf(f, "Time: %s\n", when);
 	}
 	if (p->duration_nanos) {
+		char dur[64];
 		double s;
 
-		report_format_value(tot, sizeof(tot), r->total, r->unit,
-				    report_pick_unit(r->unit, r->total, r->total));
-		s = p->duration_nanos / 1e9;
-		fprintf(f, "Duration: %.4gs, Total samples = %s", s, tot);
+		report_format_value(tot, sizeof(tot), r->total, r->unit, unit);
+		report_format_value(dur, sizeof(dur), p->duration_nanos, "nanoseconds",
+				    report_pick_unit("nanoseconds", p->duration_nanos,
+						     p->duration_nanos));
+		fprintf(f, "Duration: %s, Total samples = %s", dur, tot);
 		if (family(r->unit, &s) == time_units)
 			fprintf(f, " (%.2f%%)", (double)r->total * s / (double)p->duration_nanos * 100);
 		fputc('\n', f);
 	}
 }
 
-int report_top(FILE *f, const struct report *r, const struct report_opts *o,
+int report_top(FILE *f, struct report *r, const struct report_opts *o,
 	       const char *file)
 {
 	uint32_t *rows;
-	int64_t shown = 0, sum = 0, cut;
-	size_t dropped, n = report_rows(r, o, &rows, &dropped, &cut);
-	size_t show = o->top > 0 && (size_t)o->top < n ? (size_t)o->top : n;
+	int64_t shown = 0, sum = 0;
+	size_t n, dropped, show = report_rows(r, o, &rows, &n, &dropped);
 	const char *unit = rows_unit(r, rows, show);
 	char a[64], b[64], c[16], d[16], e[16];
 
-	header(f, r, file);
+	header(f, r, file, unit);
 	for (size_t i = 0; i < show; i++)
 		shown += r->nodes[rows[i]].flat;
 	report_format_value(a, sizeof(a), shown, r->unit, unit);
@@ -551,7 +587,9 @@ int report_top(FILE *f, const struct report *r, const struct report_opts *o,
 	fprintf(f, "Showing nodes accounting for %s, %s of %s total\n", a,
 		c + strspn(c, " "), b);
 	if (dropped) {
-		report_format_value(a, sizeof(a), cut, r->unit, unit);
+		/* pprof prints the cutoff as a share of the whole profile */
+		report_format_value(a, sizeof(a), (int64_t)fabs((double)r->total * o->node_fraction),
+				    r->unit, unit);
 		fprintf(f, "Dropped %zu nodes (cum <= %s)\n", dropped, a);
 	}
 	if (show < n)
@@ -617,13 +655,12 @@ static void edge_lists(const struct report *r, size_t **in, size_t **in_off,
 	free(co);
 }
 
-int report_tree(FILE *f, const struct report *r, const struct report_opts *o)
+int report_tree(FILE *f, struct report *r, const struct report_opts *o)
 {
 	static const char rule[] =
 		"----------------------------------------------------------+-------------\n";
 	uint32_t *rows;
-	size_t dropped, n = report_rows(r, o, &rows, &dropped, &(int64_t){ 0 });
-	size_t show = o->top > 0 && (size_t)o->top < n ? (size_t)o->top : n;
+	size_t n, dropped, show = report_rows(r, o, &rows, &n, &dropped);
 	const char *unit = rows_unit(r, rows, show);
 	size_t *in, *in_off, *out, *out_off;
 	int64_t sum = 0;
@@ -749,13 +786,12 @@ static void json_kv_str(FILE *f, const char *k, const char *v, bool comma)
 	json_string(f, v);
 }
 
-int report_json(FILE *f, const struct report *r, const struct report_opts *o,
+int report_json(FILE *f, struct report *r, const struct report_opts *o,
 		const char *file)
 {
 	const struct profile_data *p = r->p;
 	uint32_t *rows;
-	size_t dropped, n = report_rows(r, o, &rows, &dropped, &(int64_t){ 0 });
-	size_t show = o->top > 0 && (size_t)o->top < n ? (size_t)o->top : n;
+	size_t n, dropped, show = report_rows(r, o, &rows, &n, &dropped);
 
 	fputc('{', f);
 	json_kv_str(f, "file", file ? file : "", false);
@@ -882,7 +918,7 @@ bool report_format_known(const char *format)
 	return false;
 }
 
-int report_print(FILE *f, const struct report *r, const struct report_opts *o,
+int report_print(FILE *f, struct report *r, const struct report_opts *o,
 		 const char *format, const char *file)
 {
 	if (!strcmp(format, "top"))

@@ -55,6 +55,7 @@ struct report {
 	struct redge *edges;
 	size_t nedges, edges_alloc;
 	size_t *edge_table, edge_table_size;
+	uint32_t stamp;		/* per-sample marks in nodes and edges */
 	size_t *name_table, name_table_size;
 	char err[256];
 };
@@ -78,20 +79,26 @@ void report_format_value(char *buf, size_t size, int64_t v, const char *unit,
 /* "12.34%", "  100%", " 0.5%" as pprof prints percentages. */
 void report_format_percent(char *buf, size_t size, int64_t v, int64_t total);
 
-/* Nodes to show, in order: sorted by flat (or cum), low-value ones cut. */
-size_t report_rows(const struct report *r, const struct report_opts *o,
-		   uint32_t **rows, size_t *dropped, int64_t *cutoff);
+/*
+ * The nodes to show, in order (sorted by flat, or cum; those under the
+ * node fraction cut, then all but --top), into *rows (caller frees); their
+ * count is returned, *all and *dropped say how many passed the cut and
+ * how many did not.  Rebuilds the edges between the shown nodes, which
+ * trees and the "(inline)" marks use.
+ */
+size_t report_rows(struct report *r, const struct report_opts *o, uint32_t **rows,
+		   size_t *all, size_t *dropped);
 
-int report_top(FILE *f, const struct report *r, const struct report_opts *o,
+int report_top(FILE *f, struct report *r, const struct report_opts *o,
 	       const char *file);
-int report_tree(FILE *f, const struct report *r, const struct report_opts *o);
+int report_tree(FILE *f, struct report *r, const struct report_opts *o);
 int report_folded(FILE *f, const struct report *r);
-int report_json(FILE *f, const struct report *r, const struct report_opts *o,
+int report_json(FILE *f, struct report *r, const struct report_opts *o,
 		const char *file);
 int report_text(FILE *f, const struct report *r);
 /* top, tree, folded, svg, json or text */
 bool report_format_known(const char *format);
-int report_print(FILE *f, const struct report *r, const struct report_opts *o,
+int report_print(FILE *f, struct report *r, const struct report_opts *o,
 		 const char *format, const char *file);
 
 /* A self-contained interactive flame graph (profiles/flame.c). */
