@@ -49,7 +49,7 @@ TARGETS := $(B)/targets/burn $(B)/targets/burn-nopie $(B)/targets/burn-fp \
 	$(B)/targets/waits $(B)/targets/waits-fp $(B)/targets/hostile \
 	$(B)/targets/sigmix $(B)/targets/goprof
 
-.PHONY: all deps demo test unit-test e2e-test bench torture fuzz install clean check-deps
+.PHONY: all deps demo test unit-test e2e-test bench torture fuzz fuzz-elf fuzz-profile install clean check-deps
 all: cprof
 
 # Install what the build and tests need (Debian), or say what is missing.
@@ -155,18 +155,29 @@ torture: $(B)/.deps-ok $(B)/cprof $(B)/asan/cprof $(TARGETS)
 	CPROF_TORTURE=1 prove -e bash tests/t0014-torture.sh
 	CPROF_TORTURE=1 CPROF_SAN=1 prove -e bash tests/t0014-torture.sh
 
-# Fuzz the ELF/DWARF path cprof owns with libFuzzer (clang), from a seed
-# corpus made of the test targets: plain, stripped, compressed debug info.
+# Fuzz with libFuzzer (clang), FUZZ_TIME seconds per harness; FUZZ=elf or
+# FUZZ=profile runs one.  elf: the ELF/DWARF path cprof owns, from a seed
+# corpus made of the test targets (plain, stripped, compressed debug info).
+# profile: the profile reader and every report format, from the profiles in
+# tests/fuzz/profiles plus ones Go's runtime/pprof writes now.
 FUZZ_TIME ?= 300
+FUZZ ?= elf profile
 FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 $(B)/fuzz/elf-fuzz: tests/fuzz/elf_fuzz.c $(SRCS) $(HDRS) $(GEN)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -I$(B)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
 		-o $@ tests/fuzz/elf_fuzz.c $(SRCS) $(GEN) $(LIBS)
+$(B)/fuzz/profile-fuzz: tests/fuzz/profile_fuzz.c $(SRCS) $(HDRS) $(GEN)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -I$(B)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+		-o $@ tests/fuzz/profile_fuzz.c $(SRCS) $(GEN) $(LIBS)
 
 fuzz: $(B)/.deps-ok $(TARGETS)
 	@command -v clang >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq clang >/dev/null; } || \
 		{ echo "cprof: make fuzz needs clang (apt-get install clang)"; exit 1; }
+	@for h in $(FUZZ); do $(MAKE) -s fuzz-$$h || exit 1; done
+
+fuzz-elf:
 	@$(MAKE) -s $(B)/fuzz/elf-fuzz
 	@rm -rf $(B)/fuzz/corpus && mkdir -p $(B)/fuzz/corpus
 	@for t in burn burn-fp jit hostile; do \
@@ -176,6 +187,14 @@ fuzz: $(B)/.deps-ok $(TARGETS)
 	done
 	$(B)/fuzz/elf-fuzz -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -rss_limit_mb=4096 \
 		-artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus 2>&1 | tail -25
+
+fuzz-profile:
+	@$(MAKE) -s $(B)/fuzz/profile-fuzz
+	@rm -rf $(B)/fuzz/profile-corpus && mkdir -p $(B)/fuzz/profile-corpus
+	@cp tests/fuzz/profiles/* $(B)/fuzz/profile-corpus/
+	@$(B)/targets/goprof $(B)/fuzz/profile-corpus >/dev/null 2>&1 || echo "goprof failed: no Go profiles in the corpus"
+	$(B)/fuzz/profile-fuzz -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -rss_limit_mb=2048 \
+		-max_len=65536 -artifact_prefix=$(B)/fuzz/profile- $(B)/fuzz/profile-corpus 2>&1 | tail -25
 
 demo: $(B)/cprof $(B)/targets/burn
 	@bash tests/demo.sh

@@ -102,7 +102,8 @@ static void merge_rows(struct diff *d)
 			all[n] = (struct drow){ .name = nd->name };
 			all[n++].v[k] = v;
 		}
-	qsort(all, n, sizeof(*all), cmp_name);
+	if (n)
+		qsort(all, n, sizeof(*all), cmp_name);
 	d->rows = xcalloc(n + 1, sizeof(*d->rows));
 	for (size_t i = 0; i < n; i++) {
 		struct drow *row = &d->rows[d->nrows];

@@ -342,16 +342,17 @@ static int add_sample(struct reader *r, uint64_t pos)
 		struct prof_stack *st = &p->stacks[p->table[h] - 1];
 
 		if (st->hash == hash && st->n == n &&
-		    !memcmp(p->locs + st->off, ids, n * sizeof(*ids)))
+		    (!n || !memcmp(p->locs + st->off, ids, n * sizeof(*ids))))
 			break;
 	}
 	if (!p->table[h]) {
 		if (n > UINT32_MAX)
 			return fail(p, "stack too deep");
 		GROW(p->stacks, p->stacks_alloc, p->nstacks + 1);
-		GROW(p->locs, p->locs_alloc, p->nlocs + n);
+		GROW(p->locs, p->locs_alloc, p->nlocs + n + 1);
 		GROW(p->values, p->values_alloc, (p->nstacks + 1) * p->nvalues);
-		memcpy(p->locs + p->nlocs, ids, n * sizeof(*ids));
+		if (n)	/* a sample without locations: ids may be NULL */
+			memcpy(p->locs + p->nlocs, ids, n * sizeof(*ids));
 		memset(p->values + p->nstacks * p->nvalues, 0, p->nvalues * sizeof(*p->values));
 		p->stacks[p->nstacks] = (struct prof_stack){ p->nlocs, (uint32_t)n, hash };
 		p->nlocs += n;
@@ -752,8 +753,9 @@ static int read_all(struct profile_data *p, struct source *s)
 				}
 				got += want;
 			}
-			f.data.p = fbuf;
-			f.data.end = fbuf + v;
+			/* an empty field: a valid pointer, not fbuf's NULL */
+			f.data.p = v ? fbuf : (const unsigned char *)"";
+			f.data.end = f.data.p + v;
 			break;
 		default:
 			fail(p, "wire type %d at byte %" PRIu64 ": not a pprof profile",

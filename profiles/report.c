@@ -759,7 +759,8 @@ int report_folded(FILE *f, const struct report *r)
 		GROW(lines, alloc, nlines + 1);
 		lines[nlines++] = (struct folded){ s, p->values[st * p->nvalues + r->si] };
 	}
-	qsort(lines, nlines, sizeof(*lines), cmp_folded);
+	if (nlines)
+		qsort(lines, nlines, sizeof(*lines), cmp_folded);
 	for (size_t i = 0; i < nlines; i++) {
 		int64_t v = lines[i].v;
 

@@ -13,7 +13,7 @@ trap 'rm -rf "$tmp"' EXIT
 have_perf=1
 perf record -q -o "$tmp/p.data" -- true >/dev/null 2>&1 || have_perf=0
 
-# ONLY=slowdown|pool|accuracy|threads runs one section
+# ONLY=slowdown|pool|accuracy|threads|report runs one section
 want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
 elapsed() { awk '/^elapsed_ms/ { print $2 }' "$1"; }
@@ -129,4 +129,31 @@ for n in 1 16 128 1000; do
 	kill "$pid"
 	exec {fd}<&-
 done
+fi
+
+if want report; then
+echo
+echo "== cprof report on large profiles: wall ms and peak RSS, beside go tool pprof -top"
+echo "   (made by tests/data/mkprof.py: N samples over 64 stacks; plain and gzip)"
+printf '%10s %8s %12s %12s %12s %12s\n' samples MiB cprof_ms cprof_rss_kb pprof_ms pprof_rss_kb
+peak() {	# peak CMD...: "ms rss_kb"
+	python3 -c '
+import resource, subprocess, sys, time
+t = time.monotonic()
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(int((time.monotonic() - t) * 1000), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$@"
+}
+tmp=$(mktemp -d)
+for n in 100000 1000000 5000000; do
+	python3 tests/data/mkprof.py big "$n" "$tmp/p.pb"
+	gzip -1 -c "$tmp/p.pb" > "$tmp/p.pb.gz"
+	for f in "$tmp/p.pb" "$tmp/p.pb.gz"; do
+		mib=$(( $(stat -c %s "$f") >> 20 ))
+		set -- $(peak $B/cprof report "$f")
+		c_ms=$1 c_rss=$2
+		set -- $(peak go tool pprof -top "$f")
+		printf '%10s %8s %12s %12s %12s %12s  %s\n' "$n" "$mib" "$c_ms" "$c_rss" "$1" "$2" "${f##*.}"
+	done
+done
+rm -rf "$tmp"
 fi
