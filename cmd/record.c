@@ -333,7 +333,7 @@ static int emit(struct output *out, const char *format, const struct profile_bui
 
 	if (!strcmp(format, "pprof")) {
 		ret = pprof_encode(b, sym, meta, (unsigned char **)&buf, &len);
-	} else if (report_format_known(format)) {
+	} else if (!strcmp(format, "svg") || !strcmp(format, "folded") || !strcmp(format, "json")) {
 		ret = emit_report(format, b, sym, meta, out->path, &buf, &len);
 	} else {
 		FILE *f = open_memstream(&buf, &len);

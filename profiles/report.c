@@ -569,14 +569,13 @@ static void header(FILE *f, const struct report *r, const char *file, const char
 	}
 }
 
-int report_top(FILE *f, struct report *r, const struct report_opts *o,
-	       const char *file)
+/* pprof's legend: the header, then what is shown of how much. */
+static void legend(FILE *f, const struct report *r, const struct report_opts *o,
+		   const char *file, const char *unit, const uint32_t *rows, size_t show,
+		   size_t n, size_t dropped)
 {
-	uint32_t *rows;
-	int64_t shown = 0, sum = 0;
-	size_t n, dropped, show = report_rows(r, o, &rows, &n, &dropped);
-	const char *unit = rows_unit(r, rows, show);
-	char a[64], b[64], c[16], d[16], e[16];
+	int64_t shown = 0;
+	char a[64], b[64], c[16];
 
 	header(f, r, file, unit);
 	for (size_t i = 0; i < show; i++)
@@ -594,6 +593,18 @@ int report_top(FILE *f, struct report *r, const struct report_opts *o,
 	}
 	if (show < n)
 		fprintf(f, "Showing top %zu nodes out of %zu\n", show, n);
+}
+
+int report_top(FILE *f, struct report *r, const struct report_opts *o,
+	       const char *file)
+{
+	uint32_t *rows;
+	int64_t sum = 0;
+	size_t n, dropped, show = report_rows(r, o, &rows, &n, &dropped);
+	const char *unit = rows_unit(r, rows, show);
+	char a[64], b[64], c[16], d[16], e[16];
+
+	legend(f, r, o, file, unit, rows, show, n, dropped);
 	fprintf(f, "%10s %5s%% %5s%% %10s %5s%%\n", "flat", "flat", "sum", "cum", "cum");
 	for (size_t i = 0; i < show; i++) {
 		const struct rnode *nd = &r->nodes[rows[i]];
@@ -617,9 +628,13 @@ static int cmp_edges(const void *a, const void *b, void *arg)
 	const struct redge *x = &r->edges[*(const size_t *)a];
 	const struct redge *y = &r->edges[*(const size_t *)b];
 
+	int c;
+
 	if (x->w != y->w)
 		return x->w > y->w ? -1 : 1;
-	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+	if ((c = strcmp(r->nodes[x->from].name, r->nodes[y->from].name)))
+		return c;
+	return strcmp(r->nodes[x->to].name, r->nodes[y->to].name);
 }
 
 /* Edges sorted by weight; in/out lists per node as offsets into them. */
@@ -655,7 +670,8 @@ static void edge_lists(const struct report *r, size_t **in, size_t **in_off,
 	free(co);
 }
 
-int report_tree(FILE *f, struct report *r, const struct report_opts *o)
+int report_tree(FILE *f, struct report *r, const struct report_opts *o,
+		const char *file)
 {
 	static const char rule[] =
 		"----------------------------------------------------------+-------------\n";
@@ -667,9 +683,9 @@ int report_tree(FILE *f, struct report *r, const struct report_opts *o)
 	char a[64], b[64], c[16], d[16], e[16];
 
 	edge_lists(r, &in, &in_off, &out, &out_off);
-	report_format_value(b, sizeof(b), r->total, r->unit, unit);
-	fprintf(f, "Type: %s\nTotal: %s\n", r->type, b);
-	fprintf(f, "%s%10s %5s%% %5s%% %10s %5s%%   calls calls%% + context\n%s",
+	legend(f, r, o, file, unit, rows, show, n, dropped);
+	/* (pprof's header line ends in tab-separated empty columns) */
+	fprintf(f, "%s%10s %5s%% %5s%% %10s %5s%%   calls calls%% + context \t \t \n%s",
 		rule, "flat", "flat", "sum", "cum", "cum", rule);
 	for (size_t i = 0; i < show; i++) {
 		uint32_t id = rows[i];
@@ -683,7 +699,7 @@ int report_tree(FILE *f, struct report *r, const struct report_opts *o)
 			report_format_value(a, sizeof(a), ed->w, r->unit, unit);
 			report_format_percent(c, sizeof(c), ed->w, nd->cum);
 			fprintf(f, "%50s %s |   %s%s\n", a, c, r->nodes[ed->from].name,
-				inline_mark(&r->nodes[ed->from]));
+				ed->is_inline ? " (inline)" : "");
 		}
 		sum += nd->flat;
 		report_format_value(a, sizeof(a), nd->flat, r->unit, unit);
@@ -691,8 +707,8 @@ int report_tree(FILE *f, struct report *r, const struct report_opts *o)
 		report_format_percent(c, sizeof(c), nd->flat, r->total);
 		report_format_percent(d, sizeof(d), sum, r->total);
 		report_format_percent(e, sizeof(e), nd->cum, r->total);
-		fprintf(f, "%10s %s %s %10s %s                | %s%s\n", a, c, d, b, e,
-			nd->name, inline_mark(nd));
+		fprintf(f, "%10s %s %s %10s %s                | %s\n", a, c, d, b, e,
+			nd->name);
 		for (size_t k = out_off[id]; k < out_off[id + 1]; k++) {
 			const struct redge *ed = &r->edges[out[k]];
 
@@ -925,7 +941,7 @@ int report_print(FILE *f, struct report *r, const struct report_opts *o,
 	if (!strcmp(format, "top"))
 		return report_top(f, r, o, file);
 	if (!strcmp(format, "tree"))
-		return report_tree(f, r, o);
+		return report_tree(f, r, o, file);
 	if (!strcmp(format, "folded"))
 		return report_folded(f, r);
 	if (!strcmp(format, "svg"))

@@ -91,7 +91,8 @@ size_t report_rows(struct report *r, const struct report_opts *o, uint32_t **row
 
 int report_top(FILE *f, struct report *r, const struct report_opts *o,
 	       const char *file);
-int report_tree(FILE *f, struct report *r, const struct report_opts *o);
+int report_tree(FILE *f, struct report *r, const struct report_opts *o,
+		const char *file);
 int report_folded(FILE *f, const struct report *r);
 int report_json(FILE *f, struct report *r, const struct report_opts *o,
 		const char *file);

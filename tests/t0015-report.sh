@@ -89,6 +89,19 @@ for f in "$D/burn-cpu.pb.gz" "$D/waits-block.pb.gz" "$D/program.pb.gz" "$D/conte
 	same_as_pprof "$f" "-sample_index=0 -nodecount=4" "-i 0 --top 4"
 done
 same_as_pprof "$D/burn-cpu.pb.gz" "-focus=work_b" "--focus work_b"
+for f in "$D/burn-cpu.pb.gz" "$D/program.pb.gz" "$D/waits-block.pb.gz"; do
+	a=$(go tool pprof -tree "$f" 2>/dev/null | sed -n '/^Showing nodes/,$p')
+	b=$("$CPROF" report -f tree "$f" 2>&1 | sed -n '/^Showing nodes/,$p')
+	if [ -n "$a" ] && [ "$a" = "$b" ]; then
+		pass "-f tree = pprof -tree: $(basename "$f")"
+	else
+		fail "-f tree = pprof -tree: $(basename "$f")"
+		diag "$(diff <(printf '%s\n' "$a") <(printf '%s\n' "$b") | head -20)"
+	fi
+done
+# what go tool pprof itself writes (-proto: its own encoder, merged ids)
+go tool pprof -proto "$D/burn-cpu.pb.gz" >"$TMP/proto.pb.gz" 2>/dev/null
+same_as_pprof "$TMP/proto.pb.gz" "" ""
 same_as_pprof "$D/burn-cpu.pb.gz" "-ignore=qsort" "--ignore qsort"
 if [ -n "$gofiles" ]; then
 	same_as_pprof "$GOPROF/heap.pb.gz" "-sample_index=alloc_space -ignore=^main.alloc" \
