@@ -36,7 +36,8 @@ static void usage(FILE *f)
 		"`cprof COMMAND --help` describes a command.  See also cprof(1).\n"
 		"\n"
 		"exit status: 0 success; 1 failure; 2 usage error; 3 profile written\n"
-		"but incomplete; in launch mode, the command's own status.\n");
+		"but incomplete; 4 cprof diff: a function grew past --fail-if-slower;\n"
+		"in launch mode, the command's own status.\n");
 }
 
 int main(int argc, char **argv)

@@ -6,6 +6,11 @@
 out=$("$CPROF" --help); is $? 0 "cprof --help exits 0"
 like "$out" "record" "cprof --help lists record"
 like "$out" "exit status" "cprof --help documents exit status"
+for c in report diff; do
+	out=$("$CPROF" $c --help); is $? 0 "cprof $c --help exits 0"
+	like "$out" "^usage: cprof $c" "cprof $c --help: its usage"
+	like "$("$CPROF" --help)" "^  $c " "cprof --help lists $c"
+done
 out=$("$CPROF" record --help); is $? 0 "cprof record --help exits 0"
 
 like "$out" "--duration" "record --help lists options"
@@ -91,7 +96,8 @@ ok $? "make install DESTDIR= PREFIX="
 
 # every option of --help is documented in the man page and the README
 man=$(sed 's/\\-/-/g' "$TOP/man/cprof.1")
-for o in $({ "$CPROF" record --help; "$CPROF" threads --help; } | grep -oE -- '--[a-z-]+' | sort -u); do
+for o in $({ "$CPROF" record --help; "$CPROF" threads --help; "$CPROF" report --help
+		"$CPROF" diff --help; } | grep -oE -- '--[a-z-]+' | sort -u); do
 	like "$man" "$o" "man page documents $o"
 	like "$(cat "$TOP/README.md")" "$o" "README documents $o"
 done
