@@ -26,7 +26,7 @@ ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -I$(B)/gen $(shell pkg-config --cflags
 LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstdc++ -lpthread -lm
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-SRCS := lib/util.c lib/u64map.c \
+SRCS := lib/util.c lib/u64map.c lib/itable.c \
 	symbolize/maps.c symbolize/symbolize.c symbolize/debugcache.c \
 	attach/procfs.c attach/capture.c attach/unwind.c attach/target.c attach/sampler.c \
 	attach/offcpu.c attach/snapshot.c \

@@ -19,7 +19,7 @@ void pb_release(struct profile_builder *b)
 {
 	free(b->entries);
 	free(b->pcs);
-	free(b->table);
+	itable_release(&b->index);
 	free(b->threads);
 	u64map_release(&b->thread_index);
 	*b = (struct profile_builder){ 0 };
@@ -36,20 +36,9 @@ static uint64_t key_hash(pid_t tid, uint32_t label, uint32_t epoch,
 	return hash_bytes(h, pcs, n * sizeof(*pcs));
 }
 
-static void rehash(struct profile_builder *b)
+static uint64_t entry_hash(size_t i, const void *arg)
 {
-	size_t size = b->table_size ? 2 * b->table_size : 1024;
-
-	free(b->table);
-	b->table = xcalloc(size, sizeof(*b->table));
-	b->table_size = size;
-	for (size_t i = 0; i < b->nentries; i++) {
-		size_t j = b->entries[i].hash & (size - 1);
-
-		while (b->table[j])
-			j = (j + 1) & (size - 1);
-		b->table[j] = i + 1;
-	}
+	return ((const struct profile_builder *)arg)->entries[i].hash;
 }
 
 size_t pb_add(struct profile_builder *b, pid_t tid, uint32_t epoch,
@@ -66,14 +55,13 @@ size_t pb_add_labeled(struct profile_builder *b, pid_t tid, uint32_t label,
 	struct pb_entry *e;
 	size_t j;
 
-	if (2 * (b->nentries + 1) > b->table_size)
-		rehash(b);
-	for (j = h & (b->table_size - 1); b->table[j]; j = (j + 1) & (b->table_size - 1)) {
-		e = &b->entries[b->table[j] - 1];
+	itable_reserve(&b->index, b->nentries, 1024, entry_hash, b);
+	for (j = itable_first(&b->index, h); b->index.slot[j]; j = itable_next(&b->index, j)) {
+		e = &b->entries[b->index.slot[j] - 1];
 		if (e->hash == h && e->tid == tid && e->label == label && e->epoch == epoch &&
 		    e->npcs == npcs && !memcmp(pb_pcs(b, e), pcs, npcs * sizeof(*pcs))) {
-			pb_add_to(b, b->table[j] - 1, values);
-			return b->table[j] - 1;
+			pb_add_to(b, b->index.slot[j] - 1, values);
+			return b->index.slot[j] - 1;
 		}
 	}
 	GROW(b->entries, b->entries_alloc, b->nentries + 1);
@@ -83,7 +71,7 @@ size_t pb_add_labeled(struct profile_builder *b, pid_t tid, uint32_t label,
 	*e = (struct pb_entry){ .tid = tid, .label = label, .epoch = epoch, .npcs = npcs,
 				.pcs = b->npcs, .hash = h };
 	b->npcs += npcs;
-	b->table[j] = ++b->nentries;
+	b->index.slot[j] = ++b->nentries;
 	pb_add_to(b, b->nentries - 1, values);
 	return b->nentries - 1;
 }

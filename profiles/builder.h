@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../lib/itable.h"
 #include "../lib/u64map.h"
 
 #define PB_MAX_VALUES 4
@@ -46,8 +47,7 @@ struct profile_builder {
 	size_t nentries, entries_alloc;
 	uint64_t *pcs;
 	size_t npcs, pcs_alloc;
-	size_t *table;		/* open addressing: entry index + 1, 0 empty */
-	size_t table_size;
+	struct itable index;	/* entries by hash */
 	struct pb_thread *threads;	/* names, for labels */
 	size_t nthreads, threads_alloc;
 	struct u64map thread_index;	/* tid -> threads[] */

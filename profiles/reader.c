@@ -300,20 +300,9 @@ static int read_value_type(struct buf b, int64_t out[2])
 	return k;
 }
 
-static void stack_table_grow(struct profile_data *p)
+static uint64_t stack_hash(size_t i, const void *arg)
 {
-	size_t size = p->table_size ? p->table_size * 2 : 1024;
-
-	free(p->table);
-	p->table = xcalloc(size, sizeof(*p->table));
-	p->table_size = size;
-	for (size_t i = 0; i < p->nstacks; i++) {
-		size_t h = p->stacks[i].hash & (size - 1);
-
-		while (p->table[h])
-			h = (h + 1) & (size - 1);
-		p->table[h] = i + 1;
-	}
+	return ((const struct profile_data *)arg)->stacks[i].hash;
 }
 
 static int add_sample(struct reader *r, uint64_t pos)
@@ -336,16 +325,15 @@ static int add_sample(struct reader *r, uint64_t pos)
 			    "earlier samples %zu", pos, r->vals.n, p->nvalues);
 	}
 	p->nsamples++;
-	if ((p->nstacks + 1) * 2 > p->table_size)
-		stack_table_grow(p);
-	for (h = hash & (p->table_size - 1); p->table[h]; h = (h + 1) & (p->table_size - 1)) {
-		struct prof_stack *st = &p->stacks[p->table[h] - 1];
+	itable_reserve(&p->index, p->nstacks, 1024, stack_hash, p);
+	for (h = itable_first(&p->index, hash); p->index.slot[h]; h = itable_next(&p->index, h)) {
+		struct prof_stack *st = &p->stacks[p->index.slot[h] - 1];
 
 		if (st->hash == hash && st->n == n &&
 		    (!n || !memcmp(p->locs + st->off, ids, n * sizeof(*ids))))
 			break;
 	}
-	if (!p->table[h]) {
+	if (!p->index.slot[h]) {
 		if (n > UINT32_MAX)
 			return fail(p, "stack too deep");
 		GROW(p->stacks, p->stacks_alloc, p->nstacks + 1);
@@ -356,10 +344,10 @@ static int add_sample(struct reader *r, uint64_t pos)
 		memset(p->values + p->nstacks * p->nvalues, 0, p->nvalues * sizeof(*p->values));
 		p->stacks[p->nstacks] = (struct prof_stack){ p->nlocs, (uint32_t)n, hash };
 		p->nlocs += n;
-		p->table[h] = ++p->nstacks;
+		p->index.slot[h] = ++p->nstacks;
 	}
 	for (size_t i = 0; i < p->nvalues; i++) {
-		int64_t *v = &p->values[(p->table[h] - 1) * p->nvalues + i];
+		int64_t *v = &p->values[(p->index.slot[h] - 1) * p->nvalues + i];
 
 		*v = (int64_t)((uint64_t)*v + r->vals.v[i]);	/* wraps, never UB */
 	}
@@ -778,9 +766,7 @@ out:
 	u64map_release(&r.loc_ids);
 	u64map_release(&r.fn_ids);
 	u64map_release(&r.map_ids);
-	free(p->table);
-	p->table = NULL;
-	p->table_size = 0;
+	itable_release(&p->index);	/* only needed while reading */
 	return ret;
 }
 
@@ -836,7 +822,7 @@ void profile_data_release(struct profile_data *p)
 	free(p->stacks);
 	free(p->locs);
 	free(p->values);
-	free(p->table);
+	itable_release(&p->index);
 	memset(p, 0, sizeof(*p));
 }
 

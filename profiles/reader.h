@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../lib/itable.h"
+
 struct prof_line {
 	uint32_t fn;		/* index into functions[] */
 	int64_t line;
@@ -79,8 +81,7 @@ struct profile_data {
 	size_t nlocs, locs_alloc;
 	int64_t *values;	/* nstacks * nvalues */
 	size_t values_alloc, nvalues;
-	size_t *table;		/* stack index + 1, 0 empty */
-	size_t table_size;
+	struct itable index;	/* stacks by hash, while reading */
 
 	uint64_t nsamples;	/* samples in the file, before merging */
 	uint64_t bytes;		/* protobuf bytes read (after inflating) */

@@ -23,34 +23,29 @@ static int rfail(struct report *r, const char *fmt, const char *arg)
 	return -1;
 }
 
+static uint64_t name_hash(const char *name)
+{
+	return hash_bytes(HASH_INIT, name, strlen(name));
+}
+
+static uint64_t node_hash(size_t i, const void *arg)
+{
+	return name_hash(((const struct report *)arg)->nodes[i].name);
+}
+
 /* Intern a node name: the node id for it, created on first sight. */
 static uint32_t node_of(struct report *r, const char *name)
 {
-	uint64_t h = hash_bytes(HASH_INIT, name, strlen(name));
 	size_t i;
 
-	if ((r->nnodes + 1) * 2 > r->name_table_size) {
-		size_t size = r->name_table_size ? r->name_table_size * 2 : 256;
-
-		free(r->name_table);
-		r->name_table = xcalloc(size, sizeof(*r->name_table));
-		r->name_table_size = size;
-		for (size_t n = 0; n < r->nnodes; n++) {
-			const char *s = r->nodes[n].name;
-
-			i = hash_bytes(HASH_INIT, s, strlen(s)) & (size - 1);
-			while (r->name_table[i])
-				i = (i + 1) & (size - 1);
-			r->name_table[i] = n + 1;
-		}
-	}
-	for (i = h & (r->name_table_size - 1); r->name_table[i];
-	     i = (i + 1) & (r->name_table_size - 1))
-		if (!strcmp(r->nodes[r->name_table[i] - 1].name, name))
-			return (uint32_t)(r->name_table[i] - 1);
+	itable_reserve(&r->names, r->nnodes, 256, node_hash, r);
+	for (i = itable_first(&r->names, name_hash(name)); r->names.slot[i];
+	     i = itable_next(&r->names, i))
+		if (!strcmp(r->nodes[r->names.slot[i] - 1].name, name))
+			return (uint32_t)(r->names.slot[i] - 1);
 	GROW(r->nodes, r->nodes_alloc, r->nnodes + 1);
 	r->nodes[r->nnodes] = (struct rnode){ .name = xstrdup(name) };
-	r->name_table[i] = ++r->nnodes;
+	r->names.slot[i] = ++r->nnodes;
 	return (uint32_t)(r->nnodes - 1);
 }
 
@@ -139,32 +134,28 @@ static bool edge_shown(const struct report *r, const struct redge *e)
 	return (e->w < 0 ? -e->w : e->w) >= r->edge_cut;
 }
 
+static uint64_t pair_hash(uint32_t from, uint32_t to)
+{
+	return (((uint64_t)from << 32 | to) * 0x9e3779b97f4a7c15ULL) >> 20;
+}
+
+static uint64_t edge_hash(size_t i, const void *arg)
+{
+	const struct redge *e = &((const struct report *)arg)->edges[i];
+
+	return pair_hash(e->from, e->to);
+}
+
 /* Count edge from->to once per sample (stamp); inline only if always. */
 static void add_edge(struct report *r, uint32_t from, uint32_t to, int64_t w,
 		     bool is_inline, uint32_t stamp)
 {
-	uint64_t h = ((uint64_t)from << 32 | to) * 0x9e3779b97f4a7c15ULL;
 	size_t i;
 
-	if ((r->nedges + 1) * 2 > r->edge_table_size) {
-		size_t size = r->edge_table_size ? r->edge_table_size * 2 : 256;
-
-		free(r->edge_table);
-		r->edge_table = xcalloc(size, sizeof(*r->edge_table));
-		r->edge_table_size = size;
-		for (size_t e = 0; e < r->nedges; e++) {
-			uint64_t eh = ((uint64_t)r->edges[e].from << 32 | r->edges[e].to) *
-				0x9e3779b97f4a7c15ULL;
-
-			i = (eh >> 20) & (size - 1);
-			while (r->edge_table[i])
-				i = (i + 1) & (size - 1);
-			r->edge_table[i] = e + 1;
-		}
-	}
-	for (i = (h >> 20) & (r->edge_table_size - 1); r->edge_table[i];
-	     i = (i + 1) & (r->edge_table_size - 1)) {
-		struct redge *e = &r->edges[r->edge_table[i] - 1];
+	itable_reserve(&r->edge_index, r->nedges, 256, edge_hash, r);
+	for (i = itable_first(&r->edge_index, pair_hash(from, to)); r->edge_index.slot[i];
+	     i = itable_next(&r->edge_index, i)) {
+		struct redge *e = &r->edges[r->edge_index.slot[i] - 1];
 
 		if (e->from == from && e->to == to) {
 			if (e->seen == stamp)
@@ -177,7 +168,7 @@ static void add_edge(struct report *r, uint32_t from, uint32_t to, int64_t w,
 	}
 	GROW(r->edges, r->edges_alloc, r->nedges + 1);
 	r->edges[r->nedges] = (struct redge){ from, to, w, is_inline, stamp };
-	r->edge_table[i] = ++r->nedges;
+	r->edge_index.slot[i] = ++r->nedges;
 }
 
 int report_build(struct report *r, const struct profile_data *p,
@@ -276,9 +267,9 @@ void report_release(struct report *r)
 	for (size_t i = 0; i < r->nnodes; i++)
 		free((char *)r->nodes[i].name);
 	free(r->nodes);
-	free(r->name_table);
+	itable_release(&r->names);
 	free(r->edges);
-	free(r->edge_table);
+	itable_release(&r->edge_index);
 	free(r->kept);
 	free(r->fn_node);
 	free(r->loc_node);
@@ -435,8 +426,7 @@ static void shown_edges(struct report *r, const bool *shown)
 	bool *inl = xmalloc(MAX_FRAMES * sizeof(*inl));
 
 	r->nedges = 0;
-	if (r->edge_table)
-		memset(r->edge_table, 0, r->edge_table_size * sizeof(*r->edge_table));
+	itable_clear(&r->edge_index);
 	for (size_t st = 0; st < p->nstacks; st++) {
 		int64_t v = p->values[st * p->nvalues + r->si];
 		size_t n;
@@ -670,6 +660,20 @@ static void edge_lists(const struct report *r, size_t **in, size_t **in_off,
 	free(co);
 }
 
+/* A caller or callee line: the edge's value, its share of nd's cum. */
+static void tree_edge(FILE *f, const struct report *r, const struct redge *ed,
+		      uint32_t other, const struct rnode *nd, const char *unit)
+{
+	char a[64], c[16];
+
+	if (!edge_shown(r, ed))
+		return;
+	report_format_value(a, sizeof(a), ed->w, r->unit, unit);
+	report_format_percent(c, sizeof(c), ed->w, nd->cum);
+	fprintf(f, "%50s %s |   %s%s\n", a, c, r->nodes[other].name,
+		ed->is_inline ? " (inline)" : "");
+}
+
 int report_tree(FILE *f, struct report *r, const struct report_opts *o,
 		const char *file)
 {
@@ -691,16 +695,8 @@ int report_tree(FILE *f, struct report *r, const struct report_opts *o,
 		uint32_t id = rows[i];
 		const struct rnode *nd = &r->nodes[id];
 
-		for (size_t k = in_off[id]; k < in_off[id + 1]; k++) {
-			const struct redge *ed = &r->edges[in[k]];
-
-			if (!edge_shown(r, ed))
-				continue;
-			report_format_value(a, sizeof(a), ed->w, r->unit, unit);
-			report_format_percent(c, sizeof(c), ed->w, nd->cum);
-			fprintf(f, "%50s %s |   %s%s\n", a, c, r->nodes[ed->from].name,
-				ed->is_inline ? " (inline)" : "");
-		}
+		for (size_t k = in_off[id]; k < in_off[id + 1]; k++)
+			tree_edge(f, r, &r->edges[in[k]], r->edges[in[k]].from, nd, unit);
 		sum += nd->flat;
 		report_format_value(a, sizeof(a), nd->flat, r->unit, unit);
 		report_format_value(b, sizeof(b), nd->cum, r->unit, unit);
@@ -709,16 +705,8 @@ int report_tree(FILE *f, struct report *r, const struct report_opts *o,
 		report_format_percent(e, sizeof(e), nd->cum, r->total);
 		fprintf(f, "%10s %s %s %10s %s                | %s\n", a, c, d, b, e,
 			nd->name);
-		for (size_t k = out_off[id]; k < out_off[id + 1]; k++) {
-			const struct redge *ed = &r->edges[out[k]];
-
-			if (!edge_shown(r, ed))
-				continue;
-			report_format_value(a, sizeof(a), ed->w, r->unit, unit);
-			report_format_percent(c, sizeof(c), ed->w, nd->cum);
-			fprintf(f, "%50s %s |   %s%s\n", a, c, r->nodes[ed->to].name,
-				ed->is_inline ? " (inline)" : "");
-		}
+		for (size_t k = out_off[id]; k < out_off[id + 1]; k++)
+			tree_edge(f, r, &r->edges[out[k]], r->edges[out[k]].to, nd, unit);
 		fputs(rule, f);
 	}
 	free(rows);

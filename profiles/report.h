@@ -54,9 +54,9 @@ struct report {
 	size_t nnodes, nodes_alloc;
 	struct redge *edges;
 	size_t nedges, edges_alloc;
-	size_t *edge_table, edge_table_size;
+	struct itable edge_index;	/* edges by (from, to) */
 	uint32_t stamp;		/* per-sample marks in nodes and edges */
-	size_t *name_table, name_table_size;
+	struct itable names;	/* nodes by name */
 	char err[256];
 };
 
