@@ -579,7 +579,7 @@ static void legend(FILE *f, const struct report *r, const struct report_opts *o,
 		/* pprof prints the cutoff as a share of the whole profile */
 		report_format_value(a, sizeof(a), (int64_t)fabs((double)r->total * o->node_fraction),
 				    r->unit, unit);
-		fprintf(f, "Dropped %zu nodes (cum <= %s)\n", dropped, a);
+		fprintf(f, "Dropped %zu node%s (cum <= %s)\n", dropped, dropped == 1 ? "" : "s", a);
 	}
 	if (show < n)
 		fprintf(f, "Showing top %zu nodes out of %zu\n", show, n);
