@@ -44,7 +44,8 @@ trap cleanup EXIT
 _planned=
 plan() { _planned=1; echo "1..$1"; }
 skip_all() { echo "1..0 # SKIP $*"; exit 0; }
-diag() { printf '# %s\n' "$@" | sed '2,$s/^/# /'; }
+# diagnostics go to stderr, where prove shows them (a CI log then says why)
+diag() { printf '# %s\n' "$@" | sed '2,$s/^/# /' >&2; }
 
 ok() {	# ok CONDITION-STATUS DESCRIPTION
 	_n=$((_n + 1))
