@@ -559,6 +559,21 @@ static void header(FILE *f, const struct report *r, const char *file, const char
 	}
 }
 
+/* A row's five columns as pprof prints them: flat flat% sum% cum cum%. */
+struct row_text {
+	char flat[64], flat_pct[16], sum_pct[16], cum[64], cum_pct[16];
+};
+
+static void columns(struct row_text *t, const struct report *r, const struct rnode *nd,
+		    int64_t sum, const char *unit)
+{
+	report_format_value(t->flat, sizeof(t->flat), nd->flat, r->unit, unit);
+	report_format_value(t->cum, sizeof(t->cum), nd->cum, r->unit, unit);
+	report_format_percent(t->flat_pct, sizeof(t->flat_pct), nd->flat, r->total);
+	report_format_percent(t->sum_pct, sizeof(t->sum_pct), sum, r->total);
+	report_format_percent(t->cum_pct, sizeof(t->cum_pct), nd->cum, r->total);
+}
+
 /* pprof's legend: the header, then what is shown of how much. */
 static void legend(FILE *f, const struct report *r, const struct report_opts *o,
 		   const char *file, const char *unit, const uint32_t *rows, size_t show,
@@ -592,7 +607,7 @@ int report_top(FILE *f, struct report *r, const struct report_opts *o,
 	int64_t sum = 0;
 	size_t n, dropped, show = report_rows(r, o, &rows, &n, &dropped);
 	const char *unit = rows_unit(r, rows, show);
-	char a[64], b[64], c[16], d[16], e[16];
+	struct row_text t;
 
 	legend(f, r, o, file, unit, rows, show, n, dropped);
 	fprintf(f, "%10s %5s%% %5s%% %10s %5s%%\n", "flat", "flat", "sum", "cum", "cum");
@@ -600,13 +615,9 @@ int report_top(FILE *f, struct report *r, const struct report_opts *o,
 		const struct rnode *nd = &r->nodes[rows[i]];
 
 		sum += nd->flat;
-		report_format_value(a, sizeof(a), nd->flat, r->unit, unit);
-		report_format_value(b, sizeof(b), nd->cum, r->unit, unit);
-		report_format_percent(c, sizeof(c), nd->flat, r->total);
-		report_format_percent(d, sizeof(d), sum, r->total);
-		report_format_percent(e, sizeof(e), nd->cum, r->total);
-		fprintf(f, "%10s %s %s %10s %s  %s%s\n", a, c, d, b, e, nd->name,
-			inline_mark(nd));
+		columns(&t, r, nd, sum, unit);
+		fprintf(f, "%10s %s %s %10s %s  %s%s\n", t.flat, t.flat_pct, t.sum_pct, t.cum,
+			t.cum_pct, nd->name, inline_mark(nd));
 	}
 	free(rows);
 	return ferror(f) ? -1 : 0;
@@ -684,7 +695,7 @@ int report_tree(FILE *f, struct report *r, const struct report_opts *o,
 	const char *unit = rows_unit(r, rows, show);
 	size_t *in, *in_off, *out, *out_off;
 	int64_t sum = 0;
-	char a[64], b[64], c[16], d[16], e[16];
+	struct row_text t;
 
 	edge_lists(r, &in, &in_off, &out, &out_off);
 	legend(f, r, o, file, unit, rows, show, n, dropped);
@@ -698,13 +709,9 @@ int report_tree(FILE *f, struct report *r, const struct report_opts *o,
 		for (size_t k = in_off[id]; k < in_off[id + 1]; k++)
 			tree_edge(f, r, &r->edges[in[k]], r->edges[in[k]].from, nd, unit);
 		sum += nd->flat;
-		report_format_value(a, sizeof(a), nd->flat, r->unit, unit);
-		report_format_value(b, sizeof(b), nd->cum, r->unit, unit);
-		report_format_percent(c, sizeof(c), nd->flat, r->total);
-		report_format_percent(d, sizeof(d), sum, r->total);
-		report_format_percent(e, sizeof(e), nd->cum, r->total);
-		fprintf(f, "%10s %s %s %10s %s                | %s\n", a, c, d, b, e,
-			nd->name);
+		columns(&t, r, nd, sum, unit);
+		fprintf(f, "%10s %s %s %10s %s                | %s\n", t.flat, t.flat_pct,
+			t.sum_pct, t.cum, t.cum_pct, nd->name);
 		for (size_t k = out_off[id]; k < out_off[id + 1]; k++)
 			tree_edge(f, r, &r->edges[out[k]], r->edges[out[k]].to, nd, unit);
 		fputs(rule, f);
