@@ -17,6 +17,13 @@
  *    itself (else they keep the shorter stack, unless stop_all).
  * The result is one consistent picture, as if all had been stopped
  * together, and a blocked epoll_wait never sees EINTR from us.
+ *
+ * Two threads do the work: the tracer (every ptrace call is its own) and
+ * the calling thread, which shares steps 1 and 3 with it (threads taken
+ * one at a time from a shared counter; on 2 cpus /proc and the copies go
+ * about twice as fast), loads the symbols and symbolizes each stack once
+ * it is final.  At 1000 idle threads that took `cprof threads` from
+ * 118-123 ms to about 65 ms here.
  */
 #define _GNU_SOURCE
 #include "snapshot.h"
@@ -153,24 +160,32 @@ static void keep_pcs(struct snap_thread *st, const uint64_t *pcs, size_t n)
  * has not run since.  A copy whose unwind needed more
  * registers than sp and pc keeps its shorter stack and asks for a stop.
  */
-static bool take_blocked(struct snapshot *s, struct snap_thread *st, struct unwinder *u,
-			 uint64_t *pcs)
+static void symbolize_stack(struct snapshot *s, const struct snap_thread *st);
+
+static bool copy_blocked(struct snapshot *s, struct snap_thread *st, struct unwinder *u,
+			 uint64_t *pcs, struct capture *cap, struct addrspace *as)
 {
-	struct target *t = &s->target;
 	struct proc_syscall again;
 	bool ok;
 
 	if (!looks_blocked(st))
 		return false;
-	if (capture_blocked(s->opts.pid, st->sc.sp, st->sc.pc, &s->scratch,
-			    addrspace_current(&t->as)))
+	if (capture_blocked(s->opts.pid, st->sc.sp, st->sc.pc, cap, addrspace_current(as)))
 		return false;
 	ok = !syscall_now(s->opts.pid, st, &again) && again.nr == st->sc.nr &&
 	     again.sp == st->sc.sp && again.pc == st->sc.pc;
 	if (!ok || runtime_now(s->opts.pid, st, &ok) != st->runtime || !ok)
 		return false;
-	st->epoch = addrspace_epoch(&t->as);
-	keep_pcs(st, pcs, unwinder_unwind(u, &s->scratch, pcs, s->opts.max_depth + 1));
+	st->epoch = addrspace_epoch(as);
+	keep_pcs(st, pcs, unwinder_unwind(u, cap, pcs, s->opts.max_depth + 1));
+	return true;
+}
+
+static bool take_blocked(struct snapshot *s, struct snap_thread *st, struct unwinder *u,
+			 uint64_t *pcs)
+{
+	if (!copy_blocked(s, st, u, pcs, &s->scratch, &s->target.as))
+		return false;
 	if (unwinder_missed_registers(u) && !st->retried) {
 		/*
 		 * Its registers, by a stop (if it does not stop, this stands),
@@ -186,6 +201,69 @@ static bool take_blocked(struct snapshot *s, struct snap_thread *st, struct unwi
 		st->partial = st->eintr_risk = true;
 	}
 	return true;
+}
+
+/*
+ * The calling thread's share of step 3, over its own maps (sym_as) and
+ * its own unwinder: the blocked threads whose copy unwinds in full with
+ * sp and pc alone and the maps as they are.  Any other outcome (moved,
+ * needs registers, a pc in a mapping newer than the maps) is handed back
+ * untouched, for the tracer to deal with as it would have.
+ */
+static void copy_threads_helper(struct snapshot *s)
+{
+	struct unwinder *u = unwinder_new(&s->sym_as);
+	uint64_t *pcs = xcalloc(s->opts.max_depth + 2, sizeof(*pcs));
+	struct capture cap;
+	size_t i, took = 0;
+
+	unwinder_no_reload(u);
+	capture_init(&cap, s->opts.stack_size);
+	while ((i = atomic_fetch_add(&s->copy_next, 1)) < s->n) {
+		struct snap_thread *st = &s->v[i];
+
+		if (st->result != SNAP_NO_STOP || st->stopped) {
+			atomic_fetch_add(&s->copy_done, 1);
+			continue;
+		}
+		if (copy_blocked(s, st, u, pcs, &cap, &s->sym_as) &&
+		    !unwinder_missed_registers(u) && !unwinder_wanted_reload(u)) {
+			st->result = SNAP_OK;
+			took++;
+			atomic_fetch_add(&s->copy_done, 1);
+			/* after it is counted: the tracer never waits for this */
+			symbolize_stack(s, st);
+			continue;
+		}
+		free(st->pcs);
+		st->pcs = NULL;
+		st->npcs = 0;
+		s->handed_back[atomic_fetch_add(&s->nhanded_back, 1)] = i;
+		atomic_fetch_add(&s->copy_done, 1);
+	}
+	capture_release(&cap);
+	free(pcs);
+	unwinder_free(u);
+	if (verbose > 1)
+		debug("timing: the calling thread copied %zu blocked stacks, handed back %zu",
+		      took, atomic_load(&s->nhanded_back));
+}
+
+/*
+ * Thread i's stack is final: the calling thread may symbolize it now.
+ * Handed over in batches (one wakeup per batch), and all at the end.
+ */
+static void finished(struct snapshot *s, size_t i, bool last)
+{
+	if (i < s->n)
+		s->ready[s->npending++] = i;
+	if (!last && s->npending - s->nready < 32)
+		return;
+	pthread_mutex_lock(&s->ready_mu);
+	s->nready = s->npending;
+	s->tracer_done = last;
+	pthread_cond_signal(&s->ready_cv);
+	pthread_mutex_unlock(&s->ready_mu);
 }
 
 #define D_GRACE_NS 10000000ULL	/* 10 ms */
@@ -325,6 +403,7 @@ static void unwind_stopped(struct snapshot *s, struct unwinder *u, uint64_t *pcs
 		keep_pcs(st, pcs, unwinder_unwind(u, &target_thread(&s->target, st->tid)->cap,
 						  pcs, s->opts.max_depth + 1));
 		st->result = SNAP_OK;
+		finished(s, i, false);
 	}
 }
 
@@ -335,7 +414,53 @@ static void keep_partial(struct snapshot *s)
 		if (s->v[i].result == SNAP_NO_STOP && s->v[i].retried && s->v[i].pcs) {
 			s->v[i].result = SNAP_OK;
 			s->v[i].partial = true;
+			finished(s, i, false);
 		}
+}
+
+/*
+ * Step 1 for the threads not yet taken, one at a time (called by the
+ * tracer and by the calling thread at once: two cpus read /proc in about
+ * half the time, and a thread's fields are written by one of them only).
+ */
+static void read_threads(struct snapshot *s)
+{
+	size_t i;
+
+	while ((i = atomic_fetch_add(&s->read_next, 1)) < s->n) {
+		struct snap_thread *st = &s->v[i];
+
+		if (!selected(s, st->tid))
+			st->result = SNAP_SKIPPED;
+		else if (read_proc_info(s->opts.pid, st))
+			st->result = SNAP_GONE;
+		atomic_fetch_add(&s->read_done, 1);
+	}
+}
+
+/* Step 3 for thread i, by the tracer. */
+static void copy_thread(struct snapshot *s, size_t i, struct unwinder *u, uint64_t *pcs)
+{
+	struct snap_thread *st = &s->v[i];
+
+	if (st->result != SNAP_NO_STOP || st->stopped)
+		return;
+	for (int tries = 0; tries < 2 && !st->need_stop; tries++) {
+		if (take_blocked(s, st, u, pcs)) {
+			st->result = SNAP_OK;
+			finished(s, i, false);
+			break;
+		}
+		if (st->retried || tries == 1) {
+			st->need_stop = true;	/* needs its registers, or keeps moving */
+		} else {
+			if (read_proc_info(s->opts.pid, st)) {
+				st->result = SNAP_GONE;
+				break;
+			}
+			st->need_stop = !looks_blocked(st);
+		}
+	}
 }
 
 static void take(struct snapshot *s)
@@ -372,17 +497,23 @@ static void take(struct snapshot *s)
 		setrlimit(RLIMIT_NOFILE, &nofile);
 	}
 	s->v = xcalloc(ntids, sizeof(*s->v));
+	s->ready = xcalloc(ntids, sizeof(*s->ready));
+	s->handed_back = xcalloc(ntids, sizeof(*s->handed_back));
 	for (size_t i = 0; i < ntids; i++) {
 		struct snap_thread *st = &s->v[s->n++];
 
 		st->tid = tids[i];
 		st->syscall_fd = st->schedstat_fd = -1;
 		st->result = SNAP_NO_STOP;
-		if (!selected(s, st->tid))
-			st->result = SNAP_SKIPPED;
-		else if (read_proc_info(s->opts.pid, st))
-			st->result = SNAP_GONE;
 	}
+	pthread_mutex_lock(&s->ready_mu);
+	s->reads_open = true;
+	pthread_cond_signal(&s->ready_cv);
+	pthread_mutex_unlock(&s->ready_mu);
+	read_threads(s);
+	/* the calling thread may be reading one still: a few microseconds */
+	while (atomic_load(&s->read_done) < s->n)
+		sched_yield();
 	if (verbose > 1)
 		debug("timing: /proc read %.1fms", (now_ns() - start) / 1e6);
 	u = unwinder_new(&t->as);
@@ -404,32 +535,27 @@ static void take(struct snapshot *s)
 	 * with the same cpu time as before that stop: they were there during
 	 * it.  One that moved is looked at again.
 	 */
-	for (size_t i = 0; i < s->n; i++) {
-		struct snap_thread *st = &s->v[i];
-
+	pthread_mutex_lock(&s->ready_mu);
+	s->copies_open = true;
+	pthread_cond_signal(&s->ready_cv);
+	pthread_mutex_unlock(&s->ready_mu);
+	for (size_t i, k = 0; (i = atomic_fetch_add(&s->copy_next, 1)) < s->n; k++) {
 		/*
 		 * The threads stopped in step 2 are still traced: a signal one
 		 * gets now waits in a signal-delivery stop until we look.
 		 */
-		if (i % 16 == 0)
+		if (k % 16 == 0)
 			target_drain(t);
-		if (st->result != SNAP_NO_STOP || st->stopped)
-			continue;
-		for (int tries = 0; tries < 2 && !st->need_stop; tries++) {
-			if (take_blocked(s, st, u, pcs)) {
-				st->result = SNAP_OK;
-				break;
-			}
-			if (st->retried || tries == 1) {
-				st->need_stop = true;	/* needs its registers, or keeps moving */
-			} else {
-				if (read_proc_info(s->opts.pid, st)) {
-					st->result = SNAP_GONE;
-					break;
-				}
-				st->need_stop = !looks_blocked(st);
-			}
-		}
+		copy_thread(s, i, u, pcs);
+		atomic_fetch_add(&s->copy_done, 1);
+	}
+	/* the calling thread's last one, then those it handed back */
+	while (atomic_load(&s->copy_done) < s->n)
+		sched_yield();
+	for (size_t k = 0; k < atomic_load(&s->nhanded_back); k++) {
+		if (k % 16 == 0)
+			target_drain(t);
+		copy_thread(s, s->handed_back[k], u, pcs);
 	}
 	if (verbose > 1)
 		debug("timing: blocked threads copied and unwound %.1fms", (now_ns() - start) / 1e6);
@@ -467,7 +593,42 @@ out:
 static void *tracer_main(void *arg)
 {
 	take(arg);
+	finished(arg, SIZE_MAX, true);
 	return NULL;
+}
+
+static void symbolize_stack(struct snapshot *s, const struct snap_thread *st)
+{
+	struct symloc sl;
+
+	for (size_t j = 0; st->epoch == 0 && j < st->npcs; j++)
+		if (!pc_is_pseudo(st->pcs[j]))
+			symbolizer_lookup(s->sym, 0, st->pcs[j] & ~PC_PHYSICAL, &sl);
+}
+
+/*
+ * Symbolize each stack the tracer hands over while it reads the others:
+ * the first lookups in a module read its DWARF (units, line tables), a
+ * cost that is then off the path from the last thread read to the output.
+ * The cache is keyed by epoch; only epoch 0 is looked at here, the one
+ * both address spaces share when snapshot_symbolizer() keeps this one.
+ */
+static void symbolize_early(struct snapshot *s)
+{
+	size_t seen = 0, upto;
+	bool done;
+
+	do {
+		pthread_mutex_lock(&s->ready_mu);
+		while (seen == s->nready && !s->tracer_done)
+			pthread_cond_wait(&s->ready_cv, &s->ready_mu);
+		upto = s->nready;
+		done = s->tracer_done;
+		pthread_mutex_unlock(&s->ready_mu);
+		for (; s->sym && seen < upto; seen++)
+			symbolize_stack(s, &s->v[s->ready[seen]]);
+		seen = upto;
+	} while (!done);
 }
 
 int snapshot_take(struct snapshot *s)
@@ -475,9 +636,18 @@ int snapshot_take(struct snapshot *s)
 	pthread_t tracer;
 	int err;
 
+	pthread_mutex_init(&s->ready_mu, NULL);
+	pthread_cond_init(&s->ready_cv, NULL);
 	err = pthread_create(&tracer, NULL, tracer_main, s);
 	if (err)
 		return error("pthread_create: %s", strerror(err));
+	/* help with step 1 first: it comes before any stop */
+	pthread_mutex_lock(&s->ready_mu);
+	while (!s->reads_open && !s->tracer_done)
+		pthread_cond_wait(&s->ready_cv, &s->ready_mu);
+	pthread_mutex_unlock(&s->ready_mu);
+	if (s->reads_open)
+		read_threads(s);
 	/*
 	 * Meanwhile, here: load the symbols (reading debuginfo can take as
 	 * long as reading all the threads), from our own read of the maps.
@@ -491,6 +661,14 @@ int snapshot_take(struct snapshot *s)
 		if (verbose > 1)
 			debug("timing: symbols loaded in %.1fms", (now_ns() - t0) / 1e6);
 	}
+	/* then with step 3, once it starts */
+	pthread_mutex_lock(&s->ready_mu);
+	while (!s->copies_open && !s->tracer_done)
+		pthread_cond_wait(&s->ready_cv, &s->ready_mu);
+	pthread_mutex_unlock(&s->ready_mu);
+	if (s->copies_open && s->sym)	/* (s->sym: its maps were read) */
+		copy_threads_helper(s);
+	symbolize_early(s);
 	pthread_join(tracer, NULL);
 	return s->status;
 }
@@ -534,6 +712,10 @@ void snapshot_release(struct snapshot *s)
 	for (size_t i = 0; i < s->n; i++)
 		free(s->v[i].pcs);
 	free(s->v);
+	free(s->ready);
+	free(s->handed_back);
+	s->ready = s->handed_back = NULL;
+	s->nready = s->npending = 0;
 	symbolizer_free(s->sym);
 	s->sym = NULL;
 	addrspace_release(&s->sym_as);

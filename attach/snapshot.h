@@ -13,7 +13,9 @@
 #ifndef CPROF_SNAPSHOT_H
 #define CPROF_SNAPSHOT_H
 
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -77,6 +79,29 @@ struct snapshot {
 	/* symbols, loaded by the calling thread while the tracer works */
 	struct addrspace sym_as;
 	struct symbolizer *sym;
+	/*
+	 * Threads whose stack is final (indexes into v), handed to the
+	 * calling thread as they come, to be symbolized while the tracer
+	 * reads the others.
+	 */
+	pthread_mutex_t ready_mu;
+	pthread_cond_t ready_cv;
+	size_t *ready, nready, npending;
+	bool tracer_done;
+	/*
+	 * Step 1, the /proc reads, is shared with the calling thread: each
+	 * takes the next thread to read (read_next) and counts it read
+	 * (read_done) once its fields are written.
+	 */
+	bool reads_open;
+	atomic_size_t read_next, read_done;
+	/*
+	 * Step 3, the copies of blocked stacks, too: the calling thread
+	 * hands back (handed_back) the threads it leaves to the tracer.
+	 */
+	bool copies_open;
+	atomic_size_t copy_next, copy_done, nhanded_back;
+	size_t *handed_back;
 };
 
 /* Take the snapshot and unwind (on a tracer thread of its own). */

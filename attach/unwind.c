@@ -28,6 +28,8 @@ struct unwinder {
 	unw_addr_space_t uas;
 	size_t epoch_seen;
 	bool missing_reg;	/* of the last walk */
+	bool no_reload;		/* never reload the maps ... */
+	bool wanted_reload;	/* ... and the last walk would have */
 	uint64_t *reads;	/* ... the stack words it read */
 	size_t nreads, reads_alloc;
 };
@@ -52,6 +54,10 @@ static const struct mapping *find_map(struct uctx *x, uint64_t addr, bool reload
 	 * after the sample was taken are the truth: no reread then.
 	 */
 	if (!m && reload && as->last_reload_ns < x->c->time_ns) {
+		if (x->u->no_reload) {
+			x->u->wanted_reload = true;
+			return NULL;
+		}
 		addrspace_reload(as);
 		m = maps_find(addrspace_current(as), addr);
 	}
@@ -322,7 +328,7 @@ size_t unwinder_unwind(struct unwinder *u, const struct capture *c,
 		unw_flush_cache(u->uas, 0, 0);
 		u->epoch_seen = u->as->nepochs;
 	}
-	u->missing_reg = false;
+	u->missing_reg = u->wanted_reload = false;
 	u->nreads = 0;
 	n = walk(u, c, pcs, max, true, &leaf_noinfo);
 	/*
@@ -349,6 +355,16 @@ size_t unwinder_unwind(struct unwinder *u, const struct capture *c,
 		}
 	}
 	return n;
+}
+
+void unwinder_no_reload(struct unwinder *u)
+{
+	u->no_reload = true;
+}
+
+bool unwinder_wanted_reload(const struct unwinder *u)
+{
+	return u->wanted_reload;
 }
 
 bool unwinder_missed_registers(const struct unwinder *u)

@@ -60,6 +60,13 @@ size_t unwinder_unwind(struct unwinder *u, const struct capture *c,
 bool unwinder_missed_registers(const struct unwinder *u);
 
 /*
+ * For an unwinder whose maps another thread reads meanwhile: never reload
+ * them; a walk that would have (a pc in no known mapping) says so.
+ */
+void unwinder_no_reload(struct unwinder *u);
+bool unwinder_wanted_reload(const struct unwinder *u);
+
+/*
  * The addresses of the stack words the last walk read from the copy
  * (repeats possible).  With the same registers and the same values there,
  * a walk gives the same frames.
