@@ -58,7 +58,7 @@ cycles/second=1000000000
 same_as_pprof() {	# same_as_pprof FILE "PPROF FLAGS" "CPROF FLAGS"
 	local f=$1 g=$2 c=$3 a b
 	# shellcheck disable=SC2086
-	a=$(go tool pprof -top $g "$f" 2>/dev/null | sed -n '/^Showing nodes/,$p')
+	a=$(go tool pprof -symbolize=none -top $g "$f" 2>/dev/null | sed -n '/^Showing nodes/,$p')
 	# shellcheck disable=SC2086
 	b=$("$CPROF" report $c "$f" 2>"$TMP/err" | sed -n '/^Showing nodes/,$p')
 	if [ -n "$a" ] && [ "$a" = "$b" ]; then
@@ -90,7 +90,7 @@ for f in "$D/burn-cpu.pb.gz" "$D/waits-block.pb.gz" "$D/program.pb.gz" "$D/conte
 done
 same_as_pprof "$D/burn-cpu.pb.gz" "-focus=work_b" "--focus work_b"
 for f in "$D/burn-cpu.pb.gz" "$D/program.pb.gz" "$D/waits-block.pb.gz"; do
-	a=$(go tool pprof -tree "$f" 2>/dev/null | sed -n '/^Showing nodes/,$p')
+	a=$(go tool pprof -symbolize=none -tree "$f" 2>/dev/null | sed -n '/^Showing nodes/,$p')
 	b=$("$CPROF" report -f tree "$f" 2>&1 | sed -n '/^Showing nodes/,$p')
 	if [ -n "$a" ] && [ "$a" = "$b" ]; then
 		pass "-f tree = pprof -tree: $(basename "$f")"
@@ -100,7 +100,7 @@ for f in "$D/burn-cpu.pb.gz" "$D/program.pb.gz" "$D/waits-block.pb.gz"; do
 	fi
 done
 # what go tool pprof itself writes (-proto: its own encoder, merged ids)
-go tool pprof -proto "$D/burn-cpu.pb.gz" >"$TMP/proto.pb.gz" 2>/dev/null
+go tool pprof -symbolize=none -proto "$D/burn-cpu.pb.gz" >"$TMP/proto.pb.gz" 2>/dev/null
 same_as_pprof "$TMP/proto.pb.gz" "" ""
 same_as_pprof "$D/burn-cpu.pb.gz" "-ignore=qsort" "--ignore qsort"
 if [ -n "$gofiles" ]; then
