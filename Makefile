@@ -29,7 +29,7 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 SRCS := lib/util.c lib/u64map.c lib/itable.c \
 	symbolize/maps.c symbolize/symbolize.c symbolize/debugcache.c \
 	attach/procfs.c attach/capture.c attach/unwind.c attach/target.c attach/sampler.c \
-	attach/offcpu.c attach/snapshot.c \
+	attach/offcpu.c attach/snapshot.c attach/cfi.c \
 	profiles/builder.c profiles/output.c profiles/pprof.c profiles/text.c \
 	profiles/lockwait.c profiles/reader.c profiles/report.c profiles/flame.c
 CMD_SRCS := cmd/main.c cmd/common.c cmd/record.c cmd/threads.c cmd/profiles.c \

@@ -6,14 +6,21 @@
  * work on the copy after the thread runs again.  Unwind tables are the
  * modules' .eh_frame_hdr search tables, handed to libunwind's own table
  * search (the same way perf drives libunwind).
+ *
+ * Before libunwind, walk_fast() tries the stack with the frame rules of
+ * attach/cfi.c, doing what libunwind's x86-64 step does for such frames
+ * (same reads, same end conditions); at the first frame it cannot step,
+ * libunwind walks the stack from the start.
  */
 #define _GNU_SOURCE
 #include "unwind.h"
 #include "capture.h"
+#include "cfi.h"
 #include "../lib/util.h"
 #include "../symbolize/maps.h"
 
 #include <libunwind.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -32,6 +39,10 @@ struct unwinder {
 	bool wanted_reload;	/* ... and the last walk would have */
 	uint64_t *reads;	/* ... the stack words it read */
 	size_t nreads, reads_alloc;
+	struct cfi_cache cfi;	/* common frames, stepped without libunwind */
+	bool fast;		/* use it (CPROF_UNWIND=libunwind: never) */
+	bool check;		/* CPROF_UNWIND_CHECK=1: compare with libunwind */
+	size_t nfast, nslow;	/* stacks walked each way */
 };
 
 struct uctx {
@@ -226,6 +237,8 @@ struct unwinder *unwinder_new(struct addrspace *as)
 	 */
 	unw_set_caching_policy(u->uas, UNW_CACHE_PER_THREAD);
 	u->epoch_seen = as->nepochs;
+	u->fast = !getenv("CPROF_UNWIND") || strcmp(getenv("CPROF_UNWIND"), "libunwind");
+	u->check = getenv("CPROF_UNWIND_CHECK") && !strcmp(getenv("CPROF_UNWIND_CHECK"), "1");
 	return u;
 }
 
@@ -233,7 +246,10 @@ void unwinder_free(struct unwinder *u)
 {
 	if (!u)
 		return;
+	if (verbose > 1 && u->nfast + u->nslow)
+		debug("unwind: %zu stacks by the frame rules, %zu by libunwind", u->nfast, u->nslow);
 	unw_destroy_addr_space(u->uas);
+	cfi_cache_release(&u->cfi);
 	free(u->reads);
 	free(u);
 }
@@ -245,31 +261,55 @@ static bool is_code(struct uctx *x, uint64_t pc)
 	return m && (m->prot & MAP_X);
 }
 
-static size_t walk(struct unwinder *u, const struct capture *c, uint64_t *pcs,
-		   size_t max, bool exact, bool *leaf_noinfo)
+static void uctx_init(struct uctx *x, struct unwinder *u, const struct capture *c)
 {
-	struct uctx x = { .u = u, .c = c };
+	*x = (struct uctx){ .u = u, .c = c, .stack_end = c->stack_map_end };
+	if (!x->stack_end) {
+		/* a stack mapped after our last maps read: a new thread's */
+		const struct mapping *m = find_map(x, c->regs.rsp, true);
+
+		x->stack_end = m ? m->end : c->stack_addr + c->stack_cap;
+	}
+}
+
+/*
+ * A walk that ends in code without unwind tables (JIT code, an anonymous
+ * mapping) did not reach the thread's first frame: say so rather than
+ * show a stack that looks complete.
+ */
+static size_t mark_unreached(struct uctx *x, uint64_t *pcs, size_t n, size_t max)
+{
+	if (n < max && !pc_is_pseudo(pcs[n - 1])) {
+		const struct mapping *m = find_map(x, pcs[n - 1], false);
+
+		if (!m || !m->mod || !m->mod->has_eh_table)
+			pcs[n++] = PC_UNKNOWN;
+	}
+	return n;
+}
+
+/* libunwind's walk: every frame, of any shape. */
+static size_t walk_libunwind(struct unwinder *u, struct uctx *x, uint64_t *pcs,
+			     size_t max, bool exact, bool *leaf_noinfo, bool *early)
+{
+	const struct capture *c = x->c;
 	unw_cursor_t cur;
 	unw_word_t ip, sp, prev_sp = 0;
 	size_t n = 0;
 	int ret;
 
-	x.stack_end = c->stack_map_end;
-	if (!x.stack_end) {
-		/* a stack mapped after our last maps read: a new thread's */
-		const struct mapping *m = find_map(&x, c->regs.rsp, true);
-
-		x.stack_end = m ? m->end : c->stack_addr + c->stack_cap;
-	}
-	if (max < 2 || unw_init_remote(&cur, u->uas, &x) < 0) {
+	if (max < 2 || unw_init_remote(&cur, u->uas, x) < 0) {
 		pcs[0] = exact ? c->regs.rip : c->regs.rip - 1;
+		*leaf_noinfo = false;
+		*early = true;	/* (not to be marked unreached) */
 		return 1;
 	}
+	*early = false;
 	for (;;) {
 		if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 ||
 		    unw_get_reg(&cur, UNW_REG_SP, &sp) < 0 || ip == 0)
 			break;
-		if (n > 0 && (!is_code(&x, ip) || sp < prev_sp)) {
+		if (n > 0 && (!is_code(x, ip) || sp < prev_sp)) {
 			/* garbage from a frame without unwind info */
 			if (verbose > 1)
 				debug("unwind: frame %zu: ip %#lx sp %#lx (prev sp %#lx) is not code",
@@ -291,29 +331,196 @@ static size_t walk(struct unwinder *u, const struct capture *c, uint64_t *pcs,
 			if (verbose > 1)
 				debug("unwind: frame %zu: ip %#lx sp %#lx: unw_step: %s%s (stack %#lx+%zu, map end %#lx)",
 				      n, (unsigned long)ip, (unsigned long)sp, unw_strerror(ret),
-				      x.truncated ? ", past the copy" : "",
+				      x->truncated ? ", past the copy" : "",
 				      (unsigned long)c->stack_addr, c->stack_len,
 				      (unsigned long)c->stack_map_end);
-			pcs[n++] = x.truncated ? PC_TRUNCATED : PC_UNKNOWN;
+			pcs[n++] = x->truncated ? PC_TRUNCATED : PC_UNKNOWN;
 			break;
 		}
 	}
-	u->missing_reg |= x.missing_reg;
-	*leaf_noinfo = x.leaf_noinfo;
+	u->missing_reg |= x->missing_reg;
+	*leaf_noinfo = x->leaf_noinfo;
 	if (n == 0)
 		pcs[n++] = exact ? c->regs.rip : c->regs.rip - 1;
-	/*
-	 * A walk that ends in code without unwind tables (JIT code, an
-	 * anonymous mapping) did not reach the thread's first frame: say so
-	 * rather than show a stack that looks complete.
-	 */
-	if (n < max && !pc_is_pseudo(pcs[n - 1])) {
-		const struct mapping *m = find_map(&x, pcs[n - 1], false);
-
-		if (!m || !m->mod || !m->mod->has_eh_table)
-			pcs[n++] = PC_UNKNOWN;
-	}
 	return n;
+}
+
+/*
+ * Where a register of the frame being stepped is, as libunwind keeps it:
+ * still in the captured registers, saved in memory, or lost.
+ */
+enum { LOC_REG, LOC_MEM, LOC_NULL };
+
+struct fast_frame {
+	uint64_t ip, cfa;
+	uint8_t kind[CFI_NREGS];
+	uint64_t addr[CFI_NREGS];	/* LOC_MEM */
+};
+
+/* (libunwind's x86-64 register numbers are the DWARF ones) */
+static int reg_value(struct uctx *x, const struct fast_frame *f, int r, uint64_t *v)
+{
+	unw_word_t w;
+
+	if (f->kind[r] == LOC_REG ? access_reg(NULL, r, &w, 0, x) :
+	    f->kind[r] == LOC_MEM ? access_mem(NULL, f->addr[r], &w, 0, x) : -1)
+		return -1;
+	*v = w;
+	return 0;
+}
+
+/*
+ * One step by a common-shape rule, as libunwind's apply_reg_state and
+ * x86-64 unw_step do it: 1 a caller, 0 the end (return address or frame
+ * pointer undefined), -1 something libunwind must do.
+ */
+static int fast_step(struct uctx *x, struct fast_frame *f, const struct cfi_rule *r)
+{
+	uint64_t cfa, ip;
+
+	if (r->cfa_reg == CFI_SP)
+		cfa = f->cfa;
+	else if (reg_value(x, f, r->cfa_reg, &cfa))
+		return -1;
+	cfa += (uint64_t)r->cfa_off;
+	for (int i = 0; i < CFI_NREGS; i++) {
+		if (i == CFI_SP || r->how[i] == CFI_SAME)
+			continue;
+		f->kind[i] = r->how[i] == CFI_UNDEF ? LOC_NULL : LOC_MEM;
+		f->addr[i] = cfa + (uint64_t)r->off[i];
+	}
+	if (f->kind[CFI_RA] == LOC_NULL)
+		return 0;
+	if (reg_value(x, f, CFI_RA, &ip) || (ip == f->ip && cfa == f->cfa))
+		return -1;
+	f->ip = ip;
+	f->cfa = cfa;
+	return f->kind[CFI_FP] == LOC_NULL ? 0 : 1;
+}
+
+/*
+ * The walk of walk_libunwind(), for stacks whose every frame has the
+ * common shape.  0 and *np frames, or -1: libunwind must walk it.
+ */
+static int walk_fast(struct unwinder *u, struct uctx *x, uint64_t *pcs, size_t max,
+		     bool exact, size_t *np)
+{
+	struct fast_frame f;
+	uint64_t prev_sp = 0;
+	size_t n = 0;
+
+	if (max < 2)
+		return -1;
+	for (int i = 0; i < CFI_NREGS; i++)
+		f.kind[i] = LOC_REG;
+	if (reg_value(x, &f, CFI_RA, &f.ip) || reg_value(x, &f, CFI_SP, &f.cfa))
+		return -1;
+	while (f.ip) {
+		uint64_t ip = f.ip;
+		const struct mapping *m;
+		const struct cfi_rule *r;
+		int ret;
+
+		if (n > 0 && (!is_code(x, ip) || f.cfa < prev_sp))
+			return -1;
+		if (n == max - 1)
+			return -1;
+		/* the unwind table lookup libunwind makes (find_proc_info) */
+		m = find_map(x, n ? ip - 1 : ip, true);
+		if (!m || !(m->prot & MAP_X) || !m->mod || !m->mod->has_eh_table)
+			return -1;
+		r = cfi_rule(&u->cfi, m->mod, m->bias, ip, n == 0);
+		if (!r->usable)
+			return -1;
+		pcs[n++] = exact ? ip : ip - 1;
+		exact = false;
+		prev_sp = f.cfa;
+		ret = fast_step(x, &f, r);
+		if (ret < 0)
+			return -1;
+		if (ret == 0)
+			break;
+	}
+	if (n == 0)
+		return -1;
+	*np = n;
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The distinct stack words read since reads[from], sorted, moved to out. */
+static size_t reads_since(struct unwinder *u, size_t from, uint64_t **out)
+{
+	size_t n = u->nreads - from, k = 0;
+
+	*out = xmalloc((n + 1) * sizeof(**out));
+	memcpy(*out, u->reads + from, n * sizeof(**out));
+	qsort(*out, n, sizeof(**out), cmp_u64);
+	for (size_t i = 0; i < n; i++)
+		if (!k || (*out)[k - 1] != (*out)[i])
+			(*out)[k++] = (*out)[i];
+	u->nreads = from;
+	return k;
+}
+
+/* CPROF_UNWIND_CHECK=1: libunwind must give the same stack, reading the same words. */
+static void check_fast(struct unwinder *u, const struct capture *c, const uint64_t *pcs,
+		       size_t n, size_t max, bool exact, size_t reads_from)
+{
+	uint64_t *lpcs = xcalloc(max + 1, sizeof(*lpcs)), *fr, *lr;
+	size_t fast_reads = u->nreads, nf, nl, ln;
+	struct uctx x;
+	bool noinfo, early;
+
+	uctx_init(&x, u, c);
+	ln = walk_libunwind(u, &x, lpcs, max, exact, &noinfo, &early);
+	nl = reads_since(u, fast_reads, &lr);
+	nf = reads_since(u, reads_from, &fr);
+	if (early || ln != n || memcmp(lpcs, pcs, n * sizeof(*pcs)) || x.missing_reg || noinfo ||
+	    nf != nl || memcmp(fr, lr, nf * sizeof(*fr))) {
+		fprintf(stderr, "cprof: unwind check: libunwind and the fast path differ (sp %#lx)\n",
+			(unsigned long)c->regs.rsp);
+		for (size_t i = 0; i < (n > ln ? n : ln); i++)
+			fprintf(stderr, "  %#18lx  %#18lx\n", i < n ? (unsigned long)pcs[i] : 0UL,
+				i < ln ? (unsigned long)lpcs[i] : 0UL);
+		fprintf(stderr, "  stack words read: %zu and %zu\n", nf, nl);
+		abort();
+	}
+	/* the fast path's reads stand */
+	memcpy(u->reads + reads_from, fr, nf * sizeof(*fr));
+	u->nreads = reads_from + nf;
+	free(fr);
+	free(lr);
+	free(lpcs);
+}
+
+static size_t walk(struct unwinder *u, const struct capture *c, uint64_t *pcs,
+		   size_t max, bool exact, bool *leaf_noinfo)
+{
+	struct uctx x;
+	size_t n, reads_from = u->nreads;
+	bool early;
+
+	uctx_init(&x, u, c);
+	*leaf_noinfo = false;
+	if (u->fast && walk_fast(u, &x, pcs, max, exact, &n) == 0) {
+		if (u->check)
+			check_fast(u, c, pcs, n, max, exact, reads_from);
+		u->nfast++;
+		return mark_unreached(&x, pcs, n, max);
+	}
+	/* from the start, forgetting what the fast path read */
+	u->nslow++;
+	u->nreads = reads_from;
+	uctx_init(&x, u, c);
+	n = walk_libunwind(u, &x, pcs, max, exact, leaf_noinfo, &early);
+	return early ? n : mark_unreached(&x, pcs, n, max);
 }
 
 size_t unwinder_unwind(struct unwinder *u, const struct capture *c,

@@ -1,6 +1,7 @@
 /*
- * attach/unwind.h - DWARF CFI unwinding (libunwind, remote address space)
- * over a struct capture, after the thread is running again.
+ * attach/unwind.h - DWARF CFI unwinding over a struct capture, after the
+ * thread is running again: frames of the common shape by rules kept per
+ * pc (attach/cfi.c), any other stack by libunwind (remote address space).
  *
  * Memory reads are served from the stack copy, then from the ELF images of
  * read-only file mappings, then from the live process (process_vm_readv).

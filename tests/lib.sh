@@ -25,6 +25,9 @@ export HOME=${HOME:-$TMP}
 # decompressed debug files (symbolize/debugcache.c): one cache for the
 # suite, in the build tree, not the user's
 export CPROF_CACHE_DIR=${CPROF_CACHE_DIR:-$B/test-cache}
+# every stack the frame rules step (attach/cfi.c) is stepped again by
+# libunwind and compared: cprof aborts on any difference
+export CPROF_UNWIND_CHECK=${CPROF_UNWIND_CHECK:-1}
 
 _n=0
 _failed=0

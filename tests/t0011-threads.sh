@@ -30,6 +30,19 @@ ok "$([ -n "$stopped" ] && [ "$stopped" -lt 300000 ]; echo $?)" \
 	"-v says how long it was stopped (${stopped}us), and the D thread did not hold it for the timeout"
 wait_until 5 all_untraced "$P"; ok $? "untraced after"
 
+# the blocked threads' stacks, stepped by the frame rules (attach/cfi.c)
+# and by libunwind alone: the same frames
+block_of() { awk -v n="\"$1\"" '$1 == "thread" && $3 == n { p = 1; next } /^$/ { p = 0 } p' "$2"; }
+run_cprof threads --timeout 500ms -vv -p "$P"
+like "$(cat "$TMP/err")" "unwind: [1-9][0-9]* stacks by the frame rules" "-vv: stacks stepped by the frame rules, not libunwind"
+cp "$TMP/out" "$TMP/rules.txt"
+CPROF_UNWIND=libunwind run_cprof threads --timeout 500ms -vv -p "$P"
+like "$(cat "$TMP/err")" "unwind: 0 stacks by the frame rules" "CPROF_UNWIND=libunwind: libunwind steps every frame"
+for n in reader napper locker; do
+	a=$(block_of $n "$TMP/rules.txt"); b=$(block_of $n "$TMP/out")
+	ok "$([ -n "$a" ] && [ "$a" = "$b" ]; echo $?)" "$n: the same stack either way ($(printf '%s\n' "$a" | grep -vc '^	') frames)"
+done
+
 run_cprof threads --no-stacks -p "$P"
 table=$(cat "$TMP/out")
 is "$(printf '%s\n' "$table" | wc -l)" 7 "--no-stacks: a header and one line per thread"

@@ -112,18 +112,20 @@ fi
 if want threads; then
 echo
 echo "== all stacks of a process with N idle threads: wall ms (median of 3; gdb: 1 run), target stop us"
-printf '%7s %12s %12s %12s %12s %10s %10s\n' threads cprof stopped_us eu-stack gdb x_eustack x_gdb
+echo "   (cprof_lu: the same with CPROF_UNWIND=libunwind, every frame stepped by libunwind)"
+printf '%7s %12s %12s %12s %12s %12s %10s %10s\n' threads cprof cprof_lu stopped_us eu-stack gdb x_eustack x_gdb
 ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N); echo $(((e - s) / 1000000)); }
 for n in 1 16 128 1000; do
 	exec {fd}< <($B/bench/many "$n")
 	read -r -t 60 -u $fd line || { echo "many $n did not start"; continue; }
 	pid=${line#ready }
 	c=$(for i in 1 2 3; do ms $B/cprof threads -p "$pid"; done | median)
+	lu=$(for i in 1 2 3; do CPROF_UNWIND=libunwind ms $B/cprof threads -p "$pid"; done | median)
 	st=$(for i in 1 2 3; do $B/cprof threads --json -p "$pid" | sed -n 's/.*"stopped_us":\([0-9]*\).*/\1/p'; done | median)
 	eu=-; g=-
 	command -v eu-stack >/dev/null && eu=$(for i in 1 2 3; do ms timeout 300 eu-stack -p "$pid"; done | median)
 	command -v gdb >/dev/null && g=$(ms timeout 600 gdb -batch -nx -ex 'thread apply all bt' -p "$pid")
-	printf '%7s %12s %12s %12s %12s %10s %10s\n' "$n" "$c" "$st" "$eu" "$g" \
+	printf '%7s %12s %12s %12s %12s %12s %10s %10s\n' "$n" "$c" "$lu" "$st" "$eu" "$g" \
 		"$(awk -v a="$eu" -v b="$c" 'BEGIN { if (a == "-" || b < 1) print "-"; else printf "%.1fx", a / b }')" \
 		"$(awk -v a="$g" -v b="$c" 'BEGIN { if (a == "-" || b < 1) print "-"; else printf "%.1fx", a / b }')"
 	kill "$pid"
