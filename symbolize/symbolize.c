@@ -13,6 +13,7 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <gelf.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,6 +38,7 @@ struct symbolizer {
 	struct u64map cache;	/* (epoch, addr) -> results[] */
 	struct symloc *results;	/* each unique address symbolized once */
 	size_t nresults, results_alloc;
+	struct u64map plt;	/* (Dwfl_Module, GOT slot) -> interned name; (mod, 0): read */
 };
 
 static const char *intern(struct symbolizer *s, const char *str)
@@ -165,6 +167,7 @@ void symbolizer_free(struct symbolizer *s)
 	free(s->strs);
 	free(s->results);
 	u64map_release(&s->cache);
+	u64map_release(&s->plt);
 	free(s->debuginfo_path);
 	free(s);
 }
@@ -319,6 +322,103 @@ static size_t dwarf_frames(struct symbolizer *s, Dwfl_Module *mod, uint64_t addr
 static void lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 		   struct symloc *out);
 
+/*
+ * The symbols the dynamic relocations (.rela.plt, .rela.dyn) bind GOT
+ * slots to, for plt_name(): one pass over a module's relocations.
+ */
+static void read_got_slots(struct symbolizer *s, Dwfl_Module *mod, Elf *elf)
+{
+	uint64_t key = (uint64_t)(uintptr_t)mod;
+	Elf_Scn *scn = NULL;
+	bool added;
+
+	u64map_put(&s->plt, key, 0, 1, &added);
+	if (!added)
+		return;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh, symsh;
+		Elf_Scn *symscn;
+		Elf_Data *d, *symd;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA ||
+		    !(symscn = elf_getscn(elf, sh.sh_link)) || !gelf_getshdr(symscn, &symsh) ||
+		    !(d = elf_getdata(scn, NULL)) || !(symd = elf_getdata(symscn, NULL)))
+			continue;
+		for (int i = 0; i < (int)(sh.sh_size / (sh.sh_entsize ? sh.sh_entsize : 24)); i++) {
+			GElf_Rela r;
+			GElf_Sym sym;
+			const char *name;
+			unsigned type;
+
+			if (!gelf_getrela(d, i, &r))
+				break;
+			type = GELF_R_TYPE(r.r_info);
+			if ((type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT) ||
+			    !GELF_R_SYM(r.r_info) || !r.r_offset ||
+			    !gelf_getsym(symd, (int)GELF_R_SYM(r.r_info), &sym) ||
+			    !(name = elf_strptr(elf, symsh.sh_link, sym.st_name)) || !name[0])
+				continue;
+			char *plt = xasprintf("%s@plt", name);
+
+			u64map_put(&s->plt, key, r.r_offset, (uint64_t)(uintptr_t)intern(s, plt), &added);
+			free(plt);
+		}
+	}
+}
+
+/*
+ * An address in a PLT stub has no symbol: name it as perf and gdb do,
+ * "puts@plt", after the function its GOT slot is bound to.  The stub's
+ * indirect jump (ff 25, rip-relative, perhaps after endbr64 and a bnd
+ * prefix) gives the slot; .rela.plt or .rela.dyn, the symbol.  "[plt]" for
+ * the lazy-binding entry (PLT0) and any stub that does not decode.
+ */
+static const char *plt_name(struct symbolizer *s, Dwfl_Module *mod, uint64_t addr)
+{
+	Dwarf_Addr bias;
+	Elf *elf = dwfl_module_getelf(mod, &bias);
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	if (!elf || elf_getshdrstrndx(elf, &shstrndx))
+		return NULL;
+	addr -= bias;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		const char *sname;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    addr < sh.sh_addr || addr - sh.sh_addr >= sh.sh_size)
+			continue;
+		sname = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (!sname || (strcmp(sname, ".plt") && strcmp(sname, ".plt.sec") &&
+			       strcmp(sname, ".plt.got")))
+			return NULL;
+		read_got_slots(s, mod, elf);
+		uint64_t esz = sh.sh_entsize >= 8 && sh.sh_entsize <= 32 ? sh.sh_entsize : 16;
+		uint64_t entry = (addr - sh.sh_addr) / esz * esz;
+		const unsigned char *p;
+
+		if (!(d = elf_getdata(scn, NULL)) || !d->d_buf || d->d_size < entry + esz)
+			return "[plt]";
+		p = (const unsigned char *)d->d_buf + entry;
+		for (uint64_t i = 0; i + 6 <= esz; i++) {
+			if (p[i] != 0xff || p[i + 1] != 0x25)
+				continue;
+			int32_t disp;
+			uint64_t *name;
+
+			memcpy(&disp, p + i + 2, 4);
+			name = u64map_find(&s->plt, (uint64_t)(uintptr_t)mod,
+					   sh.sh_addr + entry + i + 6 + (int64_t)disp);
+			return name ? (const char *)(uintptr_t)*name : "[plt]";
+		}
+		return "[plt]";
+	}
+	return NULL;
+}
+
 void symbolizer_lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 		       struct symloc *out)
 {
@@ -352,7 +452,19 @@ static void lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 	out->has_dwarf = out->nframes > 0;
 	if (out->nframes)
 		return;
-	/* no DWARF: the symbol table (.symtab, else .dynsym) */
+	/* no DWARF: the symbol table (.symtab, else .dynsym), a PLT stub */
+	if (!name && (name = plt_name(s, mod, addr))) {
+		const char *at = strrchr(name, '@');
+		char *base = at ? xasprintf("%.*s", (int)(at - name), name) : NULL;
+		char *shown = base ? xasprintf("%s%s", symbolizer_demangle(s, base), at) : NULL;
+
+		set_frame(s, &out->frames[0], shown ? shown : name, name, NULL, 0, NULL);
+		free(base);
+		free(shown);
+		out->nframes = 1;
+		out->offset = 0;
+		return;
+	}
 	if (!name)
 		return;
 	Dwfl_Line *dl = dwfl_module_getsrc(mod, addr);

@@ -40,6 +40,16 @@ is "$rc" 0 "JIT-like code: exit 0"
 like "$(pprof -traces "$TMP/jit.pb.gz" | tr -s ' \n' '  ')" "[0-9.]+(ms|s) <unknown> \[unknown\] -" \
 	"JIT-like code: its address, then [unknown], no invented frames"
 
+# PLT stubs: named after the function their GOT slot is bound to, as perf
+# and gdb name them; the binary's mapping keeps HasFunctions (else go tool
+# pprof symbolizes it again from the file, losing the inlines)
+profile plt "$T/plt"
+is "$rc" 0 "PLT: exit 0"
+like "$top" " memchr@plt$" "PLT: a stub is named memchr@plt"
+like "$(pprof -traces "$TMP/plt.pb.gz" | tr -s ' \n' '  ')" "memchr@plt call_libc main" "PLT: under its caller"
+unlike "$top" "\[plt\]|<unknown>" "PLT: no stub left unnamed"
+like "$(pprof -raw "$TMP/plt.pb.gz" | grep '/plt ')" "\[FN\]" "PLT: the binary's mapping has all functions named"
+
 # symbol table only: names, no lines
 cp "$T/burn" "$TMP/burn-nodebug"; strip -g "$TMP/burn-nodebug"
 profile nodebug "$TMP/burn-nodebug" -t 1
