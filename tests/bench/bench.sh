@@ -114,11 +114,15 @@ echo
 echo "== all stacks of a process with N idle threads: wall ms (median of 3; gdb: 1 run), target stop us"
 echo "   (cprof_lu: the same with CPROF_UNWIND=libunwind, every frame stepped by libunwind)"
 printf '%7s %12s %12s %12s %12s %12s %10s %10s\n' threads cprof cprof_lu stopped_us eu-stack gdb x_eustack x_gdb
-ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N); echo $(((e - s) / 1000000)); }
+# $EPOCHREALTIME, not date(1): two forks would add ~8 ms to every time
+ms() { local s e; s=${EPOCHREALTIME/./}; "$@" >/dev/null 2>&1; e=${EPOCHREALTIME/./}; echo $(((e - s) / 1000)); }
 for n in 1 16 128 1000; do
 	exec {fd}< <($B/bench/many "$n")
 	read -r -t 60 -u $fd line || { echo "many $n did not start"; continue; }
 	pid=${line#ready }
+	# one run first, for all: /proc's entries for the new threads are
+	# made on their first lookup, and would be charged to whoever came first
+	$B/cprof threads -p "$pid" >/dev/null
 	c=$(for i in 1 2 3; do ms $B/cprof threads -p "$pid"; done | median)
 	lu=$(for i in 1 2 3; do CPROF_UNWIND=libunwind ms $B/cprof threads -p "$pid"; done | median)
 	st=$(for i in 1 2 3; do $B/cprof threads --json -p "$pid" | sed -n 's/.*"stopped_us":\([0-9]*\).*/\1/p'; done | median)
