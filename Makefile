@@ -43,11 +43,11 @@ LIB_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(SRCS)) $(B)/obj/gen/profile.pb-c.o
 ASAN_LIB_OBJS := $(patsubst $(B)/obj/%,$(B)/asan/obj/%,$(LIB_OBJS))
 
 TARGET_SRCS := $(wildcard tests/targets/*.c)
-TARGETS := $(B)/targets/burn $(B)/targets/burn-nopie $(B)/targets/burn-fp \
+TARGETS := $(B)/targets/burn $(B)/targets/burn-nopie $(B)/targets/burn-fp $(B)/targets/burn-df \
 	$(B)/targets/cxxburn $(B)/targets/spawner $(B)/targets/sigcount \
 	$(B)/targets/sigsend $(B)/targets/jit $(B)/targets/states \
 	$(B)/targets/waits $(B)/targets/waits-fp $(B)/targets/hostile \
-	$(B)/targets/sigmix $(B)/targets/plt $(B)/targets/goprof
+	$(B)/targets/sigmix $(B)/targets/plt $(B)/targets/goprof $(B)/targets/gospin
 
 .PHONY: all deps demo test unit-test e2e-test bench torture fuzz fuzz-elf fuzz-profile install clean check-deps
 all: cprof
@@ -120,17 +120,28 @@ $(B)/targets/burn-nopie: tests/targets/burn.c tests/targets/work.c tests/targets
 $(B)/targets/burn-fp: tests/targets/burn.c tests/targets/work.c tests/targets/work.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TFLAGS) -fno-omit-frame-pointer -o $@ tests/targets/burn.c tests/targets/work.c
+# its frames in .debug_frame only (no .eh_frame, no .eh_frame_hdr)
+$(B)/targets/burn-df: tests/targets/burn.c tests/targets/work.c tests/targets/work.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TFLAGS) -fno-asynchronous-unwind-tables -o $@.tmp tests/targets/burn.c tests/targets/work.c
+	objcopy -R .eh_frame_hdr -R .eh_frame $@.tmp $@ && rm -f $@.tmp
 $(B)/targets/waits-fp: tests/targets/waits.c
 	@mkdir -p $(dir $@)
 	$(CC) $(TFLAGS) -fno-omit-frame-pointer -o $@ $<
 $(B)/targets/cxxburn: tests/targets/cxxburn.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(TFLAGS) -o $@ $<
-# Go's runtime/pprof writes profiles for cprof report to read (t0015).
-$(B)/targets/goprof: tests/targets/goprof/main.go
+# Go's runtime/pprof writes profiles for cprof report to read (t0015);
+# gospin is a Go program to unwind (t0009).
+define go_build
 	@mkdir -p $(dir $@) $(B)/go
 	cd $(B)/go && GOCACHE=$(abspath $(B))/go/cache GOPATH=$(abspath $(B))/go/path GOFLAGS= \
 		go build -o $(abspath $@) $(abspath $<)
+endef
+$(B)/targets/goprof: tests/targets/goprof/main.go
+	$(go_build)
+$(B)/targets/gospin: tests/targets/gospin/main.go
+	$(go_build)
 $(B)/targets/%: tests/targets/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(TFLAGS) -o $@ $<
@@ -180,11 +191,12 @@ fuzz: $(B)/.deps-ok $(TARGETS)
 fuzz-elf:
 	@$(MAKE) -s $(B)/fuzz/elf-fuzz
 	@rm -rf $(B)/fuzz/corpus && mkdir -p $(B)/fuzz/corpus
-	@for t in burn burn-fp jit hostile; do \
+	@for t in burn burn-fp burn-df jit hostile; do \
 		cp $(B)/targets/$$t $(B)/fuzz/corpus/$$t; \
 		strip -o $(B)/fuzz/corpus/$$t.stripped $(B)/targets/$$t; \
 		objcopy --compress-debug-sections=zlib $(B)/targets/$$t $(B)/fuzz/corpus/$$t.zdebug; \
 	done
+	LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
 	$(B)/fuzz/elf-fuzz -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -rss_limit_mb=4096 \
 		-artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus 2>&1 | tail -25
 

@@ -40,6 +40,7 @@ enum cfi_how {
 
 struct cfi_rule {
 	bool usable;		/* else: libunwind for the whole stack */
+	bool sigreturn;		/* rt_sigreturn's trampoline: a signal frame */
 	uint8_t cfa_reg;	/* CFA = value of cfa_reg + cfa_off */
 	int64_t cfa_off;
 	uint8_t how[CFI_NREGS];
@@ -61,6 +62,13 @@ struct cfi_cache {
  */
 const struct cfi_rule *cfi_rule(struct cfi_cache *c, const struct module *mod,
 				uint64_t bias, uint64_t pc, bool leaf);
+
+/*
+ * Its rules come from .debug_frame (a module without .eh_frame_hdr: Go's
+ * binaries).  libunwind cannot read those, so such stacks are stepped
+ * here to their end, not compared with libunwind's.
+ */
+bool cfi_module_has_debug_frame(struct cfi_cache *c, const struct module *mod);
 
 /*
  * Rules are keyed by module and address in its file, so they hold across

@@ -277,12 +277,15 @@ static void uctx_init(struct uctx *x, struct unwinder *u, const struct capture *
  * mapping) did not reach the thread's first frame: say so rather than
  * show a stack that looks complete.
  */
-static size_t mark_unreached(struct uctx *x, uint64_t *pcs, size_t n, size_t max)
+static size_t mark_unreached(struct uctx *x, uint64_t *pcs, size_t n, size_t max,
+			     bool debug_frame)
 {
 	if (n < max && !pc_is_pseudo(pcs[n - 1])) {
 		const struct mapping *m = find_map(x, pcs[n - 1], false);
 
-		if (!m || !m->mod || !m->mod->has_eh_table)
+		if (!m || !m->mod || !(m->mod->has_eh_table ||
+				       (debug_frame &&
+					cfi_module_has_debug_frame(&x->u->cfi, m->mod))))
 			pcs[n++] = PC_UNKNOWN;
 	}
 	return n;
@@ -399,50 +402,109 @@ static int fast_step(struct uctx *x, struct fast_frame *f, const struct cfi_rule
 }
 
 /*
+ * Out of a signal frame: at rt_sigreturn's trampoline sp points at the
+ * ucontext, whose uc_mcontext (40 bytes in) holds every register the
+ * signal interrupted, in the kernel's struct sigcontext order.
+ */
+static int signal_step(struct uctx *x, struct fast_frame *f)
+{
+	/* sigcontext slot of each DWARF register: r8-r15, di, si, bp, bx, dx, ax, cx, sp, ip */
+	static const uint8_t slot[CFI_NREGS] = { 13, 12, 14, 11, 9, 8, 10, 15,
+						 0, 1, 2, 3, 4, 5, 6, 7, 16 };
+	uint64_t sp, ip, base = f->cfa + 40;
+
+	for (int i = 0; i < CFI_NREGS; i++) {
+		f->kind[i] = LOC_MEM;
+		f->addr[i] = base + 8 * slot[i];
+	}
+	if (reg_value(x, f, CFI_SP, &sp) || reg_value(x, f, CFI_RA, &ip))
+		return -1;
+	f->cfa = sp;
+	f->ip = ip;
+	return 1;
+}
+
+/*
  * The walk of walk_libunwind(), for stacks whose every frame has the
  * common shape.  0 and *np frames, or -1: libunwind must walk it.
  */
 static int walk_fast(struct unwinder *u, struct uctx *x, uint64_t *pcs, size_t max,
-		     bool exact, size_t *np)
+		     bool exact, size_t *np, bool *debug_frame)
 {
 	struct fast_frame f;
-	uint64_t prev_sp = 0;
+	uint64_t prev_sp = 0, end = 0;
 	size_t n = 0;
 
+	*debug_frame = false;
 	if (max < 2)
 		return -1;
 	for (int i = 0; i < CFI_NREGS; i++)
 		f.kind[i] = LOC_REG;
 	if (reg_value(x, &f, CFI_RA, &f.ip) || reg_value(x, &f, CFI_SP, &f.cfa))
 		return -1;
+	/*
+	 * A frame not to be stepped here: libunwind walks the stack instead,
+	 * unless a frame came from .debug_frame, which libunwind cannot read;
+	 * then the stack ends there, marked as libunwind's walk marks it.
+	 */
+#define GIVE_UP(marker) do { if (!*debug_frame) return -1; end = (marker); goto out; } while (0)
+	bool after_signal = false;
+
 	while (f.ip) {
 		uint64_t ip = f.ip;
+		bool at_ip = n == 0 || after_signal;	/* rules for ip itself, not ip - 1 */
 		const struct mapping *m;
 		const struct cfi_rule *r;
+		bool df;
 		int ret;
 
-		if (n > 0 && (!is_code(x, ip) || f.cfa < prev_sp))
-			return -1;
+		/* (a signal handler may run on a stack of its own: sp can drop) */
+		if (n > 0 && (!is_code(x, ip) || (f.cfa < prev_sp && !after_signal)))
+			GIVE_UP(PC_UNKNOWN);
 		if (n == max - 1)
-			return -1;
+			GIVE_UP(PC_TRUNCATED);
 		/* the unwind table lookup libunwind makes (find_proc_info) */
-		m = find_map(x, n ? ip - 1 : ip, true);
-		if (!m || !(m->prot & MAP_X) || !m->mod || !m->mod->has_eh_table)
-			return -1;
-		r = cfi_rule(&u->cfi, m->mod, m->bias, ip, n == 0);
-		if (!r->usable)
-			return -1;
+		m = find_map(x, at_ip ? ip : ip - 1, true);
+		if (!m || !(m->prot & MAP_X) || !m->mod)
+			GIVE_UP(PC_UNKNOWN);
+		df = !m->mod->has_eh_table;
+		if (df && !cfi_module_has_debug_frame(&u->cfi, m->mod))
+			GIVE_UP(PC_UNKNOWN);
+		r = cfi_rule(&u->cfi, m->mod, m->bias, ip, at_ip);
+		/*
+		 * A signal frame: libunwind's, in a stack of .eh_frame code;
+		 * ours once .debug_frame code came before (named at its own
+		 * address: pc - 1 is in the code before the trampoline).
+		 */
+		if (r->sigreturn && (*debug_frame || df)) {
+			*debug_frame = true;
+			pcs[n++] = ip;
+			prev_sp = f.cfa;
+			after_signal = exact = true;
+			if (signal_step(x, &f) < 0)
+				GIVE_UP(x->truncated ? PC_TRUNCATED : PC_UNKNOWN);
+			continue;
+		}
+		if (!r->usable && !df)
+			GIVE_UP(PC_UNKNOWN);
+		*debug_frame |= df;
 		pcs[n++] = exact ? ip : ip - 1;
-		exact = false;
+		exact = after_signal = false;
 		prev_sp = f.cfa;
+		if (!r->usable)
+			GIVE_UP(PC_UNKNOWN);
 		ret = fast_step(x, &f, r);
 		if (ret < 0)
-			return -1;
+			GIVE_UP(x->truncated ? PC_TRUNCATED : PC_UNKNOWN);
 		if (ret == 0)
 			break;
 	}
+#undef GIVE_UP
+out:
 	if (n == 0)
 		return -1;
+	if (end)
+		pcs[n++] = end;
 	*np = n;
 	return 0;
 }
@@ -505,22 +567,23 @@ static size_t walk(struct unwinder *u, const struct capture *c, uint64_t *pcs,
 {
 	struct uctx x;
 	size_t n, reads_from = u->nreads;
-	bool early;
+	bool early, debug_frame;
 
 	uctx_init(&x, u, c);
 	*leaf_noinfo = false;
-	if (u->fast && walk_fast(u, &x, pcs, max, exact, &n) == 0) {
-		if (u->check)
+	if (u->fast && walk_fast(u, &x, pcs, max, exact, &n, &debug_frame) == 0) {
+		/* (libunwind cannot read .debug_frame: nothing to compare with) */
+		if (u->check && !debug_frame)
 			check_fast(u, c, pcs, n, max, exact, reads_from);
 		u->nfast++;
-		return mark_unreached(&x, pcs, n, max);
+		return mark_unreached(&x, pcs, n, max, debug_frame);
 	}
 	/* from the start, forgetting what the fast path read */
 	u->nslow++;
 	u->nreads = reads_from;
 	uctx_init(&x, u, c);
 	n = walk_libunwind(u, &x, pcs, max, exact, leaf_noinfo, &early);
-	return early ? n : mark_unreached(&x, pcs, n, max);
+	return early ? n : mark_unreached(&x, pcs, n, max, false);
 }
 
 size_t unwinder_unwind(struct unwinder *u, const struct capture *c,

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Real binaries: PIE and not, with and without frame pointers, C++, stripped
+# Real binaries: PIE and not, with and without frame pointers, frames in
+# .debug_frame only (burn-df; Go's binaries, gospin), C++, stripped
 # (symbol table only, or nothing), separate debug files found by
 # .gnu_debuglink and by build-id, and a binary deleted while it runs.
 . "$(dirname "$0")/lib.sh"
@@ -14,7 +15,7 @@ profile() {	# profile NAME CMD...: start, record 1 s, stop; -top in $top
 	lines=$(pprof_top "$TMP/$name.pb.gz" -lines)
 }
 
-for b in burn-nopie burn-fp; do
+for b in burn-nopie burn-fp burn-df; do
 	profile $b "$T/$b" -t 1
 	is "$rc" 0 "$b: exit 0"
 	like "$top" " work_a$" "$b: work_a"
@@ -49,6 +50,29 @@ like "$top" " memchr@plt$" "PLT: a stub is named memchr@plt"
 like "$(pprof -traces "$TMP/plt.pb.gz" | tr -s ' \n' '  ')" "memchr@plt call_libc main" "PLT: under its caller"
 unlike "$top" "\[plt\]|<unknown>" "PLT: no stub left unnamed"
 like "$(pprof -raw "$TMP/plt.pb.gz" | grep '/plt ')" "\[FN\]" "PLT: the binary's mapping has all functions named"
+
+# Go: frames described in .debug_frame only (no .eh_frame), read by the
+# frame rules; main.leaf is frameless, so a frame-pointer walk would skip
+# main.middle; goroutine stacks end at runtime.goexit
+if [ -x "$T/gospin" ]; then
+	profile go "$T/gospin"
+	is "$rc" 0 "Go: exit 0"
+	traces=$(pprof -traces "$TMP/go.pb.gz" | tr -s ' \n' '  ')
+	like "$traces" "main\.leaf main\.middle main\.top main\.main runtime\.main runtime\.goexit[.a-z0-9]* -" \
+		"Go: every frame, main.middle too, to runtime.goexit"
+	unlike "$traces" "\[unknown\]" "Go: no broken stacks"
+	start_target P "$T/gospin" || exit 1
+	run_cprof threads -v -p "$P"
+	flat=$(tr -s ' \n\t' '   ' <"$TMP/out")
+	like "$flat" "in futex\(0x[0-9a-f]+\), cpu [0-9.]+s\]: runtime\.futex[.a-z0-9]* runtime\.futexsleep " \
+		"Go: runtime threads waiting in futex, their stacks"
+	# blocked Go threads are read from their stack copy, without a stop
+	read -r stopped of < <(sed -n 's/^cprof: \([0-9]*\) of \([0-9]*\) threads were stopped.*/\1 \2/p' "$TMP/err")
+	ok "$([ -n "$of" ] && [ "$stopped" -lt "$of" ]; echo $?)" "Go: blocked threads read without a stop ($stopped of $of stopped)"
+	kill "$P"
+else
+	for i in 1 2 3 4 5; do skip "build/targets/gospin was not built (no Go toolchain)"; done
+fi
 
 # symbol table only: names, no lines
 cp "$T/burn" "$TMP/burn-nodebug"; strip -g "$TMP/burn-nodebug"
