@@ -2,13 +2,14 @@
 // frames in .debug_frame only (no .eh_frame); main.leaf has no frame of
 // its own (a frameless leaf), so a frame-pointer walk skips main.middle.
 // One goroutine spins in main.leaf <- main.middle <- main.top <- main.main;
-// the runtime's own threads wait in futex and nanosleep.  Prints
-// "ready PID"; runs until killed.
+// another, locked to its thread, blocks, so that thread waits in futex.
+// Prints "ready PID"; runs until killed.
 package main
 
 import (
 	"fmt"
 	"os"
+	"runtime"
 )
 
 //go:noinline
@@ -26,7 +27,14 @@ func middle(n int) int { return leaf(n) + 1 }
 //go:noinline
 func top(n int) int { return middle(n) + 2 }
 
+// parked holds an OS thread of its own blocked: its M waits in futex.
+func parked(ch chan int) {
+	runtime.LockOSThread()
+	<-ch
+}
+
 func main() {
+	go parked(make(chan int))
 	fmt.Printf("ready %d\n", os.Getpid())
 	s := 0
 	for {
