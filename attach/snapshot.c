@@ -549,9 +549,15 @@ static void take(struct snapshot *s)
 		copy_thread(s, i, u, pcs);
 		atomic_fetch_add(&s->copy_done, 1);
 	}
-	/* the calling thread's last one, then those it handed back */
-	while (atomic_load(&s->copy_done) < s->n)
+	/*
+	 * The calling thread's last one (tens of microseconds; a signal for a
+	 * thread still traced since step 2 is passed on meanwhile), then those
+	 * it handed back.
+	 */
+	while (atomic_load(&s->copy_done) < s->n) {
+		target_drain(t);
 		sched_yield();
+	}
 	for (size_t k = 0; k < atomic_load(&s->nhanded_back); k++) {
 		if (k % 16 == 0)
 			target_drain(t);
