@@ -12,11 +12,14 @@
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
 #include <gelf.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* from libstdc++: the Itanium C++ ABI demangler (also legacy Rust names) */
 extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len,
@@ -99,14 +102,110 @@ static bool debuginfod_on(void)
 	return urls && urls[strspn(urls, " \t")];
 }
 
+/* The file at path is the debug file of the module: same build-id (or crc). */
+static int open_if_match(const char *path, const unsigned char *id, int len, GElf_Word crc,
+			 bool have_crc)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	Elf *elf;
+	const void *fid;
+	ssize_t flen;
+	bool ok = false;
+
+	if (fd < 0)
+		return -1;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	flen = elf ? dwelf_elf_gnu_build_id(elf, &fid) : -1;
+	if (flen > 0) {
+		ok = flen == len && !memcmp(fid, id, (size_t)len);
+	} else if (have_crc) {
+		/* the .gnu_debuglink checksum: zlib's crc32 of the whole file */
+		unsigned char buf[65536];
+		uLong c = crc32(0, NULL, 0);
+		ssize_t n;
+		off_t off = 0;
+
+		while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+			c = crc32(c, buf, (uInt)n);
+			off += n;
+		}
+		ok = n == 0 && c == crc;
+	}
+	elf_end(elf);
+	if (!ok) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /*
- * elfutils' own search (build-id, .gnu_debuglink, the debuginfo path),
- * then a decompressed copy from the cache if the file is compressed.
+ * libdwfl's search for a debug file by name, without its last step:
+ * dwfl_standard_find_debuginfo() ends in a debuginfod query, and libdw
+ * 0.188 loads libdebuginfod (and libcurl, gnutls...) for it even when no
+ * server is set: ~10-20 ms of every run on a stripped binary.  The same
+ * places as libdwfl (see libdwfl.h, "Standard callbacks"): for each
+ * element of the debuginfo path, empty the main file's directory, a
+ * relative one below it, an absolute one with the main file's directory
+ * (and each shorter tail of it) below; the name from .gnu_debuglink, else
+ * the file's own with ".debug".  A candidate counts if its build-id is the
+ * module's (else its crc, the debuglink's).
+ */
+static int find_by_name(const char *debuginfo_path, const char *file_name,
+			const char *debuglink_file, GElf_Word debuglink_crc,
+			const unsigned char *id, int len, char **found)
+{
+	const char *base = strrchr(file_name, '/');
+	char *path = xstrdup(debuginfo_path ? debuginfo_path : ":.debug:/usr/lib/debug");
+	char *dir = base ? xasprintf("%.*s", (int)(base - file_name), file_name) : xstrdup(".");
+	char *name = debuglink_file ? xstrdup(debuglink_file) :
+			xasprintf("%s.debug", base ? base + 1 : file_name);
+	char *rest = path + (path[0] == '+' || path[0] == '-'), *cand = NULL, *e;
+	int fd = -1;
+
+	/* (strsep: an empty element is the main file's directory) */
+	while (fd < 0 && (e = strsep(&rest, ":"))) {
+		if (e[0] == '+' || e[0] == '-')
+			e++;
+		/*
+		 * For an absolute element: below it the main file's directory,
+		 * then each shorter tail of that, then the element itself.
+		 */
+		for (const char *tail = dir[0] == '/' ? dir : "";;) {
+			free(cand);
+			if (!e[0])
+				cand = xasprintf("%s/%s", dir, name);
+			else if (e[0] != '/')
+				cand = xasprintf("%s/%s/%s", dir, e, name);
+			else
+				cand = xasprintf("%s%s/%s", e, tail, name);
+			if (strcmp(cand, file_name))
+				fd = open_if_match(cand, id, len, debuglink_crc, debuglink_file != NULL);
+			if (fd >= 0 || e[0] != '/' || !tail[0])
+				break;
+			tail = strchr(tail + 1, '/') ? strchr(tail + 1, '/') : "";
+		}
+	}
+	if (fd >= 0)
+		*found = cand;
+	else
+		free(cand);
+	free(path);
+	free(dir);
+	free(name);
+	return fd;
+}
+
+/*
+ * elfutils' own search (build-id, .gnu_debuglink, the debuginfo path, a
+ * debuginfod server if one is set), then a decompressed copy from the
+ * cache if the file is compressed.
  */
 static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
 			  GElf_Addr base, const char *file_name, const char *debuglink_file,
 			  GElf_Word debuglink_crc, char **debuginfo_file_name)
 {
+	const struct symbolizer *s = *userdata;	/* (set when reported) */
 	const unsigned char *id = NULL;
 	GElf_Addr vaddr;
 	int len, fd;
@@ -118,19 +217,19 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 	fd = debugcache_find(id, (size_t)len, debuginfo_file_name);
 	if (fd >= 0)
 		return fd;
-	if (!strcmp(modname, "[vdso]") && !debuginfod_on()) {
-		/*
-		 * The vDSO has no file to search beside: its debug file, when
-		 * installed, is found by build-id.  The standard search would
-		 * end in a debuginfod query, and libdw loads libdebuginfod and
-		 * libcurl for it even with no server set: ~10 ms here.
-		 */
-		return dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name,
-						    debuglink_file, debuglink_crc,
-						    debuginfo_file_name);
+	if (len && !debuginfod_on()) {
+		fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name,
+						  debuglink_file, debuglink_crc,
+						  debuginfo_file_name);
+		if (fd < 0 && file_name && s)
+			fd = find_by_name(s->debuginfo_path, file_name, debuglink_file,
+					  debuglink_crc, id, len, debuginfo_file_name);
+	} else {
+		/* (without a build-id libdwfl asks no server) */
+		fd = dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name,
+						  debuglink_file, debuglink_crc,
+						  debuginfo_file_name);
 	}
-	fd = dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name,
-					  debuglink_file, debuglink_crc, debuginfo_file_name);
 	if (fd < 0)
 		return fd;
 	/*
@@ -208,12 +307,18 @@ static Dwfl *epoch_dwfl(struct symbolizer *s, uint32_t epoch)
 		if (fd < 0)
 			continue;
 		/* ET_DYN with add_p_vaddr: base is the load bias */
-		if (!dwfl_report_elf(d, mp->mod->path, mp->mod->debug_path, fd,
-				     mp->bias, true)) {
+		Dwfl_Module *dm = dwfl_report_elf(d, mp->mod->path, mp->mod->debug_path, fd,
+						  mp->bias, true);
+		void **user;
+
+		if (!dm) {
 			debug("dwfl_report_elf %s: %s", mp->mod->path, dwfl_errmsg(-1));
 			close(fd);
 			continue;
 		}
+		/* find_debuginfo's: the symbolizer (for its debuginfo path) */
+		dwfl_module_info(dm, &user, NULL, NULL, NULL, NULL, NULL, NULL);
+		*user = s;
 		reported[nrep++] = mp->mod;
 	}
 	dwfl_report_end(d, NULL, NULL);

@@ -86,6 +86,12 @@ cp "$T/burn" "$TMP/burn-stripped"; strip -s "$TMP/burn-stripped"
 profile stripped "$TMP/burn-stripped" -t 1
 is "$rc" 0 "strip -s: exit 0"
 like "$top" " (msort_with_tmp|__GI___qsort_r)( \(inline\))?$" "strip -s: shared library frames named"
+# its debug file is nowhere and no debuginfod server is set: libdw's client
+# (libdebuginfod, libcurl, gnutls: ~10-20 ms to load) is not loaded
+start_target P "$TMP/burn-stripped" -t 1 || exit 1
+loaded=$(env -u DEBUGINFOD_URLS LD_DEBUG=files "$CPROF" threads -p "$P" 2>&1 >/dev/null | grep -c 'file=libdebuginfod')
+is "$loaded" 0 "strip -s, no debuginfod server: libdebuginfod not loaded"
+kill "$P"
 
 # separate debug file beside the binary, by .gnu_debuglink
 mkdir -p "$TMP/dl"
