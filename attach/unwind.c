@@ -565,11 +565,12 @@ static void check_fast(struct unwinder *u, const struct capture *c, const uint64
 static size_t walk(struct unwinder *u, const struct capture *c, uint64_t *pcs,
 		   size_t max, bool exact, bool *leaf_noinfo)
 {
-	struct uctx x;
+	struct uctx x0, x;
 	size_t n, reads_from = u->nreads;
 	bool early, debug_frame;
 
-	uctx_init(&x, u, c);
+	uctx_init(&x0, u, c);
+	x = x0;
 	*leaf_noinfo = false;
 	if (u->fast && walk_fast(u, &x, pcs, max, exact, &n, &debug_frame) == 0) {
 		/* (libunwind cannot read .debug_frame: nothing to compare with) */
@@ -581,7 +582,7 @@ static size_t walk(struct unwinder *u, const struct capture *c, uint64_t *pcs,
 	/* from the start, forgetting what the fast path read */
 	u->nslow++;
 	u->nreads = reads_from;
-	uctx_init(&x, u, c);
+	x = x0;
 	n = walk_libunwind(u, &x, pcs, max, exact, leaf_noinfo, &early);
 	return early ? n : mark_unreached(&x, pcs, n, max, false);
 }
