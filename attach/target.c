@@ -116,6 +116,7 @@ static struct thread *thread_add(struct target *t, pid_t tid, bool baseline)
 		char state;
 
 		proc_read_runtime(th->schedstat_fd, th->stat_fd, &th->last_runtime);
+		th->seen_runtime = th->last_runtime;
 		proc_read_stat(th->stat_fd, &state, &th->utime0, &th->stime0);
 		th->utime = th->utime0;
 		th->stime = th->stime0;
@@ -349,6 +350,29 @@ static void on_exec(struct target *t, struct thread *th)
 	debug("exec in %d (was thread %lu)", th->tid, former);
 }
 
+/*
+ * cpu: the sample's weight is the cpu the thread used since its previous
+ * sample, stop to stop.  The kernel brings a running thread's
+ * sum_exec_runtime (schedstat) up to date only when it is switched out, at
+ * its scheduler tick (4 ms at HZ=250) or when it asks for its own cpu
+ * clock; read from another cpu mid-run it lags by up to a tick.  A ptrace
+ * stop switches the thread out, so right after the stop it is exact (read
+ * just after PTRACE_CONT, it is the same unless a tick fell in those few
+ * microseconds).  Weights read at the ticks instead came in scheduler-tick
+ * steps, a share of each went to the next sample, and at rates near HZ a
+ * busy thread read as idle and skipped a tick (tests/t0004-accuracy.sh,
+ * the shares target: no system call while it works).
+ */
+static void take_runtime(struct thread *th)
+{
+	uint64_t rt;
+
+	if (proc_read_runtime(th->schedstat_fd, th->stat_fd, &rt) || rt <= th->last_runtime)
+		return;
+	th->pending_ns += rt - th->last_runtime;
+	th->last_runtime = rt;
+}
+
 static void on_sample_stop(struct target *t, struct thread *th)
 {
 	int ret = capture_thread(t->pid, th->tid, &th->cap, addrspace_current(&t->as));
@@ -373,6 +397,8 @@ static void on_sample_stop(struct target *t, struct thread *th)
 		t->as.dirty = true;	/* a stack we have not seen mapped */
 	th->captured = true;
 	th->sample_epoch = addrspace_epoch(&t->as);
+	if (t->stop_runtime)
+		take_runtime(th);
 	th->sample_ns = th->pending_ns;
 	th->pending_ns = 0;
 }

@@ -57,7 +57,9 @@ struct thread {
 	bool captured;		/* cap holds a sample not yet unwound */
 	uint64_t interrupt_ns;
 	int schedstat_fd, stat_fd;
-	uint64_t last_runtime;	/* cpu ns at the last tick */
+	uint64_t last_runtime;	/* cpu ns given to samples up to here */
+	uint64_t seen_runtime;	/* cpu: schedstat at the last look */
+	bool was_running;	/* ... and the look found it runnable */
 	uint64_t next_check;	/* tick at which to read it again */
 	unsigned idle_checks;	/* looks in a row that found no cpu used */
 	uint64_t pending_ns;	/* cpu ns not yet given to a sample */
@@ -102,6 +104,7 @@ struct target {
 	bool hold;		/* snapshot: keep sampled threads stopped */
 	bool read_syscalls;	/* open each thread's /proc syscall file */
 	bool clone_stacks;	/* capture the parent at each clone event */
+	bool stop_runtime;	/* weigh each sample by the cpu read at its stop */
 	struct clone_event *clones;	/* not yet unwound */
 	size_t nclones, clones_ready, clones_alloc;
 	size_t stack_size;

@@ -71,8 +71,8 @@ like() {	# like TEXT REGEX DESCRIPTION
 unlike() {
 	if printf '%s' "$1" | grep -Eq -- "$2"; then fail "$3"; diag "text: $1" "matches: $2"; else pass "$3"; fi
 }
-within() {	# within GOT WANT TOLERANCE DESCRIPTION (numbers)
-	if awk -v g="$1" -v w="$2" -v t="$3" 'BEGIN { d = g - w; if (d < 0) d = -d; exit !(d <= t) }'; then
+within() {	# within GOT WANT TOLERANCE DESCRIPTION (numbers; empty fails)
+	if [ -n "$1" ] && [ -n "$2" ] && awk -v g="$1" -v w="$2" -v t="$3" 'BEGIN { d = g - w; if (d < 0) d = -d; exit !(d <= t) }'; then
 		pass "$4 ($1, want $2 +- $3)"
 	else
 		fail "$4"; diag "got $1, want $2 +- $3"
@@ -183,6 +183,45 @@ run_cprof_window() {
 	wait $cp; rc=$?
 	err=$(cat "$TMP/err")
 	cpu_used=$((after - before))
+}
+
+all_traced() { ! task_states "$1" | awk '$2 == 0 { bad = 1 } END { exit !bad }'; }
+all_halted() { ! task_states "$1" | awk '$1 != "T" && $1 != "t" { bad = 1 } END { exit !bad }'; }
+
+# record_window PID CPU_NS ARGS...: run cprof ARGS (attached to PID, no
+# -d) until the target used CPU_NS of cpu while traced, then stop the
+# target (SIGSTOP) and end cprof (SIGINT); $rc, $err as run_cprof.  The
+# cpu it used then lies between cpu_used (from when every thread was
+# traced to the stop: cprof counted all of it) and cpu_max (from before
+# cprof started).  Stopping the target first is what makes cpu_used a
+# bound on a loaded machine: a starved cprof reads its last cpu late, but
+# not after the target stopped.  Polls are events with bounds; no sleeps.
+record_window() {
+	local pid=$1 ns=$2 start before cp
+	shift 2
+	start=$(proc_cpu_ns "$pid")
+	"$CPROF" "$@" >"$TMP/out" 2>"$TMP/err" & cp=$!
+	wait_until 30 all_traced "$pid"
+	before=$(proc_cpu_ns "$pid")
+	wait_until 120 eval '[ $(($(proc_cpu_ns '"$pid"') - '"$before"')) -ge '"$ns"' ]'
+	kill -STOP "$pid"
+	wait_until 30 all_halted "$pid"
+	cpu_used=$(($(proc_cpu_ns "$pid") - before))
+	cpu_max=$(($(proc_cpu_ns "$pid") - start))
+	kill -INT "$cp"
+	wait "$cp"; rc=$?
+	kill -CONT "$pid"
+	err=$(cat "$TMP/err")
+}
+
+# cpu_total_ok TOTAL DESCRIPTION: a profile's cpu total, after
+# record_window, within 10% of the cpu the target used while traced
+cpu_total_ok() {
+	if awk -v t="$1" -v lo="$cpu_used" -v hi="$cpu_max" 'BEGIN { exit !(t >= 0.9 * lo && t <= 1.1 * hi) }'; then
+		pass "$2 ($1 ns; used $cpu_used-$cpu_max)"
+	else
+		fail "$2"; diag "cpu total $1 ns; the target used at least $cpu_used and at most $cpu_max ns"
+	fi
 }
 
 done_testing() {

@@ -13,7 +13,7 @@ trap 'rm -rf "$tmp"' EXIT
 have_perf=1
 perf record -q -o "$tmp/p.data" -- true >/dev/null 2>&1 || have_perf=0
 
-# ONLY=slowdown|pool|accuracy|threads|report runs one section
+# ONLY=slowdown|pool|accuracy|shares|threads|report runs one section
 want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
 elapsed() { awk '/^elapsed_ms/ { print $2 }' "$1"; }
@@ -105,6 +105,51 @@ $B/cprof record -q --raw-stops -o "$tmp/raw.pb.gz" -- $B/targets/burn -t 1 -s 3 
 				if ($2 == "[k]") k += p; else if (p >= 0.5) printf "  %s %s%%\n", n, p } END { printf "  [kernel] %.2f%%\n", k }'
 	fi
 }
+fi
+
+# Function shares at each rate against a known split (tests/targets/shares:
+# 50/30/20 of its work, no system call while working), attached for 4 s,
+# in both of cprof's sample types, beside perf record at the same rate
+# (launched: it follows the same work).  Mean and range over the trials.
+if want shares; then
+echo
+echo "== cpu shares of share_a/share_b/share_c (truth 50/30/20), 4 s, $TRIALS trials: mean [min-max]"
+share_of() {	# share_of FILE INDEX FUNC: cum% in go tool pprof -top
+	go tool pprof -symbolize=none -sample_index="$2" -top -nodecount=100 "$1" 2>/dev/null |
+		awk -v f="$3" '$6 == f { sub("%", "", $5); print $5; exit }'
+}
+perf_share() {	# perf_share DATA FUNC: self % (the shares do their work themselves)
+	perf report -i "$1" --no-children --sort sym --stdio 2>/dev/null |
+		awk -v f="$2" '$3 == f { sub("%", "", $1); print $1; exit }'
+}
+summary() { awk '{ s += $1; if (NR == 1 || $1 < lo) lo = $1; if (NR == 1 || $1 > hi) hi = $1 }
+	END { if (NR) printf "%5.1f [%4.1f-%4.1f]", s / NR, lo, hi; else printf "%16s", "-" }'; }
+printf '%4s %7s  %-8s %-22s %-22s %-22s\n' Hz threads view share_a share_b share_c
+for nt in 1 5; do
+for hz in 99 250 499 999; do
+	rm -f "$tmp"/sh.*
+	for i in $(seq "$TRIALS"); do
+		exec {fd}< <($B/targets/shares -t "$nt")
+		read -r -t 10 -u $fd line; pid=${line#ready }
+		$B/cprof record -q -F "$hz" -d 4s -p "$pid" -o "$tmp/s.pb.gz"
+		kill "$pid"; exec {fd}<&-
+		for f in share_a share_b share_c; do
+			share_of "$tmp/s.pb.gz" cpu $f >>"$tmp/sh.cpu.$f"
+			share_of "$tmp/s.pb.gz" samples $f >>"$tmp/sh.samples.$f"
+		done
+		if [ $have_perf = 1 ]; then
+			perf record -q -F "$hz" -o "$tmp/p.data" -- timeout 4 $B/targets/shares -t "$nt" >/dev/null 2>&1
+			for f in share_a share_b share_c; do perf_share "$tmp/p.data" $f >>"$tmp/sh.perf.$f"; done
+		fi
+	done
+	for v in cpu samples perf; do
+		[ -s "$tmp/sh.$v.share_a" ] || continue
+		printf '%4s %7s  %-8s' "$hz" "$nt" "$v"
+		for f in share_a share_b share_c; do printf ' %-22s' "$(summary <"$tmp/sh.$v.$f")"; done
+		echo
+	done
+done
+done
 fi
 
 # cprof threads beside eu-stack and gdb: wall time to stop, unwind,
