@@ -348,13 +348,57 @@ static int read_signals(struct sampler *s, int sfd)
 	return s->res.stop_signal;
 }
 
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return (a > b) - (a < b);
+}
+
+/* What the caller may know of the target, once the recording is over. */
+static void fill_result(struct sampler *s)
+{
+	struct target *t = &s->target;
+	struct sampler_result *r = &s->res;
+	uint64_t *v;
+
+	r->pid = t->pid;
+	r->launched = t->launched;
+	r->exited = t->exited;
+	r->wait_status = t->wait_status;
+	r->threads_seen = t->threads_seen;
+	r->lost_samples = t->lost_samples;
+	r->npauses = t->npauses;
+	if (!t->npauses)
+		return;
+	v = xmalloc(t->npauses * sizeof(*v));
+	memcpy(v, t->pauses, t->npauses * sizeof(*v));
+	qsort(v, t->npauses, sizeof(*v), cmp_u64);
+	r->pause_p50_ns = v[t->npauses / 2];
+	r->pause_p99_ns = v[(t->npauses * 99) / 100];
+	r->pause_max_ns = v[t->npauses - 1];
+	free(v);
+}
+
+/*
+ * CPROF_TEST_FAIL_POLL=N, for tests only (tests/t0008-endings.sh): the
+ * poll after the N-th tick fails with EIO, as a real poll failure would,
+ * so that the "profile written, but cut short" path (exit 3) is tested.
+ */
+static uint64_t fail_poll_at(void)
+{
+	const char *v = getenv("CPROF_TEST_FAIL_POLL");
+
+	return v ? strtoull(v, NULL, 10) : 0;
+}
+
 static void record(struct sampler *s)
 {
 	struct target *t = &s->target;
 	struct unwinder *u = NULL;
-	uint64_t start, deadline, *pcs;
+	uint64_t start, deadline, *pcs, fail_at = fail_poll_at();
 	struct pollfd fds[2];
-	int tfd = -1, sfd;
+	int tfd = -1, sfd, ret;
 
 	pcs = xcalloc(s->opts.max_depth + 2, sizeof(*pcs));
 	sfd = signalfd(-1, &s->opts.handled, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -378,13 +422,16 @@ static void record(struct sampler *s)
 		goto out;
 	}
 	u = unwinder_new(&t->as);
+	if (!u) {
+		s->res.status = -1;
+		goto out;
+	}
 	if (s->opts.mode == MODE_THREADCREATE && !t->launched && t->nthreads) {
 		/* threads that were there before: one count each, no stack */
 		static const uint64_t before = PC_BEFORE_ATTACH;
 		int64_t count = (int64_t)t->nthreads;
 
 		pb_add(s->builder, 0, 0, &before, 1, &count);
-		s->res.threads_before = t->nthreads;
 	}
 	start = now_ns();
 	for (size_t i = 0; i < t->nthreads; i++)
@@ -402,8 +449,17 @@ static void record(struct sampler *s)
 				break;
 			timeout = (int)((deadline - now + 999999) / 1000000);
 		}
-		if (poll(fds, 2, timeout) < 0 && errno != EINTR) {
-			s->res.status = error("poll: %s", strerror(errno));
+		if (fail_at && s->res.ticks >= fail_at) {
+			errno = EIO;
+			fds[0].revents = fds[1].revents = 0;
+			ret = -1;
+		} else {
+			ret = poll(fds, 2, timeout);
+		}
+		if (ret < 0 && errno != EINTR) {
+			/* what was collected so far is still written (exit 3) */
+			error("poll: %s", strerror(errno));
+			s->res.cut_short = true;
 			break;
 		}
 		/* stops first: a thread we interrupted waits for its resume */
@@ -445,6 +501,7 @@ out:
 	 * signal the detach would drop).
 	 */
 	target_drain(t);
+	fill_result(s);
 }
 
 static void *tracer_main(void *arg)
@@ -468,4 +525,14 @@ int sampler_start(struct sampler *s, struct profile_builder *b)
 void sampler_join(struct sampler *s)
 {
 	pthread_join(s->thread, NULL);
+}
+
+struct addrspace *sampler_addrspace(struct sampler *s)
+{
+	return &s->target.as;
+}
+
+void sampler_release(struct sampler *s)
+{
+	target_release(&s->target);
 }

@@ -52,9 +52,20 @@ struct sampler_opts {
 	sigset_t handled;	/* blocked everywhere, read from a signalfd */
 };
 
+/* What the caller reads after sampler_join(); nothing else of the sampler. */
 struct sampler_result {
 	int status;		/* 0, -1 (error reported), or 126/127 (launch) */
+	bool cut_short;		/* an error ended a recording that had begun:
+				 * the builder holds what came before it */
 	int stop_signal;	/* the signal that ended the recording, or 0 */
+	pid_t pid;		/* the target */
+	bool launched;		/* we started it, and ... */
+	bool exited;		/* ... it is gone, with this wait status: */
+	int wait_status;
+	size_t threads_seen;
+	uint64_t lost_samples;	/* thread died or stopped before capture */
+	size_t npauses;		/* samples whose pause was measured, and */
+	uint64_t pause_p50_ns, pause_p99_ns, pause_max_ns;	/* ... those pauses */
 	uint64_t start_realtime_ns;
 	uint64_t duration_ns;
 	uint64_t ticks, missed_ticks;
@@ -62,7 +73,6 @@ struct sampler_result {
 	uint64_t syscall_stops;	/* samples whose stop was a syscall return */
 	uint64_t blocked_copies;	/* blocked stacks copied without a stop */
 	uint64_t blocked_stops;	/* ... and blocked threads stopped instead */
-	uint64_t threads_before;	/* threadcreate: threads found at attach */
 };
 
 struct stop_fix;
@@ -81,5 +91,11 @@ struct sampler {
 
 int sampler_start(struct sampler *s, struct profile_builder *b);
 void sampler_join(struct sampler *s);
+
+/* The target's address spaces, for symbolizing what the builder holds. */
+struct addrspace *sampler_addrspace(struct sampler *s);
+
+/* After sampler_join(): free what the recording kept. */
+void sampler_release(struct sampler *s);
 
 #endif

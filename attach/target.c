@@ -221,11 +221,23 @@ int target_launch(struct target *t, char *const argv[], const void *sigmask)
 	ssize_t n;
 	pid_t pid;
 
-	if (pipe2(go, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
+	if (pipe2(go, O_CLOEXEC))
 		return error("pipe: %s", strerror(errno));
+	if (pipe2(err, O_CLOEXEC)) {
+		e = errno;
+		close(go[0]);
+		close(go[1]);
+		return error("pipe: %s", strerror(e));
+	}
 	pid = fork();
-	if (pid < 0)
-		return error("fork: %s", strerror(errno));
+	if (pid < 0) {
+		e = errno;
+		close(go[0]);
+		close(go[1]);
+		close(err[0]);
+		close(err[1]);
+		return error("fork: %s", strerror(e));
+	}
 	if (pid == 0) {
 		char c;
 
@@ -378,7 +390,7 @@ static void on_sample_stop(struct target *t, struct thread *th)
 }
 
 /* The parent of a new thread, stopped at the clone event: take its stack. */
-static void capture_clone(struct target *t, struct thread *parent, pid_t child)
+static void capture_clone(struct target *t, struct thread *parent)
 {
 	struct clone_event *ce;
 
@@ -390,8 +402,6 @@ static void capture_clone(struct target *t, struct thread *parent, pid_t child)
 		t->lost_samples++;
 		return;
 	}
-	ce->parent = parent->tid;
-	ce->child = child;
 	ce->epoch = addrspace_epoch(&t->as);
 	t->nclones++;
 }
@@ -451,7 +461,7 @@ static void dispatch(struct target *t, pid_t tid, int status)
 		if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) < 0)
 			msg = 0;
 		if (msg && t->clone_stacks)
-			capture_clone(t, th, (pid_t)msg);
+			capture_clone(t, th);
 		resume(tid, 0);
 		if (msg)
 			thread_add(t, (pid_t)msg, false);

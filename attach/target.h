@@ -88,7 +88,6 @@ struct thread {
 
 /* threadcreate: the creating thread's stack, taken at PTRACE_EVENT_CLONE */
 struct clone_event {
-	pid_t parent, child;
 	uint32_t epoch;
 	struct capture cap;
 };

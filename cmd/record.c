@@ -8,7 +8,7 @@
 #include "../attach/procfs.h"
 #include "../attach/sampler.h"
 #include "../attach/snapshot.h"
-#include "../attach/unwind.h"
+#include "../lib/stack.h"
 #include "../lib/util.h"
 #include "../profiles/builder.h"
 #include "../profiles/lockwait.h"
@@ -237,34 +237,6 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 	return 0;
 }
 
-static int cmp_u64(const void *x, const void *y)
-{
-	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-
-	return (a > b) - (a < b);
-}
-
-struct pause_stats {
-	uint64_t p50, p99, max;
-};
-
-static struct pause_stats pause_stats(const struct target *t)
-{
-	struct pause_stats ps = { 0 };
-	uint64_t *v;
-
-	if (!t->npauses)
-		return ps;
-	v = xmalloc(t->npauses * sizeof(*v));
-	memcpy(v, t->pauses, t->npauses * sizeof(*v));
-	qsort(v, t->npauses, sizeof(*v), cmp_u64);
-	ps.p50 = v[t->npauses / 2] / 1000;
-	ps.p99 = v[(t->npauses * 99) / 100] / 1000;
-	ps.max = v[t->npauses - 1] / 1000;
-	free(v);
-	return ps;
-}
-
 static char *join_args(char **argv)
 {
 	size_t len = 1;
@@ -359,27 +331,35 @@ static int emit(struct output *out, const char *format, const struct profile_bui
 	return ret;
 }
 
+/* The profile's comments are the caller's, freed by free_comments(). */
+static void add_comment(struct pprof_meta *m, char *comment)
+{
+	m->comments[m->ncomments++] = comment;
+}
+
+static void free_comments(struct pprof_meta *m)
+{
+	for (size_t i = 0; i < m->ncomments; i++)
+		free((char *)m->comments[i]);
+	m->ncomments = 0;
+}
+
 static int write_profile(struct sampler *s, struct profile_builder *b,
 			 struct output *out, const struct record_args *a,
-			 char **argv, struct pause_stats ps)
+			 char **argv)
 {
-	struct symbolizer *sym = symbolizer_new(&s->target.as, a->c.debuginfo_path);
+	const struct sampler_result *r = &s->res;
+	struct symbolizer *sym = symbolizer_new(sampler_addrspace(s), a->c.debuginfo_path);
 	const struct profile_type *pt = a->pt;
 	struct pprof_meta meta = {
 		.ntypes = pt->nvalues,
 		.period_type = { pt->period_type[0], pt->period_type[1] },
 		.period = pt->per_hz ? 1000000000LL / a->hz : 1,
-		.time_nanos = (int64_t)s->res.start_realtime_ns,
-		.duration_nanos = (int64_t)s->res.duration_ns,
+		.time_nanos = (int64_t)r->start_realtime_ns,
+		.duration_nanos = (int64_t)r->duration_ns,
 		.labels = pt->labels,
 	};
-	char *cmdline = join_args(argv), *target_cmd = NULL;
-	char *c_version = xasprintf("cprof %s", CPROF_VERSION);
-	char *c_cmd = xasprintf("command: %s", cmdline);
-	char *c_target = NULL, *c_stops = NULL, *c_blocked = NULL;
-	char *c_pause = xasprintf("pause per sample: p50 %lluus p99 %lluus max %lluus over %zu samples",
-				  (unsigned long long)ps.p50, (unsigned long long)ps.p99,
-				  (unsigned long long)ps.max, s->target.npauses);
+	char *cmdline = join_args(argv);
 	int ret;
 
 	for (size_t i = 0; i < pt->nvalues; i++) {
@@ -388,37 +368,32 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 	}
 	if (pt->mode == MODE_MUTEX)
 		pb_keep_lock_waits(b, sym);
-	meta.comments[meta.ncomments++] = c_version;
-	meta.comments[meta.ncomments++] = c_cmd;
-	if (a->argv) {
-		target_cmd = join_args(a->argv);
-		c_target = xasprintf("target: pid %d: %s", s->target.pid, target_cmd);
-	} else {
-		c_target = xasprintf("target: pid %d", s->target.pid);
-	}
-	meta.comments[meta.ncomments++] = c_target;
-	meta.comments[meta.ncomments++] = c_pause;
-	if (pt->mode == MODE_WALL || pt->mode == MODE_BLOCK || pt->mode == MODE_MUTEX) {
-		c_blocked = xasprintf("blocked stacks: %llu copied without stopping the thread, %llu by stopping it once",
-				      (unsigned long long)s->res.blocked_copies,
-				      (unsigned long long)s->res.blocked_stops);
-		meta.comments[meta.ncomments++] = c_blocked;
-	}
-	c_stops = xasprintf("stops at a system call return: %llu of %llu samples%s",
-			    (unsigned long long)s->res.syscall_stops,
-			    (unsigned long long)s->res.samples,
-			    a->raw_stops ? " (left as sampled: --raw-stops)" :
-			    " (user share moved to the calling code)");
-	meta.comments[meta.ncomments++] = c_stops;
-	ret = emit(out, a->format, b, sym, &meta, pt, NULL);
-	free(c_blocked);
+	add_comment(&meta, xasprintf("cprof %s", CPROF_VERSION));
+	add_comment(&meta, xasprintf("command: %s", cmdline));
 	free(cmdline);
-	free(target_cmd);
-	free(c_version);
-	free(c_cmd);
-	free(c_target);
-	free(c_pause);
-	free(c_stops);
+	if (a->argv) {
+		char *target_cmd = join_args(a->argv);
+
+		add_comment(&meta, xasprintf("target: pid %d: %s", r->pid, target_cmd));
+		free(target_cmd);
+	} else {
+		add_comment(&meta, xasprintf("target: pid %d", r->pid));
+	}
+	add_comment(&meta, xasprintf("pause per sample: p50 %lluus p99 %lluus max %lluus over %zu samples",
+				     (unsigned long long)r->pause_p50_ns / 1000,
+				     (unsigned long long)r->pause_p99_ns / 1000,
+				     (unsigned long long)r->pause_max_ns / 1000, r->npauses));
+	if (pt->mode == MODE_WALL || pt->mode == MODE_BLOCK || pt->mode == MODE_MUTEX)
+		add_comment(&meta, xasprintf("blocked stacks: %llu copied without stopping the thread, %llu by stopping it once",
+					     (unsigned long long)r->blocked_copies,
+					     (unsigned long long)r->blocked_stops));
+	add_comment(&meta, xasprintf("stops at a system call return: %llu of %llu samples%s",
+				     (unsigned long long)r->syscall_stops,
+				     (unsigned long long)r->samples,
+				     a->raw_stops ? " (left as sampled: --raw-stops)" :
+				     " (user share moved to the calling code)"));
+	ret = emit(out, a->format, b, sym, &meta, pt, NULL);
+	free_comments(&meta);
 	symbolizer_free(sym);
 	return ret;
 }
@@ -430,7 +405,7 @@ static int record_threads(struct record_args *a, struct output *out,
 	struct snapshot snap = { 0 };
 	struct profile_builder b;
 	struct symbolizer *sym;
-	char *cmdline = join_args(argv), *c_cmd, *c_target, *c_stop;
+	char *cmdline;
 	struct pprof_meta meta = {
 		.sample_types = { { "threads", "count" } },
 		.ntypes = 1,
@@ -451,7 +426,6 @@ static int record_threads(struct record_args *a, struct output *out,
 	if (snapshot_take(&snap)) {
 		output_abort(out);
 		snapshot_release(&snap);
-		free(cmdline);
 		return CPROF_EXIT_FAILURE;
 	}
 	pb_init(&b, 1);
@@ -472,33 +446,30 @@ static int record_threads(struct record_args *a, struct output *out,
 		n++;
 	}
 	sym = snapshot_symbolizer(&snap);
-	c_cmd = xasprintf("command: %s", cmdline);
-	c_target = xasprintf("target: pid %d", a->c.pid);
-	c_stop = xasprintf("process stopped for %lluus", (unsigned long long)snap.stopped_ns / 1000);
-	meta.comments[meta.ncomments++] = "cprof " CPROF_VERSION;
-	meta.comments[meta.ncomments++] = c_cmd;
-	meta.comments[meta.ncomments++] = c_target;
-	meta.comments[meta.ncomments++] = c_stop;
+	cmdline = join_args(argv);
+	add_comment(&meta, xasprintf("cprof %s", CPROF_VERSION));
+	add_comment(&meta, xasprintf("command: %s", cmdline));
+	free(cmdline);
+	add_comment(&meta, xasprintf("target: pid %d", a->c.pid));
+	add_comment(&meta, xasprintf("process stopped for %lluus",
+				     (unsigned long long)snap.stopped_ns / 1000));
 	ret = emit(out, a->format, &b, sym, &meta, a->pt, &snap);
 	if (!ret)
 		note("%zu threads, process stopped %lluus, wrote %s", n,
 		     (unsigned long long)snap.stopped_ns / 1000, path);
+	free_comments(&meta);
 	pb_release(&b);
 	snapshot_release(&snap);
-	free(cmdline);
-	free(c_cmd);
-	free(c_target);
-	free(c_stop);
 	return ret ? CPROF_EXIT_FAILURE : CPROF_EXIT_OK;
 }
 
-static int launch_status(struct sampler *s)
+static int launch_status(const struct sampler_result *r)
 {
-	int st = s->target.wait_status;
+	int st = r->wait_status;
 
-	if (!s->target.exited) {
+	if (!r->exited) {
 		/* the recording ended first: the command runs on, untraced */
-		while (waitpid(s->target.pid, &st, 0) < 0) {
+		while (waitpid(r->pid, &st, 0) < 0) {
 			if (errno != EINTR)
 				return CPROF_EXIT_FAILURE;
 		}
@@ -516,7 +487,7 @@ int cmd_record(int argc, char **argv)
 	struct sampler *s;
 	struct profile_builder b;
 	struct output out;
-	struct pause_stats ps;
+	const struct sampler_result *r;
 	char *path;
 	int ret, code;
 
@@ -569,13 +540,13 @@ int cmd_record(int argc, char **argv)
 		goto done;
 	}
 	sampler_join(s);
-	if (s->res.status) {
+	r = &s->res;
+	if (r->status) {
 		output_abort(&out);
-		code = s->res.status > 0 ? s->res.status : CPROF_EXIT_FAILURE;
+		code = r->status > 0 ? r->status : CPROF_EXIT_FAILURE;
 		goto done;
 	}
-	ps = pause_stats(&s->target);
-	if (write_profile(s, &b, &out, &a, argv, ps)) {
+	if (write_profile(s, &b, &out, &a, argv)) {
 		code = CPROF_EXIT_FAILURE;
 		goto done;
 	}
@@ -583,21 +554,27 @@ int cmd_record(int argc, char **argv)
 
 	if (a.pt->mode == MODE_WALL || a.pt->mode == MODE_BLOCK || a.pt->mode == MODE_MUTEX)
 		snprintf(blocked, sizeof(blocked), ", %llu blocked stacks copied (%llu needed a stop)",
-			 (unsigned long long)s->res.blocked_copies,
-			 (unsigned long long)s->res.blocked_stops);
+			 (unsigned long long)r->blocked_copies,
+			 (unsigned long long)r->blocked_stops);
 	note("%llu samples, %zu threads, %.2fs, pause p50 %lluus p99 %lluus max %lluus, "
 	     "%llu missed ticks, %llu lost samples%s, wrote %s",
-	     (unsigned long long)s->res.samples, s->target.threads_seen,
-	     s->res.duration_ns / 1e9, (unsigned long long)ps.p50,
-	     (unsigned long long)ps.p99, (unsigned long long)ps.max,
-	     (unsigned long long)s->res.missed_ticks,
-	     (unsigned long long)s->target.lost_samples, blocked, path);
+	     (unsigned long long)r->samples, r->threads_seen,
+	     r->duration_ns / 1e9, (unsigned long long)r->pause_p50_ns / 1000,
+	     (unsigned long long)r->pause_p99_ns / 1000,
+	     (unsigned long long)r->pause_max_ns / 1000,
+	     (unsigned long long)r->missed_ticks,
+	     (unsigned long long)r->lost_samples, blocked, path);
 	code = CPROF_EXIT_OK;
-	if (s->target.launched)
-		code = launch_status(s);
+	if (r->launched)
+		code = launch_status(r);
+	if (r->cut_short) {
+		/* the command's status is still reaped above; ours says why */
+		error("the recording was cut short by an error: the profile has what came before it");
+		code = CPROF_EXIT_PARTIAL;
+	}
 done:
 	pb_release(&b);
-	target_release(&s->target);
+	sampler_release(s);
 	free(s);
 	free(path);
 	return code;

@@ -45,15 +45,6 @@ int error(const char *fmt, ...)
 	return -1;
 }
 
-void warning(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vreport("warning: ", fmt, ap);
-	va_end(ap);
-}
-
 void note(const char *fmt, ...)
 {
 	va_list ap;

@@ -33,7 +33,6 @@ extern bool quiet;		/* -q */
 void die(const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 1, 2)));
 int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define BUG(...) bug_at(__FILE__, __LINE__, __VA_ARGS__)
