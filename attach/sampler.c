@@ -4,7 +4,6 @@
  */
 #define _GNU_SOURCE
 #include "sampler.h"
-#include "offcpu.h"
 #include "procfs.h"
 #include "unwind.h"
 #include "../lib/util.h"
@@ -23,59 +22,6 @@
 #define NAME_REFRESH_NS 1000000000ULL
 #define AWAIT_NS 300000ULL	/* poll for stops at most 0.3 ms a tick */
 #define MAPS_REFRESH_NS 20000000ULL	/* reread maps at most 50x/s */
-
-/*
- * cpu: a thread is sampled only if it used cpu since the last tick and is
- * runnable now, so sleeping threads are never disturbed (an interrupted
- * epoll_wait would return EINTR).  Its sample carries all the cpu time it
- * used since its previous sample, read from schedstat, so the profile's
- * cpu total is the cpu the target really used, however few the samples.
- */
-/*
- * Idle threads are looked at less often: after k looks in a row that found
- * no cpu used, the next is 2^k ticks later (at most every 16th tick), and
- * the first look that finds cpu used brings it back to every tick.  Cpu
- * totals stay exact (schedstat is cumulative); only the moment a waking
- * thread is first sampled moves.  Measured on 1000 idle threads at 99 Hz:
- * cprof's own cpu went from 0.71 s to 0.18 s per 2 s recording.
- */
-#define MAX_IDLE_SHIFT 4
-
-static void tick_cpu(struct sampler *s)
-{
-	struct target *t = &s->target;
-	uint64_t tick = s->res.ticks;
-
-	for (size_t i = 0; i < t->nthreads; i++) {
-		struct thread *th = t->threads[i];
-		uint64_t rt;
-		char state;
-
-		if (th->state != THREAD_RUNNING || th->interrupting || th->captured)
-			continue;
-		if (tick < th->next_check)
-			continue;
-		if (proc_read_runtime(th->schedstat_fd, th->stat_fd, &rt))
-			continue;
-		if (rt <= th->last_runtime) {
-			unsigned shift = th->idle_checks < MAX_IDLE_SHIFT ?
-					 th->idle_checks : MAX_IDLE_SHIFT;
-
-			th->idle_checks++;
-			th->next_check = tick + (1ULL << shift);
-			continue;
-		}
-		th->idle_checks = 0;
-		th->next_check = tick + 1;
-		th->pending_ns += rt - th->last_runtime;
-		th->last_runtime = rt;
-		if (proc_read_stat(th->stat_fd, &state, &th->utime, &th->stime) ||
-		    state != 'R')
-			continue;
-		if (target_interrupt(t, th) == -ESRCH)
-			continue;
-	}
-}
 
 /*
  * Stop bias.  PTRACE_INTERRUPT reaches a thread running on another cpu by
@@ -204,7 +150,7 @@ static void unwind_captured(struct sampler *s, struct unwinder *u, uint64_t *pcs
 			continue;
 		th->captured = false;
 		n = unwinder_unwind(u, &th->cap, pcs, s->opts.max_depth + 1);
-		if (th->sample_episode && !offcpu_sample_wanted(s, u, th))
+		if (s->opts.mode->wanted && !s->opts.mode->wanted(s, u, th))
 			continue;
 		values[0] = 1;
 		values[1] = (int64_t)th->sample_ns;
@@ -215,64 +161,43 @@ static void unwind_captured(struct sampler *s, struct unwinder *u, uint64_t *pcs
 						th->sample_epoch, pcs, n, values);
 		th->has_entry = true;
 		s->res.samples++;
-		if (th->sample_episode) {
-			offcpu_keep_episode(u, th, th->last_entry);
-			th->sample_episode = false;
-		} else if (stopped_at_syscall(&th->cap)) {
+		if (s->opts.mode->added && s->opts.mode->added(s, u, th, th->last_entry))
+			continue;
+		if (stopped_at_syscall(&th->cap)) {
 			note_syscall_stop(s, th, th->last_entry, th->sample_label, pcs, n);
 		}
 	}
 }
 
-/* threadcreate: one count for the stack that made each new thread */
-static void unwind_clones(struct sampler *s, struct unwinder *u, uint64_t *pcs)
+/* A leftover for modes whose time goes to the thread's last sample. */
+void sampler_leftover_to_last(struct sampler *s, struct thread *th)
 {
-	struct target *t = &s->target;
+	int64_t values[2] = { 0, (int64_t)th->pending_ns };
 
-	for (size_t i = 0; i < t->nclones; i++) {
-		int64_t one = 1;
-		size_t n = unwinder_unwind(u, &t->clones[i].cap, pcs, s->opts.max_depth + 1);
-
-		pb_add(s->builder, 0, t->clones[i].epoch, pcs, n, &one);
-		s->res.samples++;
-	}
-	t->nclones = 0;
+	if (th->has_entry)
+		pb_add_to(s->builder, th->last_entry, values);
 }
 
-/* cpu time used after a thread's last sample goes to its last stack */
+/* time used after a thread's last sample goes to its last stack */
 static void finish(struct sampler *s)
 {
+	const struct sample_mode *m = s->opts.mode;
 	struct target *t = &s->target;
 	uint64_t end = now_ns();
 
 	for (size_t i = 0; i < t->nthreads; i++) {
 		struct thread *th = t->threads[i];
-		uint64_t rt;
 
 		if (th->state != THREAD_GONE) {
 			char state;
 
-			if (s->opts.mode == MODE_CPU) {
-				if (!proc_read_runtime(th->schedstat_fd, th->stat_fd, &rt) &&
-				    rt > th->last_runtime)
-					th->pending_ns += rt - th->last_runtime;
-			} else {
-				/* wall time from the last tick to the end */
-				th->pending_ns += end - th->acct_ns;
-			}
+			if (m->end_time)
+				m->end_time(s, th, end);
 			proc_read_stat(th->stat_fd, &state, &th->utime, &th->stime);
 			target_refresh_name(t, th);
 		}
-		if (th->pending_ns) {
-			int64_t values[2] = { 0, (int64_t)th->pending_ns };
-
-			if (s->opts.mode == MODE_CPU || s->opts.mode == MODE_WALL) {
-				if (th->has_entry)
-					pb_add_to(s->builder, th->last_entry, values);
-			} else if (th->cur_ep >= 0) {
-				pb_add_to(s->builder, th->eps[th->cur_ep].entry, values);
-			}
-		}
+		if (th->pending_ns && m->leftover)
+			m->leftover(s, th);
 		if (th->has_entry)
 			pb_thread_name(s->builder, th->tid, th->name);
 	}
@@ -407,9 +332,8 @@ static void record(struct sampler *s)
 		goto out;
 	}
 	target_init(t, s->opts.stack_size);
-	t->read_syscalls = s->opts.mode == MODE_WALL || s->opts.mode == MODE_BLOCK ||
-			   s->opts.mode == MODE_MUTEX;
-	t->clone_stacks = s->opts.mode == MODE_THREADCREATE;
+	t->read_syscalls = s->opts.mode->read_syscalls;
+	t->clone_stacks = s->opts.mode->clone_stacks;
 	if (s->opts.argv)
 		s->res.status = target_launch(t, s->opts.argv, &s->opts.orig_mask);
 	else
@@ -426,13 +350,8 @@ static void record(struct sampler *s)
 		s->res.status = -1;
 		goto out;
 	}
-	if (s->opts.mode == MODE_THREADCREATE && !t->launched && t->nthreads) {
-		/* threads that were there before: one count each, no stack */
-		static const uint64_t before = PC_BEFORE_ATTACH;
-		int64_t count = (int64_t)t->nthreads;
-
-		pb_add(s->builder, 0, 0, &before, 1, &count);
-	}
+	if (s->opts.mode->start)
+		s->opts.mode->start(s);
 	start = now_ns();
 	for (size_t i = 0; i < t->nthreads; i++)
 		t->threads[i]->acct_ns = start;
@@ -469,22 +388,22 @@ static void record(struct sampler *s)
 		if (fds[0].revents & POLLIN &&
 		    read(tfd, &exp, sizeof(exp)) == sizeof(exp)) {
 			on_tick(s, tfd);
-			if (s->opts.mode == MODE_CPU)
-				tick_cpu(s);
-			else if (s->opts.mode != MODE_THREADCREATE)
-				offcpu_tick(s);
+			if (s->opts.mode->tick)
+				s->opts.mode->tick(s);
 			target_await(t, now_ns() + AWAIT_NS);
 		}
 		/* every thread runs again: a good moment to reread maps */
 		addrspace_refresh(&t->as, MAPS_REFRESH_NS);
 		unwind_captured(s, u, pcs);
-		unwind_clones(s, u, pcs);
+		if (s->opts.mode->clones)
+			s->opts.mode->clones(s, u, pcs);
 	}
 	s->res.duration_ns = now_ns() - start;
 	/* resume every stop reported so far, re-injecting signals */
 	target_drain(t);
 	unwind_captured(s, u, pcs);
-	unwind_clones(s, u, pcs);
+	if (s->opts.mode->clones)
+		s->opts.mode->clones(s, u, pcs);
 	finish(s);
 out:
 	unwinder_free(u);

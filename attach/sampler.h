@@ -8,6 +8,10 @@
  * (sampler_start): when that thread exits the kernel detaches all tracees
  * without stopping them (see attach/target.h).  Samples go into the
  * builder; the caller reads it after sampler_join().
+ *
+ * What is sampled, and how, is a struct sample_mode: one file each
+ * (attach/cpu.c, attach/offcpu.c, attach/threadcreate.c).  The loop here
+ * is the same for all of them.
  */
 #ifndef CPROF_SAMPLER_H
 #define CPROF_SAMPLER_H
@@ -20,27 +24,49 @@
 #include "../lib/u64map.h"
 
 struct profile_builder;
-
-enum sample_mode {
-	MODE_CPU,		/* running threads, weighted by cpu time */
-	MODE_WALL,		/* every thread, weighted by wall time */
-	MODE_BLOCK,		/* threads blocked off the cpu */
-	MODE_MUTEX,		/* ... in futex waits (lock filter: cmd/record.c) */
-	MODE_THREADCREATE,	/* the creator's stack at each new thread */
-};
+struct sampler;
+struct thread;
+struct unwinder;
 
 /*
- * Off-cpu entries carry two labels packed in the builder's label value:
- * the /proc state letter and the system call number + 1 (0: none).
+ * A sampling mode: what the loop asks of it.  Any operation may be NULL
+ * (nothing to do; for wanted: every stack is wanted).  All run on the
+ * tracer thread.
  */
-static inline uint32_t offcpu_label(char state, long nr)
-{
-	return (uint32_t)(unsigned char)state << 16 |
-	       (uint32_t)(nr >= 0 && nr < 0xffff ? nr + 1 : 0);
-}
+struct sample_mode {
+	bool read_syscalls;	/* open each thread's /proc syscall file */
+	bool clone_stacks;	/* capture the parent at each clone event */
+	unsigned flags;		/* the mode's own (e.g. OFFCPU_WALL) */
+	/* attached (or launched), before the first tick */
+	void (*start)(struct sampler *s);
+	/* a tick: pick threads, interrupt them (target_interrupt) or
+	 * capture them without a stop (th->captured) */
+	void (*tick)(struct sampler *s);
+	/* th's captured stack, just unwound: add it to the builder? */
+	bool (*wanted)(struct sampler *s, struct unwinder *u, struct thread *th);
+	/* ... it was added as builder entry `entry`: true if the mode keeps
+	 * it as its own (then no stop-bias correction applies) */
+	bool (*added)(struct sampler *s, struct unwinder *u, struct thread *th,
+		      size_t entry);
+	/* the parents' stacks captured at clone events (clone_stacks) */
+	void (*clones)(struct sampler *s, struct unwinder *u, uint64_t *pcs);
+	/* the end, for a live thread: the time it used since its last look
+	 * goes to th->pending_ns ... */
+	void (*end_time)(struct sampler *s, struct thread *th, uint64_t end_ns);
+	/* ... and th->pending_ns (not 0) to the entry it belongs to */
+	void (*leftover)(struct sampler *s, struct thread *th);
+};
+
+/* The leftover of modes whose time goes to a thread's last sample. */
+void sampler_leftover_to_last(struct sampler *s, struct thread *th);
+
+/* The modes, one file each. */
+extern const struct sample_mode cpu_mode;		/* attach/cpu.c */
+extern const struct sample_mode wall_mode, block_mode, mutex_mode; /* offcpu.c */
+extern const struct sample_mode threadcreate_mode;	/* attach/threadcreate.c */
 
 struct sampler_opts {
-	enum sample_mode mode;
+	const struct sample_mode *mode;
 	pid_t pid;		/* attach to this, or ... */
 	char *const *argv;	/* ... launch this */
 	unsigned hz;

@@ -31,7 +31,7 @@
 
 #define MAX_HZ 10000
 
-static const char record_usage[] =
+static const char record_usage_head[] =
 	"usage: cprof record [options] -p PID\n"
 	"       cprof record [options] [--] COMMAND [ARGS...]\n"
 	"\n"
@@ -39,18 +39,9 @@ static const char record_usage[] =
 	"and write a gzip-compressed pprof profile.\n"
 	"\n"
 	"  -p, --pid PID          attach to process PID (a thread id means its process)\n"
-	"  -t, --type TYPE        profile type (see cprof profiles):\n"
-	"                         cpu (default)  where threads use the cpu\n"
-	"                         wall           every thread at every tick, running\n"
-	"                                        or not, by wall time\n"
-	"                         block          time blocked off the cpu (read, poll,\n"
-	"                                        futex, sleep...), by stack\n"
-	"                         mutex          the part of block spent waiting for\n"
-	"                                        a lock (not condition variables)\n"
-	"                         threadcreate   the stack that created each thread\n"
-	"                         threads        one snapshot of every thread's stack\n"
-	"                                        (needs -p; -F, -d, --raw-stops do\n"
-	"                                        not apply)\n"
+	"  -t, --type TYPE        profile type (see cprof profiles; default cpu):\n";
+/* ... then a line for each type, from the table in cmd/profiles.c */
+static const char record_usage[] =
 	"  -f, --format FMT       pprof (default, gzip protobuf), text (Go's\n"
 	"                         debug=1 format), dump (every stack, by thread),\n"
 	"                         or as cprof report prints them: svg (flame\n"
@@ -77,74 +68,6 @@ static const char record_usage[] =
 	"exit status: 0 success; 1 failure; 2 usage error; 3 profile written but\n"
 	"the recording was cut short by an error; in launch mode, the command's\n"
 	"own status (128+N if it died of signal N; 127 not found, 126 not runnable).\n";
-
-/* What each profile type records, and how its values are named (Go's). */
-static size_t offcpu_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2]);
-static size_t state_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2]);
-
-static const struct profile_type {
-	const char *name;
-	enum sample_mode mode;
-	size_t nvalues;
-	const char *types[2][2];	/* sample types, {type, unit} */
-	const char *period_type[2];
-	bool per_hz;			/* period is 1e9/HZ ns, else 1 */
-	pb_label_fn labels;
-	bool contention;		/* Go's contention text format */
-} profile_types[] = {
-	{ "cpu", MODE_CPU, 2, { { "samples", "count" }, { "cpu", "nanoseconds" } },
-	  { "cpu", "nanoseconds" }, true, NULL, false },
-	{ "wall", MODE_WALL, 2, { { "samples", "count" }, { "wall", "nanoseconds" } },
-	  { "wall", "nanoseconds" }, true, offcpu_labels, false },
-	{ "block", MODE_BLOCK, 2, { { "contentions", "count" }, { "delay", "nanoseconds" } },
-	  { "contentions", "count" }, false, offcpu_labels, true },
-	{ "mutex", MODE_MUTEX, 2, { { "contentions", "count" }, { "delay", "nanoseconds" } },
-	  { "contentions", "count" }, false, offcpu_labels, true },
-	{ "threadcreate", MODE_THREADCREATE, 1, { { "threadcreate", "count" } },
-	  { "threadcreate", "count" }, false, NULL, false },
-	{ "threads", MODE_CPU, 1, { { "threads", "count" } },
-	  { "threads", "count" }, false, state_labels, false },
-};
-
-static const struct profile_type *find_type(const char *name)
-{
-	for (size_t i = 0; i < sizeof(profile_types) / sizeof(profile_types[0]); i++)
-		if (!strcmp(profile_types[i].name, name))
-			return &profile_types[i];
-	return NULL;
-}
-
-/* wall, block, mutex: {syscall, thread_state}, sorted by key as Go does */
-static size_t offcpu_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2])
-{
-	static char unknown[32];
-	long nr = (long)(label & 0xffff) - 1;
-	size_t n = 0;
-
-	if (nr >= 0) {
-		kv[n][0] = "syscall";
-		kv[n][1] = syscall_name(nr);
-		if (!kv[n][1]) {
-			snprintf(unknown, sizeof(unknown), "syscall_%ld", nr);
-			kv[n][1] = unknown;
-		}
-		n++;
-	}
-	if (label >> 16) {
-		kv[n][0] = "thread_state";
-		kv[n][1] = proc_state_name((char)(label >> 16));
-		n++;
-	}
-	return n;
-}
-
-/* threads: the state letter */
-static size_t state_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2])
-{
-	kv[0][0] = "thread_state";
-	kv[0][1] = proc_state_name((char)label);
-	return 1;
-}
 
 struct record_args {
 	struct common_args c;
@@ -210,6 +133,16 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			quiet = true;
 			break;
 		case 'h':
+			fputs(record_usage_head, stdout);
+			for (size_t i = 0; i < nprofile_types; i++) {
+				const struct profile_type *pt = &profile_types[i];
+
+				if (!pt->ready)
+					continue;
+				printf("%25s%-15s%s\n", "", pt->name, pt->help);
+				if (pt->more)
+					printf("%40s%s\n", "", pt->more);
+			}
 			fputs(record_usage, stdout);
 			return -1;
 		case ':':
@@ -218,17 +151,24 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			return usage_error("record", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	a->pt = find_type(a->type);
-	if (!a->pt)
-		return usage_error("record", "unknown profile type '%s' (cpu, wall, block, mutex, threadcreate or threads; see cprof profiles)",
-				   a->type);
+	a->pt = profile_type_find(a->type);
+	if (!a->pt || !a->pt->ready) {
+		char *names = profile_type_names();
+		char *fmt = xasprintf("%s profile type '%%s' (%s; see cprof profiles)",
+				      a->pt ? "not built yet:" : "unknown", names);
+
+		r = usage_error("record", fmt, a->type);
+		free(fmt);
+		free(names);
+		return r;
+	}
 	if (strcmp(a->format, "pprof") && strcmp(a->format, "text") && strcmp(a->format, "dump") &&
 	    strcmp(a->format, "svg") && strcmp(a->format, "folded") && strcmp(a->format, "json"))
 		return usage_error("record", "unknown format '%s' (pprof, text, dump, svg, folded or json)",
 				   a->format);
 	if (optind < argc)
 		a->argv = argv + optind;
-	if (!strcmp(a->type, "threads") && a->argv)
+	if (!a->pt->mode && a->argv)
 		return usage_error("record", "-t threads is a snapshot of a running process: give -p PID, not a command%s", "");
 	if (a->c.pid && a->argv)
 		return usage_error("record", "give either -p PID or a command, not both%s", "");
@@ -366,8 +306,8 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 		meta.sample_types[i][0] = pt->types[i][0];
 		meta.sample_types[i][1] = pt->types[i][1];
 	}
-	if (pt->mode == MODE_MUTEX)
-		pb_keep_lock_waits(b, sym);
+	if (pt->filter)
+		pt->filter(b, sym);
 	add_comment(&meta, xasprintf("cprof %s", CPROF_VERSION));
 	add_comment(&meta, xasprintf("command: %s", cmdline));
 	free(cmdline);
@@ -383,7 +323,7 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 				     (unsigned long long)r->pause_p50_ns / 1000,
 				     (unsigned long long)r->pause_p99_ns / 1000,
 				     (unsigned long long)r->pause_max_ns / 1000, r->npauses));
-	if (pt->mode == MODE_WALL || pt->mode == MODE_BLOCK || pt->mode == MODE_MUTEX)
+	if (pt->blocked_stacks)
 		add_comment(&meta, xasprintf("blocked stacks: %llu copied without stopping the thread, %llu by stopping it once",
 					     (unsigned long long)r->blocked_copies,
 					     (unsigned long long)r->blocked_stops));
@@ -406,13 +346,14 @@ static int record_threads(struct record_args *a, struct output *out,
 	struct profile_builder b;
 	struct symbolizer *sym;
 	char *cmdline;
+	const struct profile_type *pt = a->pt;
 	struct pprof_meta meta = {
-		.sample_types = { { "threads", "count" } },
+		.sample_types = { { pt->types[0][0], pt->types[0][1] } },
 		.ntypes = 1,
-		.period_type = { "threads", "count" },
+		.period_type = { pt->period_type[0], pt->period_type[1] },
 		.period = 1,
 		.time_nanos = (int64_t)realtime_ns(),
-		.labels = state_labels,
+		.labels = pt->labels,
 	};
 	size_t n = 0;
 	int ret;
@@ -514,7 +455,7 @@ int cmd_record(int argc, char **argv)
 		free(path);
 		return CPROF_EXIT_FAILURE;
 	}
-	if (!strcmp(a.type, "threads")) {
+	if (!a.pt->mode) {
 		code = record_threads(&a, &out, path, argv);
 		free(path);
 		return code;
@@ -552,7 +493,7 @@ int cmd_record(int argc, char **argv)
 	}
 	char blocked[96] = "";
 
-	if (a.pt->mode == MODE_WALL || a.pt->mode == MODE_BLOCK || a.pt->mode == MODE_MUTEX)
+	if (a.pt->blocked_stacks)
 		snprintf(blocked, sizeof(blocked), ", %llu blocked stacks copied (%llu needed a stop)",
 			 (unsigned long long)r->blocked_copies,
 			 (unsigned long long)r->blocked_stops);
