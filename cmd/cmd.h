@@ -79,6 +79,8 @@ int parse_common_opt(const char *cmd, int c, const char *arg, struct common_args
 
 /* "cprof: CMD: <fmt with arg>" and a pointer to --help; CPROF_EXIT_USAGE. */
 int usage_error(const char *cmd, const char *fmt, const char *arg);
+/* ... as "WHAT 'ARG' (NAMES)", NAMES what is accepted (freed here). */
+int usage_error_not_in(const char *cmd, const char *what, const char *arg, char *names);
 
 /* Refuse cprof itself, zombies, missing processes; a thread id becomes its
  * process (said on stderr).  0, or -1 after printing why. */

@@ -70,20 +70,15 @@ const struct profile_type *profile_type_find(const char *name)
 
 char *profile_type_names(void)
 {
-	char *s = NULL, *next;
-	size_t n = 0, k = 0;
+	const char **names = xcalloc(nprofile_types, sizeof(*names));
+	size_t n = 0;
+	char *s;
 
 	for (size_t i = 0; i < nprofile_types; i++)
-		n += profile_types[i].ready;
-	for (size_t i = 0; i < nprofile_types; i++) {
-		if (!profile_types[i].ready)
-			continue;
-		k++;
-		next = xasprintf("%s%s%s", s ? s : "",
-				 k == 1 ? "" : k == n ? " or " : ", ", profile_types[i].name);
-		free(s);
-		s = next;
-	}
+		if (profile_types[i].ready)
+			names[n++] = profile_types[i].name;
+	s = list_words(names, n);
+	free(names);
 	return s;
 }
 

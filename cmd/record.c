@@ -5,18 +5,16 @@
  */
 #define _GNU_SOURCE
 #include "cmd.h"
-#include "../attach/procfs.h"
 #include "../attach/sampler.h"
 #include "../attach/snapshot.h"
 #include "../lib/stack.h"
 #include "../lib/util.h"
 #include "../profiles/builder.h"
-#include "../profiles/lockwait.h"
+#include "../profiles/format.h"
 #include "../profiles/output.h"
 #include "../profiles/pprof.h"
 #include "../profiles/reader.h"
 #include "../profiles/report.h"
-#include "../profiles/text.h"
 #include "../symbolize/symbolize.h"
 
 #include <errno.h>
@@ -75,6 +73,7 @@ struct record_args {
 	const char *type;
 	const struct profile_type *pt;
 	const char *format;
+	const struct output_format *fmt;
 	long hz;
 	uint64_t duration_ns;
 	const char *output;
@@ -154,18 +153,16 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 	a->pt = profile_type_find(a->type);
 	if (!a->pt || !a->pt->ready) {
 		char *names = profile_type_names();
-		char *fmt = xasprintf("%s profile type '%%s' (%s; see cprof profiles)",
-				      a->pt ? "not built yet:" : "unknown", names);
+		char *more = xasprintf("%s; see cprof profiles", names);
 
-		r = usage_error("record", fmt, a->type);
-		free(fmt);
 		free(names);
-		return r;
+		return usage_error_not_in("record", a->pt ? "not built yet: profile type" :
+					  "unknown profile type", a->type, more);
 	}
-	if (strcmp(a->format, "pprof") && strcmp(a->format, "text") && strcmp(a->format, "dump") &&
-	    strcmp(a->format, "svg") && strcmp(a->format, "folded") && strcmp(a->format, "json"))
-		return usage_error("record", "unknown format '%s' (pprof, text, dump, svg, folded or json)",
-				   a->format);
+	a->fmt = output_format_find(a->format, true);
+	if (!a->fmt)
+		return usage_error_not_in("record", "unknown format", a->format,
+					  output_format_names(true));
 	if (optind < argc)
 		a->argv = argv + optind;
 	if (!a->pt->mode && a->argv)
@@ -193,82 +190,89 @@ static char *join_args(char **argv)
 	return s;
 }
 
-/*
- * svg, folded, json: the pprof profile as `cprof report` would print it,
- * read back from the encoded bytes so both paths print the same.
- */
-static int emit_report(const char *format, const struct profile_builder *b,
-		       struct symbolizer *sym, const struct pprof_meta *meta,
-		       const char *path, char **buf, size_t *len)
+/* What record renders, in the format the table says (profiles/format.h). */
+struct render_args {
+	const struct output_format *fmt;
+	const struct profile_builder *b;
+	struct symbolizer *sym;
+	const struct pprof_meta *meta;
+	const struct profile_type *pt;
+	const struct snapshot *snap;	/* -t threads: dump from the snapshot */
+	const char *path;
+};
+
+/* The pprof profile read back and printed as `cprof report` prints it. */
+static int print_read_back(FILE *f, const struct render_args *a,
+			   const unsigned char *pb, size_t pblen)
 {
 	struct report_opts o = { .node_fraction = 0.005 };
-	unsigned char *pb = NULL;
-	size_t pblen = 0;
 	struct profile_data p;
 	struct report r;
-	FILE *f;
 	int ret;
 
-	if (pprof_encode(b, sym, meta, &pb, &pblen))
-		return -1;
-	ret = profile_read_mem(&p, pb, pblen);
-	free(pb);
-	if (ret) {
+	if (profile_read_mem(&p, pb, pblen)) {
+		ret = error("reading back the profile: %s", p.err);
 		profile_data_release(&p);
-		return error("reading back the profile: %s", p.err);
+		return ret;
 	}
-	if (report_build(&r, &p, &o)) {
-		ret = error("%s", r.err);
-		goto out;
-	}
-	f = open_memstream(buf, len);
-	if (!f) {
-		ret = error("open_memstream: %s", strerror(errno));
-		goto out;
-	}
-	if (report_print(f, &r, &o, format, path) | fclose(f))
-		ret = error("formatting the profile failed");
-out:
+	ret = report_build(&r, &p, &o);
+	if (ret)
+		error("%s", r.err);
+	else
+		ret = a->fmt->print_report(f, &r, &o, a->path);
 	report_release(&r);
 	profile_data_release(&p);
 	return ret;
 }
 
-/* Render in the chosen format, then write atomically (or remove the temp). */
-static int emit(struct output *out, const char *format, const struct profile_builder *b,
-		struct symbolizer *sym, const struct pprof_meta *meta,
-		const struct profile_type *pt, const struct snapshot *snap)
+static int render(FILE *f, void *arg)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	int ret = 0;
+	const struct render_args *a = arg;
+	const struct pb_view v = {
+		.b = a->b, .sym = a->sym, .type = a->pt->name,
+		.count_name = a->pt->types[0][0], .contention = a->pt->contention,
+		.labels = a->meta->labels,
+	};
+	unsigned char *pb = NULL;
+	size_t pblen = 0;
+	int ret;
 
-	if (!strcmp(format, "pprof")) {
-		ret = pprof_encode(b, sym, meta, (unsigned char **)&buf, &len);
-	} else if (!strcmp(format, "svg") || !strcmp(format, "folded") || !strcmp(format, "json")) {
-		ret = emit_report(format, b, sym, meta, out->path, &buf, &len);
-	} else {
-		FILE *f = open_memstream(&buf, &len);
-
-		if (!f)
-			return error("open_memstream: %s", strerror(errno));
-		if (!strcmp(format, "text"))
-			text_legacy(f, b, sym, pt->name, pt->contention, meta->labels);
-		else if (snap)
-			threads_print_dump(f, snap, sym);
+	switch (a->fmt->record) {
+	case RECORD_SAMPLES:
+		/* -t threads' dump has what the snapshot saw of each thread */
+		if (a->snap && !strcmp(a->fmt->name, "dump")) {
+			threads_print_dump(f, a->snap, a->sym);
+			return 0;
+		}
+		return a->fmt->print_samples(f, &v);
+	case RECORD_ENCODED:
+	case RECORD_READ_BACK:
+		if (pprof_encode(a->b, a->sym, a->meta, &pb, &pblen))
+			return -1;
+		if (a->fmt->record == RECORD_ENCODED)
+			ret = fwrite(pb, 1, pblen, f) == pblen ? 0 : -1;
 		else
-			text_dump(f, b, sym, pt->name, pt->types[0][0]);
-		if (ferror(f) | fclose(f))
-			ret = error("formatting the profile failed");
+			ret = print_read_back(f, a, pb, pblen);
+		free(pb);
+		return ret;
+	case NOT_IN_RECORD:
+		break;
 	}
-	if (!ret)
-		ret = output_write(out, buf, len);
-	if (!ret)
-		ret = output_commit(out);
-	else
-		output_abort(out);
-	free(buf);
-	return ret;
+	BUG("format %s is not one of record's", a->fmt->name);
+}
+
+/* Render in the chosen format, then write atomically (or remove the temp). */
+static int emit(struct output *out, const struct output_format *fmt,
+		const struct profile_builder *b, struct symbolizer *sym,
+		const struct pprof_meta *meta, const struct profile_type *pt,
+		const struct snapshot *snap)
+{
+	struct render_args a = {
+		.fmt = fmt, .b = b, .sym = sym, .meta = meta, .pt = pt,
+		.snap = snap, .path = out->path,
+	};
+
+	return output_render(out, render, &a);
 }
 
 /* The profile's comments are the caller's, freed by free_comments(). */
@@ -332,7 +336,7 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 				     (unsigned long long)r->samples,
 				     a->raw_stops ? " (left as sampled: --raw-stops)" :
 				     " (user share moved to the calling code)"));
-	ret = emit(out, a->format, b, sym, &meta, pt, NULL);
+	ret = emit(out, a->fmt, b, sym, &meta, pt, NULL);
 	free_comments(&meta);
 	symbolizer_free(sym);
 	return ret;
@@ -394,7 +398,7 @@ static int record_threads(struct record_args *a, struct output *out,
 	add_comment(&meta, xasprintf("target: pid %d", a->c.pid));
 	add_comment(&meta, xasprintf("process stopped for %lluus",
 				     (unsigned long long)snap.stopped_ns / 1000));
-	ret = emit(out, a->format, &b, sym, &meta, a->pt, &snap);
+	ret = emit(out, a->fmt, &b, sym, &meta, a->pt, &snap);
 	if (!ret)
 		note("%zu threads, process stopped %lluus, wrote %s", n,
 		     (unsigned long long)snap.stopped_ns / 1000, path);
@@ -437,8 +441,7 @@ int cmd_record(int argc, char **argv)
 		return ret < 0 ? CPROF_EXIT_OK : ret;
 	if (a.c.pid && check_target_pid(&a.c.pid))
 		return CPROF_EXIT_FAILURE;
-	const char *ext = !strcmp(a.format, "pprof") ? "pb.gz" :
-		!strcmp(a.format, "svg") ? "svg" : !strcmp(a.format, "json") ? "json" : "txt";
+	const char *ext = a.fmt->ext;
 
 	if (a.output)
 		path = xstrdup(a.output);

@@ -209,3 +209,19 @@ int parse_long(const char *s, long min, long max, long *out)
 	*out = v;
 	return 0;
 }
+
+char *list_words(const char *const *words, size_t n)
+{
+	size_t len = 1;
+	char *s;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(words[i]) + 4;
+	s = xcalloc(1, len);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			strcat(s, i + 1 == n ? " or " : ", ");
+		strcat(s, words[i]);
+	}
+	return s;
+}
