@@ -37,7 +37,8 @@
  * poll, select, wait, read on anything but a socket), the thread is
  * interrupted once for its registers; every other call keeps the shorter
  * stack, ending in [unknown], rather than risk an EINTR (epoll_wait and
- * socket calls with timeouts return EINTR to an interrupted caller).
+ * socket calls with timeouts return EINTR to an interrupted caller; no
+ * call returning early: tests/t0013-offcpu.sh).
  */
 
 /* The three modes' flags. */

@@ -35,7 +35,8 @@
  * Such a sample keeps, on its own stack, the thread's system-time share
  * (the kernel's utime/stime split over the recording); the rest is moved
  * to the code that issued the call: the same stack without its leading
- * vDSO and system-call-wrapper frames.  See cprof(1), ACCURACY.
+ * vDSO and system-call-wrapper frames.  See cprof(1), ACCURACY; pinned
+ * against perf by tests/t0010-stop-bias.sh.
  */
 struct stop_fix {
 	size_t full, moved;	/* builder entries: as sampled, and caller-only */

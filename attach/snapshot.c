@@ -16,7 +16,9 @@
  *    stopped in a second round, but only in calls the kernel restarts by
  *    itself (else they keep the shorter stack, unless stop_all).
  * The result is one consistent picture, as if all had been stopped
- * together, and a blocked epoll_wait never sees EINTR from us.
+ * together, and a blocked epoll_wait never sees EINTR from us (both
+ * pinned by tests/t0011-threads.sh; a D thread does not hold up the
+ * others, and a stopped process stays stopped: the same test).
  *
  * Two threads do the work: the tracer (every ptrace call is its own) and
  * the calling thread, which shares steps 1 and 3 with it (threads taken

@@ -22,7 +22,10 @@ void target_init(struct target *t, size_t stack_size)
 {
 	*t = (struct target){
 		.stack_size = stack_size,
-		/* never PTRACE_O_EXITKILL: if cprof dies the target lives on */
+		/*
+		 * never PTRACE_O_EXITKILL: if cprof dies the target lives on
+		 * (tests/t0008-endings.sh, cprof SIGKILLed)
+		 */
 		.options = PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC,
 	};
 }
@@ -157,7 +160,10 @@ static int seize(struct target *t, pid_t tid)
 	}
 	if (errno == ESRCH)
 		return 0;	/* exited meanwhile */
-	/* auto-attached by TRACECLONE before we saw its event */
+	/*
+	 * auto-attached by TRACECLONE before we saw its event (threads born
+	 * while we attach: tests/t0005-new-threads.sh)
+	 */
 	if (errno == EPERM && !proc_status(t->pid, tid, &st) && st.tracer == gettid()) {
 		thread_add(t, tid, false);
 		return 1;
@@ -343,7 +349,8 @@ static void on_exec(struct target *t, struct thread *th)
 		if (t->threads[i] != th)
 			thread_gone(t, t->threads[i]);
 	/*
-	 * A thread other than the leader exec'd and took the leader's tid:
+	 * A thread other than the leader exec'd and took the leader's tid
+	 * (tests/t0014-torture.sh, "a non-main thread execs"):
 	 * the leader's /proc/PID/task/TID files we hold still name the old,
 	 * dead task (reads fail), and an interrupt sent to the old leader
 	 * will never be answered.  Start this thread afresh.
@@ -430,7 +437,10 @@ static void dispatch(struct target *t, pid_t tid, int status)
 	switch (event) {
 	case PTRACE_EVENT_STOP:
 		if (is_stop_signal(sig)) {
-			/* group-stop: keep it stopped until SIGCONT, as without us */
+			/*
+			 * group-stop: keep it stopped until SIGCONT, as without
+			 * us (tests/t0007-job-control.sh)
+			 */
 			th->state = THREAD_GROUP_STOPPED;
 			if (t->hold && th->interrupting) {
 				/* its registers are readable here too; never CONT it */
@@ -471,7 +481,10 @@ static void dispatch(struct target *t, pid_t tid, int status)
 		on_exec(t, th);
 		return;
 	case 0:
-		/* signal-delivery stop: deliver exactly that signal, now */
+		/*
+		 * signal-delivery stop: deliver exactly that signal, now
+		 * (tests/t0006-signals.sh: each of 20000 handled once)
+		 */
 		resume(tid, sig);
 		return;
 	default:
