@@ -78,7 +78,7 @@ struct thread {
 	uint64_t name_read_ns;
 	char name[32];
 	struct capture cap;
-	/* off the cpu (wall, block, mutex): see attach/sampler.c */
+	/* off the cpu (wall, block, mutex): see attach/offcpu.c */
 	int syscall_fd;		/* /proc/PID/task/TID/syscall, or -1 */
 	uint64_t acct_ns;	/* wall time given to samples up to here */
 	uint32_t sample_label;	/* labels of the captured sample */
