@@ -26,14 +26,9 @@ ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -I$(B)/gen $(shell pkg-config --cflags
 LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstdc++ -lpthread -lm
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-SRCS := lib/util.c lib/u64map.c lib/itable.c \
-	symbolize/maps.c symbolize/symbolize.c symbolize/debugcache.c \
-	attach/procfs.c attach/capture.c attach/unwind.c attach/target.c attach/sampler.c \
-	attach/offcpu.c attach/snapshot.c attach/cfi.c \
-	profiles/builder.c profiles/output.c profiles/pprof.c profiles/text.c \
-	profiles/lockwait.c profiles/reader.c profiles/report.c profiles/flame.c
-CMD_SRCS := cmd/main.c cmd/common.c cmd/record.c cmd/threads.c cmd/profiles.c \
-	cmd/report.c cmd/diff.c
+# every .c of a folder is built: a new file needs no line here
+SRCS := $(wildcard lib/*.c symbolize/*.c attach/*.c profiles/*.c)
+CMD_SRCS := $(wildcard cmd/*.c)
 GEN := $(B)/gen/profile.pb-c.c
 HDRS := $(wildcard */*.h) $(B)/gen/profile.pb-c.h $(B)/gen/syscalls.h
 

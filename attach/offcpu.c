@@ -5,10 +5,12 @@
 #define _GNU_SOURCE
 #include "offcpu.h"
 #include "procfs.h"
+#include "sampler.h"
 #include "unwind.h"
 #include "../lib/util.h"
 #include "../profiles/builder.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -35,8 +37,21 @@
  * poll, select, wait, read on anything but a socket), the thread is
  * interrupted once for its registers; every other call keeps the shorter
  * stack, ending in [unknown], rather than risk an EINTR (epoll_wait and
- * socket calls with timeouts return EINTR to an interrupted caller).
+ * socket calls with timeouts return EINTR to an interrupted caller; no
+ * call returning early: tests/t0013-offcpu.sh).
  */
+
+/* The three modes' flags. */
+enum {
+	OFFCPU_WALL = 1,	/* wall: running threads too, every tick counts */
+	OFFCPU_LOCKS = 2,	/* mutex: futex waits only */
+};
+
+static bool is_wall(const struct sampler *s)
+{
+	return s->opts.mode->flags & OFFCPU_WALL;
+}
+
 static bool is_futex_wait(const struct proc_syscall *sc)
 {
 	return sc->nr == SYS_futex || sc->nr == SYS_futex_waitv;
@@ -63,7 +78,7 @@ static bool same_args(const struct proc_syscall *a, const struct proc_syscall *b
 #define MAX_WORDS 512
 
 /* A new episode, just unwound: keep it, replacing the oldest. */
-void offcpu_keep_episode(struct unwinder *u, struct thread *th, size_t entry)
+static void offcpu_keep_episode(struct unwinder *u, struct thread *th, size_t entry)
 {
 	unsigned slot = th->next_ep;
 	struct episode *ep = &th->eps[slot];
@@ -123,7 +138,7 @@ static int find_episode(struct sampler *s, struct thread *th,
 /* Add dt to the thread's blocked episode. */
 static void episode_add(struct sampler *s, struct thread *th, uint64_t dt, bool again)
 {
-	int64_t values[2] = { s->opts.mode == MODE_WALL || again, (int64_t)(dt + th->pending_ns) };
+	int64_t values[2] = { is_wall(s) || again, (int64_t)(dt + th->pending_ns) };
 
 	th->pending_ns = 0;
 	pb_add_to(s->builder, th->eps[th->cur_ep].entry, values);
@@ -133,7 +148,7 @@ static void offcpu_running(struct sampler *s, struct thread *th, uint64_t dt)
 {
 	th->cur_ep = -1;
 	th->adopt = false;
-	if (s->opts.mode != MODE_WALL)
+	if (!is_wall(s))
 		return;		/* block, mutex: time on the cpu is not counted */
 	th->pending_ns += dt;
 	if (th->state != THREAD_RUNNING)
@@ -143,7 +158,11 @@ static void offcpu_running(struct sampler *s, struct thread *th, uint64_t dt)
 	target_interrupt(&s->target, th);
 }
 
-void offcpu_tick(struct sampler *s)
+/*
+ * A tick: give every thread the wall time since the last one; interrupt
+ * running threads (wall), copy new blocked stacks, add to known ones.
+ */
+static void offcpu_tick(struct sampler *s)
 {
 	struct target *t = &s->target;
 	uint64_t now = now_ns();
@@ -189,7 +208,7 @@ void offcpu_tick(struct sampler *s)
 			offcpu_running(s, th, dt);
 			continue;
 		}
-		if (s->opts.mode == MODE_MUTEX && !is_futex_wait(&sc)) {
+		if (s->opts.mode->flags & OFFCPU_LOCKS && !is_futex_wait(&sc)) {
 			th->cur_ep = -1;
 			th->adopt = false;
 			th->ignored = true;
@@ -232,10 +251,17 @@ void offcpu_tick(struct sampler *s)
 	}
 }
 
-bool offcpu_sample_wanted(struct sampler *s, struct unwinder *u, struct thread *th)
+/*
+ * A captured sample, just unwound: if it is of a blocked call, false if it
+ * is not to be added (yet): it needs a stop for its registers, which was
+ * asked for, or it turned out to be running (block, mutex).
+ */
+static bool offcpu_sample_wanted(struct sampler *s, struct unwinder *u, struct thread *th)
 {
 	struct target *t = &s->target;
 
+	if (!th->sample_episode)
+		return true;
 	if (th->cap.partial) {
 		s->res.blocked_copies++;
 		if (unwinder_missed_registers(u) && th->bstate == 'S' &&
@@ -254,5 +280,72 @@ bool offcpu_sample_wanted(struct sampler *s, struct unwinder *u, struct thread *
 		return true;
 	th->sample_episode = th->adopt = false;
 	th->sample_label = offcpu_label('R', -1);
-	return s->opts.mode == MODE_WALL;
+	return is_wall(s);
 }
+
+/* That sample was added as builder entry `entry`: remember the place. */
+static bool offcpu_added(struct sampler *s, struct unwinder *u, struct thread *th,
+			 size_t entry)
+{
+	if (!th->sample_episode)
+		return false;
+	offcpu_keep_episode(u, th, entry);
+	th->sample_episode = false;
+	return true;
+}
+
+/* wall time from the last tick to the end */
+static void offcpu_end_time(struct sampler *s, struct thread *th, uint64_t end_ns)
+{
+	th->pending_ns += end_ns - th->acct_ns;
+}
+
+/* block, mutex: to the episode the thread is blocked in, if any */
+static void offcpu_leftover(struct sampler *s, struct thread *th)
+{
+	int64_t values[2] = { 0, (int64_t)th->pending_ns };
+
+	if (th->cur_ep >= 0)
+		pb_add_to(s->builder, th->eps[th->cur_ep].entry, values);
+}
+
+size_t offcpu_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2])
+{
+	static char unknown[32];
+	long nr = (long)(label & 0xffff) - 1;
+	size_t n = 0;
+
+	if (nr >= 0) {
+		kv[n][0] = "syscall";
+		kv[n][1] = syscall_name(nr);
+		if (!kv[n][1]) {
+			snprintf(unknown, sizeof(unknown), "syscall_%ld", nr);
+			kv[n][1] = unknown;
+		}
+		n++;
+	}
+	if (label >> 16) {
+		kv[n][0] = "thread_state";
+		kv[n][1] = proc_state_name((char)(label >> 16));
+		n++;
+	}
+	return n;
+}
+
+/* What the three modes share; they differ in their flags and leftover. */
+#define OFFCPU_OPS \
+	.read_syscalls = true, \
+	.tick = offcpu_tick, \
+	.wanted = offcpu_sample_wanted, \
+	.added = offcpu_added, \
+	.end_time = offcpu_end_time
+
+const struct sample_mode wall_mode = {
+	OFFCPU_OPS, .flags = OFFCPU_WALL, .leftover = sampler_leftover_to_last,
+};
+const struct sample_mode block_mode = {
+	OFFCPU_OPS, .leftover = offcpu_leftover,
+};
+const struct sample_mode mutex_mode = {
+	OFFCPU_OPS, .flags = OFFCPU_LOCKS, .leftover = offcpu_leftover,
+};

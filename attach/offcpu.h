@@ -1,31 +1,26 @@
 /*
- * attach/offcpu.h - wall, block and mutex sampling (see attach/offcpu.c),
- * driven by the sampler's loop (attach/sampler.c).
+ * attach/offcpu.h - the wall, block and mutex sampling modes (see
+ * attach/offcpu.c): wall_mode, block_mode and mutex_mode, declared with
+ * the others in attach/sampler.h.
  */
 #ifndef CPROF_OFFCPU_H
 #define CPROF_OFFCPU_H
 
-#include <stdbool.h>
-#include <stddef.h>
+#include <stdint.h>
 
-#include "sampler.h"
-
-struct unwinder;
+#include "../profiles/builder.h"
 
 /*
- * A tick: give every thread the wall time since the last one; interrupt
- * running threads (wall), copy new blocked stacks, add to known ones.
+ * Off-cpu entries carry two labels packed in the builder's label value:
+ * the /proc state letter and the system call number + 1 (0: none).
  */
-void offcpu_tick(struct sampler *s);
+static inline uint32_t offcpu_label(char state, long nr)
+{
+	return (uint32_t)(unsigned char)state << 16 |
+	       (uint32_t)(nr >= 0 && nr < 0xffff ? nr + 1 : 0);
+}
 
-/*
- * A captured sample of a blocked call, just unwound: false if it is not to
- * be added (yet): it needs a stop for its registers, which was asked for,
- * or it turned out to be running (block, mutex).
- */
-bool offcpu_sample_wanted(struct sampler *s, struct unwinder *u, struct thread *th);
-
-/* That sample was added as builder entry `entry`: remember the place. */
-void offcpu_keep_episode(struct unwinder *u, struct thread *th, size_t entry);
+/* ... and their names: {syscall, thread_state}, sorted by key as Go does */
+size_t offcpu_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2]);
 
 #endif

@@ -4,7 +4,6 @@
  */
 #define _GNU_SOURCE
 #include "sampler.h"
-#include "offcpu.h"
 #include "procfs.h"
 #include "unwind.h"
 #include "../lib/util.h"
@@ -25,69 +24,6 @@
 #define MAPS_REFRESH_NS 20000000ULL	/* reread maps at most 50x/s */
 
 /*
- * cpu: a thread is sampled only if it is runnable at the tick, so sleeping
- * threads are never disturbed (an interrupted epoll_wait would return
- * EINTR).  Its sample carries all the cpu time it used since its previous
- * sample, read from schedstat at the stop (attach/target.c), so the
- * profile's cpu total is the cpu the target really used, however few the
- * samples.
- *
- * Idle threads are looked at less often: after k looks in a row that found
- * no cpu used, the next is 2^k ticks later (at most every 16th tick), and
- * the first look that finds cpu used brings it back to every tick.  Cpu
- * totals stay exact (schedstat is cumulative); only the moment a waking
- * thread is first sampled moves.  Measured on 1000 idle threads at 99 Hz:
- * cprof's own cpu went from 0.71 s to 0.18 s per 2 s recording.
- *
- * "No cpu used" is schedstat unchanged since the last look, but a thread
- * that runs on without a context switch has its schedstat brought up to
- * date only at its scheduler tick (see take_runtime in attach/target.c):
- * at rates near or above HZ a busy thread often reads unchanged.  So a
- * thread that was runnable at the last look has its state read again
- * before it counts as idle.
- */
-#define MAX_IDLE_SHIFT 4
-
-static void tick_cpu(struct sampler *s)
-{
-	struct target *t = &s->target;
-	uint64_t tick = s->res.ticks;
-
-	for (size_t i = 0; i < t->nthreads; i++) {
-		struct thread *th = t->threads[i];
-		uint64_t rt;
-		char state;
-		bool ran;
-
-		if (th->state != THREAD_RUNNING || th->interrupting || th->captured)
-			continue;
-		if (tick < th->next_check)
-			continue;
-		if (proc_read_runtime(th->schedstat_fd, th->stat_fd, &rt))
-			continue;
-		ran = rt != th->seen_runtime;
-		th->seen_runtime = rt;
-		if (ran || th->was_running) {
-			if (proc_read_stat(th->stat_fd, &state, &th->utime, &th->stime))
-				continue;
-			th->was_running = state == 'R';
-		}
-		if (!ran && !th->was_running) {
-			unsigned shift = th->idle_checks < MAX_IDLE_SHIFT ?
-					 th->idle_checks : MAX_IDLE_SHIFT;
-
-			th->idle_checks++;
-			th->next_check = tick + (1ULL << shift);
-			continue;
-		}
-		th->idle_checks = 0;
-		th->next_check = tick + 1;
-		if (th->was_running)
-			target_interrupt(t, th);
-	}
-}
-
-/*
  * Stop bias.  PTRACE_INTERRUPT reaches a thread running on another cpu by
  * an IPI, which here takes longer (~100 us) than the gap between a busy
  * thread's system calls; the stop then happens at the next syscall return
@@ -99,7 +35,8 @@ static void tick_cpu(struct sampler *s)
  * Such a sample keeps, on its own stack, the thread's system-time share
  * (the kernel's utime/stime split over the recording); the rest is moved
  * to the code that issued the call: the same stack without its leading
- * vDSO and system-call-wrapper frames.  See cprof(1), ACCURACY.
+ * vDSO and system-call-wrapper frames.  See cprof(1), ACCURACY; pinned
+ * against perf by tests/t0010-stop-bias.sh.
  */
 struct stop_fix {
 	size_t full, moved;	/* builder entries: as sampled, and caller-only */
@@ -214,7 +151,7 @@ static void unwind_captured(struct sampler *s, struct unwinder *u, uint64_t *pcs
 			continue;
 		th->captured = false;
 		n = unwinder_unwind(u, &th->cap, pcs, s->opts.max_depth + 1);
-		if (th->sample_episode && !offcpu_sample_wanted(s, u, th))
+		if (s->opts.mode->wanted && !s->opts.mode->wanted(s, u, th))
 			continue;
 		values[0] = 1;
 		values[1] = (int64_t)th->sample_ns;
@@ -225,64 +162,43 @@ static void unwind_captured(struct sampler *s, struct unwinder *u, uint64_t *pcs
 						th->sample_epoch, pcs, n, values);
 		th->has_entry = true;
 		s->res.samples++;
-		if (th->sample_episode) {
-			offcpu_keep_episode(u, th, th->last_entry);
-			th->sample_episode = false;
-		} else if (stopped_at_syscall(&th->cap)) {
+		if (s->opts.mode->added && s->opts.mode->added(s, u, th, th->last_entry))
+			continue;
+		if (stopped_at_syscall(&th->cap)) {
 			note_syscall_stop(s, th, th->last_entry, th->sample_label, pcs, n);
 		}
 	}
 }
 
-/* threadcreate: one count for the stack that made each new thread */
-static void unwind_clones(struct sampler *s, struct unwinder *u, uint64_t *pcs)
+/* A leftover for modes whose time goes to the thread's last sample. */
+void sampler_leftover_to_last(struct sampler *s, struct thread *th)
 {
-	struct target *t = &s->target;
+	int64_t values[2] = { 0, (int64_t)th->pending_ns };
 
-	for (size_t i = 0; i < t->nclones; i++) {
-		int64_t one = 1;
-		size_t n = unwinder_unwind(u, &t->clones[i].cap, pcs, s->opts.max_depth + 1);
-
-		pb_add(s->builder, 0, t->clones[i].epoch, pcs, n, &one);
-		s->res.samples++;
-	}
-	t->nclones = 0;
+	if (th->has_entry)
+		pb_add_to(s->builder, th->last_entry, values);
 }
 
-/* cpu time used after a thread's last sample goes to its last stack */
+/* time used after a thread's last sample goes to its last stack */
 static void finish(struct sampler *s)
 {
+	const struct sample_mode *m = s->opts.mode;
 	struct target *t = &s->target;
 	uint64_t end = now_ns();
 
 	for (size_t i = 0; i < t->nthreads; i++) {
 		struct thread *th = t->threads[i];
-		uint64_t rt;
 
 		if (th->state != THREAD_GONE) {
 			char state;
 
-			if (s->opts.mode == MODE_CPU) {
-				if (!proc_read_runtime(th->schedstat_fd, th->stat_fd, &rt) &&
-				    rt > th->last_runtime)
-					th->pending_ns += rt - th->last_runtime;
-			} else {
-				/* wall time from the last tick to the end */
-				th->pending_ns += end - th->acct_ns;
-			}
+			if (m->end_time)
+				m->end_time(s, th, end);
 			proc_read_stat(th->stat_fd, &state, &th->utime, &th->stime);
 			target_refresh_name(t, th);
 		}
-		if (th->pending_ns) {
-			int64_t values[2] = { 0, (int64_t)th->pending_ns };
-
-			if (s->opts.mode == MODE_CPU || s->opts.mode == MODE_WALL) {
-				if (th->has_entry)
-					pb_add_to(s->builder, th->last_entry, values);
-			} else if (th->cur_ep >= 0) {
-				pb_add_to(s->builder, th->eps[th->cur_ep].entry, values);
-			}
-		}
+		if (th->pending_ns && m->leftover)
+			m->leftover(s, th);
 		if (th->has_entry)
 			pb_thread_name(s->builder, th->tid, th->name);
 	}
@@ -358,13 +274,57 @@ static int read_signals(struct sampler *s, int sfd)
 	return s->res.stop_signal;
 }
 
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return (a > b) - (a < b);
+}
+
+/* What the caller may know of the target, once the recording is over. */
+static void fill_result(struct sampler *s)
+{
+	struct target *t = &s->target;
+	struct sampler_result *r = &s->res;
+	uint64_t *v;
+
+	r->pid = t->pid;
+	r->launched = t->launched;
+	r->exited = t->exited;
+	r->wait_status = t->wait_status;
+	r->threads_seen = t->threads_seen;
+	r->lost_samples = t->lost_samples;
+	r->npauses = t->npauses;
+	if (!t->npauses)
+		return;
+	v = xmalloc(t->npauses * sizeof(*v));
+	memcpy(v, t->pauses, t->npauses * sizeof(*v));
+	qsort(v, t->npauses, sizeof(*v), cmp_u64);
+	r->pause_p50_ns = v[t->npauses / 2];
+	r->pause_p99_ns = v[(t->npauses * 99) / 100];
+	r->pause_max_ns = v[t->npauses - 1];
+	free(v);
+}
+
+/*
+ * CPROF_TEST_FAIL_POLL=N, for tests only (tests/t0008-endings.sh): the
+ * poll after the N-th tick fails with EIO, as a real poll failure would,
+ * so that the "profile written, but cut short" path (exit 3) is tested.
+ */
+static uint64_t fail_poll_at(void)
+{
+	const char *v = getenv("CPROF_TEST_FAIL_POLL");
+
+	return v ? strtoull(v, NULL, 10) : 0;
+}
+
 static void record(struct sampler *s)
 {
 	struct target *t = &s->target;
 	struct unwinder *u = NULL;
-	uint64_t start, deadline, *pcs;
+	uint64_t start, deadline, *pcs, fail_at = fail_poll_at();
 	struct pollfd fds[2];
-	int tfd = -1, sfd;
+	int tfd = -1, sfd, ret;
 
 	pcs = xcalloc(s->opts.max_depth + 2, sizeof(*pcs));
 	sfd = signalfd(-1, &s->opts.handled, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -373,10 +333,9 @@ static void record(struct sampler *s)
 		goto out;
 	}
 	target_init(t, s->opts.stack_size);
-	t->read_syscalls = s->opts.mode == MODE_WALL || s->opts.mode == MODE_BLOCK ||
-			   s->opts.mode == MODE_MUTEX;
-	t->clone_stacks = s->opts.mode == MODE_THREADCREATE;
-	t->stop_runtime = s->opts.mode == MODE_CPU;
+	t->read_syscalls = s->opts.mode->read_syscalls;
+	t->clone_stacks = s->opts.mode->clone_stacks;
+	t->stop_runtime = s->opts.mode->stop_runtime;
 	if (s->opts.argv)
 		s->res.status = target_launch(t, s->opts.argv, &s->opts.orig_mask);
 	else
@@ -389,14 +348,12 @@ static void record(struct sampler *s)
 		goto out;
 	}
 	u = unwinder_new(&t->as);
-	if (s->opts.mode == MODE_THREADCREATE && !t->launched && t->nthreads) {
-		/* threads that were there before: one count each, no stack */
-		static const uint64_t before = PC_BEFORE_ATTACH;
-		int64_t count = (int64_t)t->nthreads;
-
-		pb_add(s->builder, 0, 0, &before, 1, &count);
-		s->res.threads_before = t->nthreads;
+	if (!u) {
+		s->res.status = -1;
+		goto out;
 	}
+	if (s->opts.mode->start)
+		s->opts.mode->start(s);
 	start = now_ns();
 	for (size_t i = 0; i < t->nthreads; i++)
 		t->threads[i]->acct_ns = start;
@@ -413,8 +370,17 @@ static void record(struct sampler *s)
 				break;
 			timeout = (int)((deadline - now + 999999) / 1000000);
 		}
-		if (poll(fds, 2, timeout) < 0 && errno != EINTR) {
-			s->res.status = error("poll: %s", strerror(errno));
+		if (fail_at && s->res.ticks >= fail_at) {
+			errno = EIO;
+			fds[0].revents = fds[1].revents = 0;
+			ret = -1;
+		} else {
+			ret = poll(fds, 2, timeout);
+		}
+		if (ret < 0 && errno != EINTR) {
+			/* what was collected so far is still written (exit 3) */
+			error("poll: %s", strerror(errno));
+			s->res.cut_short = true;
 			break;
 		}
 		/* stops first: a thread we interrupted waits for its resume */
@@ -424,22 +390,22 @@ static void record(struct sampler *s)
 		if (fds[0].revents & POLLIN &&
 		    read(tfd, &exp, sizeof(exp)) == sizeof(exp)) {
 			on_tick(s, tfd);
-			if (s->opts.mode == MODE_CPU)
-				tick_cpu(s);
-			else if (s->opts.mode != MODE_THREADCREATE)
-				offcpu_tick(s);
+			if (s->opts.mode->tick)
+				s->opts.mode->tick(s);
 			target_await(t, now_ns() + AWAIT_NS);
 		}
 		/* every thread runs again: a good moment to reread maps */
 		addrspace_refresh(&t->as, MAPS_REFRESH_NS);
 		unwind_captured(s, u, pcs);
-		unwind_clones(s, u, pcs);
+		if (s->opts.mode->clones)
+			s->opts.mode->clones(s, u, pcs);
 	}
 	s->res.duration_ns = now_ns() - start;
 	/* resume every stop reported so far, re-injecting signals */
 	target_drain(t);
 	unwind_captured(s, u, pcs);
-	unwind_clones(s, u, pcs);
+	if (s->opts.mode->clones)
+		s->opts.mode->clones(s, u, pcs);
 	finish(s);
 out:
 	unwinder_free(u);
@@ -456,6 +422,7 @@ out:
 	 * signal the detach would drop).
 	 */
 	target_drain(t);
+	fill_result(s);
 }
 
 static void *tracer_main(void *arg)
@@ -479,4 +446,14 @@ int sampler_start(struct sampler *s, struct profile_builder *b)
 void sampler_join(struct sampler *s)
 {
 	pthread_join(s->thread, NULL);
+}
+
+struct addrspace *sampler_addrspace(struct sampler *s)
+{
+	return &s->target.as;
+}
+
+void sampler_release(struct sampler *s)
+{
+	target_release(&s->target);
 }

@@ -8,6 +8,10 @@
  * (sampler_start): when that thread exits the kernel detaches all tracees
  * without stopping them (see attach/target.h).  Samples go into the
  * builder; the caller reads it after sampler_join().
+ *
+ * What is sampled, and how, is a struct sample_mode: one file each
+ * (attach/cpu.c, attach/offcpu.c, attach/threadcreate.c).  The loop here
+ * is the same for all of them.
  */
 #ifndef CPROF_SAMPLER_H
 #define CPROF_SAMPLER_H
@@ -20,27 +24,50 @@
 #include "../lib/u64map.h"
 
 struct profile_builder;
-
-enum sample_mode {
-	MODE_CPU,		/* running threads, weighted by cpu time */
-	MODE_WALL,		/* every thread, weighted by wall time */
-	MODE_BLOCK,		/* threads blocked off the cpu */
-	MODE_MUTEX,		/* ... in futex waits (lock filter: cmd/record.c) */
-	MODE_THREADCREATE,	/* the creator's stack at each new thread */
-};
+struct sampler;
+struct thread;
+struct unwinder;
 
 /*
- * Off-cpu entries carry two labels packed in the builder's label value:
- * the /proc state letter and the system call number + 1 (0: none).
+ * A sampling mode: what the loop asks of it.  Any operation may be NULL
+ * (nothing to do; for wanted: every stack is wanted).  All run on the
+ * tracer thread.
  */
-static inline uint32_t offcpu_label(char state, long nr)
-{
-	return (uint32_t)(unsigned char)state << 16 |
-	       (uint32_t)(nr >= 0 && nr < 0xffff ? nr + 1 : 0);
-}
+struct sample_mode {
+	bool read_syscalls;	/* open each thread's /proc syscall file */
+	bool clone_stacks;	/* capture the parent at each clone event */
+	bool stop_runtime;	/* weigh samples by the cpu read at their stop */
+	unsigned flags;		/* the mode's own (e.g. OFFCPU_WALL) */
+	/* attached (or launched), before the first tick */
+	void (*start)(struct sampler *s);
+	/* a tick: pick threads, interrupt them (target_interrupt) or
+	 * capture them without a stop (th->captured) */
+	void (*tick)(struct sampler *s);
+	/* th's captured stack, just unwound: add it to the builder? */
+	bool (*wanted)(struct sampler *s, struct unwinder *u, struct thread *th);
+	/* ... it was added as builder entry `entry`: true if the mode keeps
+	 * it as its own (then no stop-bias correction applies) */
+	bool (*added)(struct sampler *s, struct unwinder *u, struct thread *th,
+		      size_t entry);
+	/* the parents' stacks captured at clone events (clone_stacks) */
+	void (*clones)(struct sampler *s, struct unwinder *u, uint64_t *pcs);
+	/* the end, for a live thread: the time it used since its last look
+	 * goes to th->pending_ns ... */
+	void (*end_time)(struct sampler *s, struct thread *th, uint64_t end_ns);
+	/* ... and th->pending_ns (not 0) to the entry it belongs to */
+	void (*leftover)(struct sampler *s, struct thread *th);
+};
+
+/* The leftover of modes whose time goes to a thread's last sample. */
+void sampler_leftover_to_last(struct sampler *s, struct thread *th);
+
+/* The modes, one file each. */
+extern const struct sample_mode cpu_mode;		/* attach/cpu.c */
+extern const struct sample_mode wall_mode, block_mode, mutex_mode; /* offcpu.c */
+extern const struct sample_mode threadcreate_mode;	/* attach/threadcreate.c */
 
 struct sampler_opts {
-	enum sample_mode mode;
+	const struct sample_mode *mode;
 	pid_t pid;		/* attach to this, or ... */
 	char *const *argv;	/* ... launch this */
 	unsigned hz;
@@ -52,9 +79,20 @@ struct sampler_opts {
 	sigset_t handled;	/* blocked everywhere, read from a signalfd */
 };
 
+/* What the caller reads after sampler_join(); nothing else of the sampler. */
 struct sampler_result {
 	int status;		/* 0, -1 (error reported), or 126/127 (launch) */
+	bool cut_short;		/* an error ended a recording that had begun:
+				 * the builder holds what came before it */
 	int stop_signal;	/* the signal that ended the recording, or 0 */
+	pid_t pid;		/* the target */
+	bool launched;		/* we started it, and ... */
+	bool exited;		/* ... it is gone, with this wait status: */
+	int wait_status;
+	size_t threads_seen;
+	uint64_t lost_samples;	/* thread died or stopped before capture */
+	size_t npauses;		/* samples whose pause was measured, and */
+	uint64_t pause_p50_ns, pause_p99_ns, pause_max_ns;	/* ... those pauses */
 	uint64_t start_realtime_ns;
 	uint64_t duration_ns;
 	uint64_t ticks, missed_ticks;
@@ -62,7 +100,6 @@ struct sampler_result {
 	uint64_t syscall_stops;	/* samples whose stop was a syscall return */
 	uint64_t blocked_copies;	/* blocked stacks copied without a stop */
 	uint64_t blocked_stops;	/* ... and blocked threads stopped instead */
-	uint64_t threads_before;	/* threadcreate: threads found at attach */
 };
 
 struct stop_fix;
@@ -81,5 +118,11 @@ struct sampler {
 
 int sampler_start(struct sampler *s, struct profile_builder *b);
 void sampler_join(struct sampler *s);
+
+/* The target's address spaces, for symbolizing what the builder holds. */
+struct addrspace *sampler_addrspace(struct sampler *s);
+
+/* After sampler_join(): free what the recording kept. */
+void sampler_release(struct sampler *s);
 
 #endif

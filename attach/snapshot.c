@@ -16,7 +16,9 @@
  *    stopped in a second round, but only in calls the kernel restarts by
  *    itself (else they keep the shorter stack, unless stop_all).
  * The result is one consistent picture, as if all had been stopped
- * together, and a blocked epoll_wait never sees EINTR from us.
+ * together, and a blocked epoll_wait never sees EINTR from us (both
+ * pinned by tests/t0011-threads.sh; a D thread does not hold up the
+ * others, and a stopped process stays stopped: the same test).
  *
  * Two threads do the work: the tracer (every ptrace call is its own) and
  * the calling thread, which shares steps 1 and 3 with it (threads taken
@@ -217,7 +219,8 @@ static void copy_threads_helper(struct snapshot *s)
 	struct capture cap;
 	size_t i, took = 0;
 
-	unwinder_no_reload(u);
+	if (u)
+		unwinder_no_reload(u);
 	capture_init(&cap, s->opts.stack_size);
 	while ((i = atomic_fetch_add(&s->copy_next, 1)) < s->n) {
 		struct snap_thread *st = &s->v[i];
@@ -226,7 +229,8 @@ static void copy_threads_helper(struct snapshot *s)
 			atomic_fetch_add(&s->copy_done, 1);
 			continue;
 		}
-		if (copy_blocked(s, st, u, pcs, &cap, &s->sym_as) &&
+		/* no unwinder: every one is handed back to the tracer */
+		if (u && copy_blocked(s, st, u, pcs, &cap, &s->sym_as) &&
 		    !unwinder_missed_registers(u) && !unwinder_wanted_reload(u)) {
 			st->result = SNAP_OK;
 			took++;
@@ -519,6 +523,10 @@ static void take(struct snapshot *s)
 	u = unwinder_new(&t->as);
 	pcs = xcalloc(s->opts.max_depth + 2, sizeof(*pcs));
 	capture_init(&s->scratch, s->opts.stack_size);
+	if (!u) {
+		s->status = -1;
+		goto out;
+	}
 	/* 2: the running threads, stopped together right away */
 	for (size_t i = 0; i < s->n; i++)
 		s->v[i].need_stop = s->v[i].result == SNAP_NO_STOP && !looks_blocked(&s->v[i]);

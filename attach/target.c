@@ -22,7 +22,10 @@ void target_init(struct target *t, size_t stack_size)
 {
 	*t = (struct target){
 		.stack_size = stack_size,
-		/* never PTRACE_O_EXITKILL: if cprof dies the target lives on */
+		/*
+		 * never PTRACE_O_EXITKILL: if cprof dies the target lives on
+		 * (tests/t0008-endings.sh, cprof SIGKILLed)
+		 */
 		.options = PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC,
 	};
 }
@@ -158,7 +161,10 @@ static int seize(struct target *t, pid_t tid)
 	}
 	if (errno == ESRCH)
 		return 0;	/* exited meanwhile */
-	/* auto-attached by TRACECLONE before we saw its event */
+	/*
+	 * auto-attached by TRACECLONE before we saw its event (threads born
+	 * while we attach: tests/t0005-new-threads.sh)
+	 */
 	if (errno == EPERM && !proc_status(t->pid, tid, &st) && st.tracer == gettid()) {
 		thread_add(t, tid, false);
 		return 1;
@@ -222,11 +228,23 @@ int target_launch(struct target *t, char *const argv[], const void *sigmask)
 	ssize_t n;
 	pid_t pid;
 
-	if (pipe2(go, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
+	if (pipe2(go, O_CLOEXEC))
 		return error("pipe: %s", strerror(errno));
+	if (pipe2(err, O_CLOEXEC)) {
+		e = errno;
+		close(go[0]);
+		close(go[1]);
+		return error("pipe: %s", strerror(e));
+	}
 	pid = fork();
-	if (pid < 0)
-		return error("fork: %s", strerror(errno));
+	if (pid < 0) {
+		e = errno;
+		close(go[0]);
+		close(go[1]);
+		close(err[0]);
+		close(err[1]);
+		return error("fork: %s", strerror(e));
+	}
 	if (pid == 0) {
 		char c;
 
@@ -332,7 +350,8 @@ static void on_exec(struct target *t, struct thread *th)
 		if (t->threads[i] != th)
 			thread_gone(t, t->threads[i]);
 	/*
-	 * A thread other than the leader exec'd and took the leader's tid:
+	 * A thread other than the leader exec'd and took the leader's tid
+	 * (tests/t0014-torture.sh, "a non-main thread execs"):
 	 * the leader's /proc/PID/task/TID files we hold still name the old,
 	 * dead task (reads fail), and an interrupt sent to the old leader
 	 * will never be answered.  Start this thread afresh.
@@ -404,7 +423,7 @@ static void on_sample_stop(struct target *t, struct thread *th)
 }
 
 /* The parent of a new thread, stopped at the clone event: take its stack. */
-static void capture_clone(struct target *t, struct thread *parent, pid_t child)
+static void capture_clone(struct target *t, struct thread *parent)
 {
 	struct clone_event *ce;
 
@@ -416,19 +435,94 @@ static void capture_clone(struct target *t, struct thread *parent, pid_t child)
 		t->lost_samples++;
 		return;
 	}
-	ce->parent = parent->tid;
-	ce->child = child;
 	ce->epoch = addrspace_epoch(&t->as);
 	t->nclones++;
 }
 
+/*
+ * group-stop: keep it stopped until SIGCONT, as without us
+ * (tests/t0007-job-control.sh)
+ */
+static void on_group_stop(struct target *t, struct thread *th)
+{
+	th->state = THREAD_GROUP_STOPPED;
+	if (t->hold && th->interrupting) {
+		/* its registers are readable here too; never CONT it */
+		interrupt_done(t, th);
+		if (!capture_thread(t->pid, th->tid, &th->cap,
+				    addrspace_current(&t->as))) {
+			th->held = th->held_group = true;
+			th->captured = true;
+			th->sample_epoch = addrspace_epoch(&t->as);
+			return;
+		}
+		t->lost_samples++;
+	}
+	if (th->interrupting)
+		t->lost_samples++;
+	interrupt_done(t, th);
+	ptrace(PTRACE_LISTEN, th->tid, 0, 0);
+}
+
+static void on_clone(struct target *t, struct thread *th)
+{
+	unsigned long msg;
+
+	/* the parent waits only for its stack copy, not for /proc opens */
+	if (ptrace(PTRACE_GETEVENTMSG, th->tid, 0, &msg) < 0)
+		msg = 0;
+	if (msg && t->clone_stacks)
+		capture_clone(t, th);
+	resume(th->tid, 0);
+	if (msg)
+		thread_add(t, (pid_t)msg, false);
+	t->as.dirty = true;	/* its stack is a new mapping */
+}
+
+/* What a wait status is (strace's next_event()); see attach/target.h. */
+enum target_event {
+	TEV_NONE,		/* neither a stop nor an end */
+	TEV_GONE,		/* exited or killed */
+	TEV_STOP,		/* PTRACE_EVENT_STOP + SIGTRAP */
+	TEV_GROUP_STOP,		/* PTRACE_EVENT_STOP + a stop signal */
+	TEV_CLONE,
+	TEV_EXEC,
+	TEV_SIGNAL,		/* signal-delivery stop of *sig */
+	TEV_OTHER,		/* another ptrace event: just resume */
+};
+
+static enum target_event decode(int status, int *sig)
+{
+	*sig = 0;
+	if (WIFEXITED(status) || WIFSIGNALED(status))
+		return TEV_GONE;
+	if (!WIFSTOPPED(status))
+		return TEV_NONE;
+	*sig = WSTOPSIG(status);
+	switch (status >> 16) {
+	case PTRACE_EVENT_STOP:
+		return is_stop_signal(*sig) ? TEV_GROUP_STOP : TEV_STOP;
+	case PTRACE_EVENT_CLONE:
+		return TEV_CLONE;
+	case PTRACE_EVENT_EXEC:
+		return TEV_EXEC;
+	case 0:
+		return TEV_SIGNAL;
+	default:
+		return TEV_OTHER;
+	}
+}
+
+/* ... and what is done with it (strace's dispatch_event()). */
 static void dispatch(struct target *t, pid_t tid, int status)
 {
 	struct thread *th = target_thread(t, tid);
-	unsigned long msg;
-	int sig, event;
+	int sig;
+	enum target_event ev = decode(status, &sig);
 
-	if (WIFEXITED(status) || WIFSIGNALED(status)) {
+	if (ev == TEV_NONE)
+		return;
+	if (ev == TEV_GONE) {
 		if (th)
 			thread_gone(t, th);
 		if (tid == t->pid) {
@@ -437,63 +531,38 @@ static void dispatch(struct target *t, pid_t tid, int status)
 		}
 		return;
 	}
-	if (!WIFSTOPPED(status))
-		return;
 	if (!th || th->state == THREAD_GONE)
 		th = thread_add(t, tid, false);	/* first stop of a new thread */
-	sig = WSTOPSIG(status);
-	event = status >> 16;
-	switch (event) {
-	case PTRACE_EVENT_STOP:
-		if (is_stop_signal(sig)) {
-			/* group-stop: keep it stopped until SIGCONT, as without us */
-			th->state = THREAD_GROUP_STOPPED;
-			if (t->hold && th->interrupting) {
-				/* its registers are readable here too; never CONT it */
-				interrupt_done(t, th);
-				if (!capture_thread(t->pid, tid, &th->cap,
-						    addrspace_current(&t->as))) {
-					th->held = th->held_group = true;
-					th->captured = true;
-					th->sample_epoch = addrspace_epoch(&t->as);
-					return;
-				}
-				t->lost_samples++;
-			}
-			if (th->interrupting)
-				t->lost_samples++;
-			interrupt_done(t, th);
-			ptrace(PTRACE_LISTEN, tid, 0, 0);
-			return;
-		}
+	switch (ev) {
+	case TEV_GROUP_STOP:
+		on_group_stop(t, th);
+		return;
+	case TEV_STOP:
 		th->state = THREAD_RUNNING;
 		if (th->interrupting)
 			on_sample_stop(t, th);
 		else
 			resume(tid, 0);
 		return;
-	case PTRACE_EVENT_CLONE:
-		/* the parent waits only for its stack copy, not for /proc opens */
-		if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) < 0)
-			msg = 0;
-		if (msg && t->clone_stacks)
-			capture_clone(t, th, (pid_t)msg);
-		resume(tid, 0);
-		if (msg)
-			thread_add(t, (pid_t)msg, false);
-		t->as.dirty = true;	/* its stack is a new mapping */
+	case TEV_CLONE:
+		on_clone(t, th);
 		return;
-	case PTRACE_EVENT_EXEC:
+	case TEV_EXEC:
 		on_exec(t, th);
 		return;
-	case 0:
-		/* signal-delivery stop: deliver exactly that signal, now */
+	case TEV_SIGNAL:
+		/*
+		 * signal-delivery stop: deliver exactly that signal, now
+		 * (tests/t0006-signals.sh: each of 20000 handled once)
+		 */
 		resume(tid, sig);
 		return;
-	default:
-		resume(tid, 0);
-		return;
+	case TEV_OTHER:
+	case TEV_NONE:
+	case TEV_GONE:
+		break;
 	}
+	resume(tid, 0);
 }
 
 int target_await(struct target *t, uint64_t deadline_ns)

@@ -4,18 +4,24 @@
  *
  * All ptrace calls are made by one thread, the tracer (see attach/sampler.c),
  * so that when it exits the kernel detaches every tracee at once without
- * stopping it: no blocked system call returns EINTR because cprof left.
- * Before that exit, target_drain() resumes every stop cprof has been told
- * of, re-injecting signals, so none is lost (a tracee sitting in a
- * signal-delivery stop when its tracer exits loses that signal).
+ * stopping it: no blocked system call returns EINTR because cprof left
+ * (tests/t0013-offcpu.sh, tests/t0011-threads.sh; cprof SIGKILLed:
+ * tests/t0008-endings.sh).  Before that exit, target_drain() resumes every
+ * stop cprof has been told of, re-injecting signals, so none is lost (a
+ * tracee sitting in a signal-delivery stop when its tracer exits loses that
+ * signal: tests/t0014-torture.sh, the signal storm).
  *
  * Stops are classified as (strace's next_event/dispatch shape):
  *   PTRACE_EVENT_STOP + SIGTRAP      our interrupt (sample), a new thread's
  *                                    first stop, or a listened group-stop ending
  *   PTRACE_EVENT_STOP + stop signal  group-stop: PTRACE_LISTEN, stays stopped
+ *                                    (tests/t0007-job-control.sh)
  *   PTRACE_EVENT_CLONE / _EXEC       new thread / new program image
+ *                                    (tests/t0005-new-threads.sh, t0012-exec.sh)
  *   plain signal                     signal-delivery stop: re-inject at once
- * ESRCH from any call means the thread died: an event, not an error.
+ *                                    (tests/t0006-signals.sh)
+ * ESRCH from any call means the thread died: an event, not an error
+ * (tests/t0014-torture.sh, thread churn and endings mid-tick).
  */
 #ifndef CPROF_TARGET_H
 #define CPROF_TARGET_H
@@ -74,7 +80,7 @@ struct thread {
 	uint64_t name_read_ns;
 	char name[32];
 	struct capture cap;
-	/* off the cpu (wall, block, mutex): see attach/sampler.c */
+	/* off the cpu (wall, block, mutex): see attach/offcpu.c */
 	int syscall_fd;		/* /proc/PID/task/TID/syscall, or -1 */
 	uint64_t acct_ns;	/* wall time given to samples up to here */
 	uint32_t sample_label;	/* labels of the captured sample */
@@ -90,7 +96,6 @@ struct thread {
 
 /* threadcreate: the creating thread's stack, taken at PTRACE_EVENT_CLONE */
 struct clone_event {
-	pid_t parent, child;
 	uint32_t epoch;
 	struct capture cap;
 };

@@ -229,8 +229,11 @@ struct unwinder *unwinder_new(struct addrspace *as)
 
 	u->as = as;
 	u->uas = unw_create_addr_space(&accessors, 0);
-	if (!u->uas)
-		die("unw_create_addr_space failed");
+	if (!u->uas) {
+		free(u);
+		error("libunwind: unw_create_addr_space failed");
+		return NULL;
+	}
 	/*
 	 * Per-thread: cprof unwinds on one thread, and the global cache takes
 	 * a lock that blocks signals (two sigprocmask calls) on every step.

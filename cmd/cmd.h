@@ -7,9 +7,13 @@
 #define CPROF_CMD_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "../profiles/builder.h"
+
+struct sample_mode;
 struct snapshot;
 struct symbolizer;
 
@@ -18,6 +22,38 @@ int cmd_threads(int argc, char **argv);
 int cmd_profiles(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+
+/*
+ * The profile types (cmd/profiles.c): one row each, and all that record,
+ * `cprof profiles`, --help and the man page's check (tests/t0001-cli.sh)
+ * know of them.  A new type is a row there and, if it samples, a mode
+ * (struct sample_mode, one file in attach/).
+ */
+struct profile_type {
+	const char *name;
+	const char *help;	/* one line: record --help, cprof profiles */
+	const char *more;	/* another line for record --help, or NULL */
+	bool ready;		/* false: listed as "(not yet)" */
+	const struct sample_mode *mode;	/* NULL: a snapshot (threads) */
+	size_t nvalues;
+	const char *types[2][2];	/* sample types, {type, unit} */
+	const char *period_type[2];
+	bool per_hz;		/* period is 1e9/HZ ns, else 1 */
+	pb_label_fn labels;
+	bool contention;	/* Go's contention text format */
+	bool blocked_stacks;	/* say how blocked stacks were copied */
+	/* the builder's entries, before symbolizing, may be filtered */
+	void (*filter)(struct profile_builder *b, struct symbolizer *sym);
+};
+
+extern const struct profile_type profile_types[];
+extern const size_t nprofile_types;
+
+/* The type by name, or NULL. */
+const struct profile_type *profile_type_find(const char *name);
+
+/* "cpu, wall, ... or threads": the types record takes. */
+char *profile_type_names(void);
 
 /* Options that record and threads both take. */
 enum { OPT_MAX_DEPTH = 256, OPT_STACK_SIZE, OPT_DEBUGINFO, OPT_FIRST_OWN };
@@ -43,6 +79,8 @@ int parse_common_opt(const char *cmd, int c, const char *arg, struct common_args
 
 /* "cprof: CMD: <fmt with arg>" and a pointer to --help; CPROF_EXIT_USAGE. */
 int usage_error(const char *cmd, const char *fmt, const char *arg);
+/* ... as "WHAT 'ARG' (NAMES)", NAMES what is accepted (freed here). */
+int usage_error_not_in(const char *cmd, const char *what, const char *arg, char *names);
 
 /* Refuse cprof itself, zombies, missing processes; a thread id becomes its
  * process (said on stderr).  0, or -1 after printing why. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -65,6 +66,16 @@ int usage_error(const char *cmd, const char *fmt, const char *arg)
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, "\n(see cprof %s --help)\n", cmd);
 	return CPROF_EXIT_USAGE;
+}
+
+int usage_error_not_in(const char *cmd, const char *what, const char *arg, char *names)
+{
+	char *fmt = xasprintf("%s '%%s' (%s)", what, names);
+	int ret = usage_error(cmd, fmt, arg);
+
+	free(fmt);
+	free(names);
+	return ret;
 }
 
 int parse_common_opt(const char *cmd, int c, const char *arg, struct common_args *o)

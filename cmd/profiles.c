@@ -1,27 +1,86 @@
 /*
- * cmd/profiles.c - `cprof profiles`: the profile types cprof knows, one line
- * each, like runtime/pprof's Profiles(), marking those not built yet.
+ * cmd/profiles.c - the profile types cprof knows, in one table, and
+ * `cprof profiles`, which lists them like runtime/pprof's Profiles(),
+ * marking those not built yet.
  */
+#define _GNU_SOURCE
 #include "cmd.h"
+#include "../attach/offcpu.h"
+#include "../attach/procfs.h"
+#include "../attach/sampler.h"
 #include "../lib/util.h"
+#include "../profiles/lockwait.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static const struct {
-	const char *name;
-	bool ready;
-	const char *what;
-} types[] = {
-	{ "cpu", true, "where threads use cpu: samples/count, cpu/nanoseconds (record -t cpu)" },
-	{ "threads", true, "every thread's stack now, identical stacks merged: threads/count (record -t threads; cprof threads)" },
-	{ "wall", true, "every thread at every tick, running or not: samples/count, wall/nanoseconds (record -t wall)" },
-	{ "block", true, "time blocked off the cpu by stack: contentions/count, delay/nanoseconds (record -t block)" },
-	{ "mutex", true, "time waiting for locks (not condition variables) by stack: contentions/count, delay/nanoseconds (record -t mutex)" },
-	{ "threadcreate", true, "stacks that created threads: threadcreate/count (record -t threadcreate)" },
-	{ "heap", false, "live allocations by stack" },
-	{ "allocs", false, "all allocations by stack" },
+/* threads: the state letter */
+static size_t state_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2])
+{
+	kv[0][0] = "thread_state";
+	kv[0][1] = proc_state_name((char)label);
+	return 1;
+}
+
+/* What each profile type records, and how its values are named (Go's). */
+const struct profile_type profile_types[] = {
+	{ .name = "cpu", .help = "where threads use the cpu", .ready = true,
+	  .mode = &cpu_mode, .nvalues = 2,
+	  .types = { { "samples", "count" }, { "cpu", "nanoseconds" } },
+	  .period_type = { "cpu", "nanoseconds" }, .per_hz = true },
+	{ .name = "wall", .help = "every thread at every tick, by wall time",
+	  .ready = true, .mode = &wall_mode, .nvalues = 2,
+	  .types = { { "samples", "count" }, { "wall", "nanoseconds" } },
+	  .period_type = { "wall", "nanoseconds" }, .per_hz = true,
+	  .labels = offcpu_labels, .blocked_stacks = true },
+	{ .name = "block", .help = "time blocked off the cpu, by stack",
+	  .ready = true, .mode = &block_mode, .nvalues = 2,
+	  .types = { { "contentions", "count" }, { "delay", "nanoseconds" } },
+	  .period_type = { "contentions", "count" },
+	  .labels = offcpu_labels, .contention = true, .blocked_stacks = true },
+	{ .name = "mutex", .help = "time waiting for a lock, by stack",
+	  .more = "(not condition variables)",
+	  .ready = true, .mode = &mutex_mode, .nvalues = 2,
+	  .types = { { "contentions", "count" }, { "delay", "nanoseconds" } },
+	  .period_type = { "contentions", "count" },
+	  .labels = offcpu_labels, .contention = true, .blocked_stacks = true,
+	  .filter = pb_keep_lock_waits },
+	{ .name = "threadcreate", .help = "the stack that created each thread",
+	  .ready = true, .mode = &threadcreate_mode, .nvalues = 1,
+	  .types = { { "threadcreate", "count" } },
+	  .period_type = { "threadcreate", "count" } },
+	{ .name = "threads", .help = "one snapshot of every thread's stack",
+	  .more = "(needs -p; not -F, -d or --raw-stops)",
+	  .ready = true, .nvalues = 1,
+	  .types = { { "threads", "count" } },
+	  .period_type = { "threads", "count" }, .labels = state_labels },
+	{ .name = "heap", .help = "live allocations by stack" },
+	{ .name = "allocs", .help = "all allocations by stack" },
 };
+const size_t nprofile_types = sizeof(profile_types) / sizeof(profile_types[0]);
+
+const struct profile_type *profile_type_find(const char *name)
+{
+	for (size_t i = 0; i < nprofile_types; i++)
+		if (!strcmp(profile_types[i].name, name))
+			return &profile_types[i];
+	return NULL;
+}
+
+char *profile_type_names(void)
+{
+	const char **names = xcalloc(nprofile_types, sizeof(*names));
+	size_t n = 0;
+	char *s;
+
+	for (size_t i = 0; i < nprofile_types; i++)
+		if (profile_types[i].ready)
+			names[n++] = profile_types[i].name;
+	s = list_words(names, n);
+	free(names);
+	return s;
+}
 
 int cmd_profiles(int argc, char **argv)
 {
@@ -33,8 +92,16 @@ int cmd_profiles(int argc, char **argv)
 		fprintf(stderr, "cprof: profiles: unexpected argument '%s'\n", argv[1]);
 		return CPROF_EXIT_USAGE;
 	}
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-		printf("%-13s %-10s %s\n", types[i].name,
-		       types[i].ready ? "" : "(not yet)", types[i].what);
+	for (size_t i = 0; i < nprofile_types; i++) {
+		const struct profile_type *pt = &profile_types[i];
+
+		printf("%-13s %-10s %s", pt->name, pt->ready ? "" : "(not yet)", pt->help);
+		for (size_t v = 0; v < pt->nvalues; v++)
+			printf("%s%s/%s", v ? ", " : ": ", pt->types[v][0], pt->types[v][1]);
+		if (pt->ready)
+			printf(" (record -t %s%s)", pt->name,
+			       pt->mode ? "" : "; cprof threads");
+		printf("\n");
+	}
 	return CPROF_EXIT_OK;
 }

@@ -5,18 +5,16 @@
  */
 #define _GNU_SOURCE
 #include "cmd.h"
-#include "../attach/procfs.h"
 #include "../attach/sampler.h"
 #include "../attach/snapshot.h"
-#include "../attach/unwind.h"
+#include "../lib/stack.h"
 #include "../lib/util.h"
 #include "../profiles/builder.h"
-#include "../profiles/lockwait.h"
+#include "../profiles/format.h"
 #include "../profiles/output.h"
 #include "../profiles/pprof.h"
 #include "../profiles/reader.h"
 #include "../profiles/report.h"
-#include "../profiles/text.h"
 #include "../symbolize/symbolize.h"
 
 #include <errno.h>
@@ -31,7 +29,7 @@
 
 #define MAX_HZ 10000
 
-static const char record_usage[] =
+static const char record_usage_head[] =
 	"usage: cprof record [options] -p PID\n"
 	"       cprof record [options] [--] COMMAND [ARGS...]\n"
 	"\n"
@@ -39,18 +37,9 @@ static const char record_usage[] =
 	"and write a gzip-compressed pprof profile.\n"
 	"\n"
 	"  -p, --pid PID          attach to process PID (a thread id means its process)\n"
-	"  -t, --type TYPE        profile type (see cprof profiles):\n"
-	"                         cpu (default)  where threads use the cpu\n"
-	"                         wall           every thread at every tick, running\n"
-	"                                        or not, by wall time\n"
-	"                         block          time blocked off the cpu (read, poll,\n"
-	"                                        futex, sleep...), by stack\n"
-	"                         mutex          the part of block spent waiting for\n"
-	"                                        a lock (not condition variables)\n"
-	"                         threadcreate   the stack that created each thread\n"
-	"                         threads        one snapshot of every thread's stack\n"
-	"                                        (needs -p; -F, -d, --raw-stops do\n"
-	"                                        not apply)\n"
+	"  -t, --type TYPE        profile type (see cprof profiles; default cpu):\n";
+/* ... then a line for each type, from the table in cmd/profiles.c */
+static const char record_usage[] =
 	"  -f, --format FMT       pprof (default, gzip protobuf), text (Go's\n"
 	"                         debug=1 format), dump (every stack, by thread),\n"
 	"                         or as cprof report prints them: svg (flame\n"
@@ -78,80 +67,13 @@ static const char record_usage[] =
 	"the recording was cut short by an error; in launch mode, the command's\n"
 	"own status (128+N if it died of signal N; 127 not found, 126 not runnable).\n";
 
-/* What each profile type records, and how its values are named (Go's). */
-static size_t offcpu_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2]);
-static size_t state_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2]);
-
-static const struct profile_type {
-	const char *name;
-	enum sample_mode mode;
-	size_t nvalues;
-	const char *types[2][2];	/* sample types, {type, unit} */
-	const char *period_type[2];
-	bool per_hz;			/* period is 1e9/HZ ns, else 1 */
-	pb_label_fn labels;
-	bool contention;		/* Go's contention text format */
-} profile_types[] = {
-	{ "cpu", MODE_CPU, 2, { { "samples", "count" }, { "cpu", "nanoseconds" } },
-	  { "cpu", "nanoseconds" }, true, NULL, false },
-	{ "wall", MODE_WALL, 2, { { "samples", "count" }, { "wall", "nanoseconds" } },
-	  { "wall", "nanoseconds" }, true, offcpu_labels, false },
-	{ "block", MODE_BLOCK, 2, { { "contentions", "count" }, { "delay", "nanoseconds" } },
-	  { "contentions", "count" }, false, offcpu_labels, true },
-	{ "mutex", MODE_MUTEX, 2, { { "contentions", "count" }, { "delay", "nanoseconds" } },
-	  { "contentions", "count" }, false, offcpu_labels, true },
-	{ "threadcreate", MODE_THREADCREATE, 1, { { "threadcreate", "count" } },
-	  { "threadcreate", "count" }, false, NULL, false },
-	{ "threads", MODE_CPU, 1, { { "threads", "count" } },
-	  { "threads", "count" }, false, state_labels, false },
-};
-
-static const struct profile_type *find_type(const char *name)
-{
-	for (size_t i = 0; i < sizeof(profile_types) / sizeof(profile_types[0]); i++)
-		if (!strcmp(profile_types[i].name, name))
-			return &profile_types[i];
-	return NULL;
-}
-
-/* wall, block, mutex: {syscall, thread_state}, sorted by key as Go does */
-static size_t offcpu_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2])
-{
-	static char unknown[32];
-	long nr = (long)(label & 0xffff) - 1;
-	size_t n = 0;
-
-	if (nr >= 0) {
-		kv[n][0] = "syscall";
-		kv[n][1] = syscall_name(nr);
-		if (!kv[n][1]) {
-			snprintf(unknown, sizeof(unknown), "syscall_%ld", nr);
-			kv[n][1] = unknown;
-		}
-		n++;
-	}
-	if (label >> 16) {
-		kv[n][0] = "thread_state";
-		kv[n][1] = proc_state_name((char)(label >> 16));
-		n++;
-	}
-	return n;
-}
-
-/* threads: the state letter */
-static size_t state_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2])
-{
-	kv[0][0] = "thread_state";
-	kv[0][1] = proc_state_name((char)label);
-	return 1;
-}
-
 struct record_args {
 	struct common_args c;
 	char **argv;
 	const char *type;
 	const struct profile_type *pt;
 	const char *format;
+	const struct output_format *fmt;
 	long hz;
 	uint64_t duration_ns;
 	const char *output;
@@ -210,6 +132,16 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			quiet = true;
 			break;
 		case 'h':
+			fputs(record_usage_head, stdout);
+			for (size_t i = 0; i < nprofile_types; i++) {
+				const struct profile_type *pt = &profile_types[i];
+
+				if (!pt->ready)
+					continue;
+				printf("%25s%-15s%s\n", "", pt->name, pt->help);
+				if (pt->more)
+					printf("%40s%s\n", "", pt->more);
+			}
 			fputs(record_usage, stdout);
 			return -1;
 		case ':':
@@ -218,51 +150,28 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			return usage_error("record", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	a->pt = find_type(a->type);
-	if (!a->pt)
-		return usage_error("record", "unknown profile type '%s' (cpu, wall, block, mutex, threadcreate or threads; see cprof profiles)",
-				   a->type);
-	if (strcmp(a->format, "pprof") && strcmp(a->format, "text") && strcmp(a->format, "dump") &&
-	    strcmp(a->format, "svg") && strcmp(a->format, "folded") && strcmp(a->format, "json"))
-		return usage_error("record", "unknown format '%s' (pprof, text, dump, svg, folded or json)",
-				   a->format);
+	a->pt = profile_type_find(a->type);
+	if (!a->pt || !a->pt->ready) {
+		char *names = profile_type_names();
+		char *more = xasprintf("%s; see cprof profiles", names);
+
+		free(names);
+		return usage_error_not_in("record", a->pt ? "not built yet: profile type" :
+					  "unknown profile type", a->type, more);
+	}
+	a->fmt = output_format_find(a->format, true);
+	if (!a->fmt)
+		return usage_error_not_in("record", "unknown format", a->format,
+					  output_format_names(true));
 	if (optind < argc)
 		a->argv = argv + optind;
-	if (!strcmp(a->type, "threads") && a->argv)
+	if (!a->pt->mode && a->argv)
 		return usage_error("record", "-t threads is a snapshot of a running process: give -p PID, not a command%s", "");
 	if (a->c.pid && a->argv)
 		return usage_error("record", "give either -p PID or a command, not both%s", "");
 	if (!a->c.pid && !a->argv)
 		return usage_error("record", "nothing to profile: give -p PID or a command after --%s", "");
 	return 0;
-}
-
-static int cmp_u64(const void *x, const void *y)
-{
-	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-
-	return (a > b) - (a < b);
-}
-
-struct pause_stats {
-	uint64_t p50, p99, max;
-};
-
-static struct pause_stats pause_stats(const struct target *t)
-{
-	struct pause_stats ps = { 0 };
-	uint64_t *v;
-
-	if (!t->npauses)
-		return ps;
-	v = xmalloc(t->npauses * sizeof(*v));
-	memcpy(v, t->pauses, t->npauses * sizeof(*v));
-	qsort(v, t->npauses, sizeof(*v), cmp_u64);
-	ps.p50 = v[t->npauses / 2] / 1000;
-	ps.p99 = v[(t->npauses * 99) / 100] / 1000;
-	ps.max = v[t->npauses - 1] / 1000;
-	free(v);
-	return ps;
 }
 
 static char *join_args(char **argv)
@@ -281,144 +190,154 @@ static char *join_args(char **argv)
 	return s;
 }
 
-/*
- * svg, folded, json: the pprof profile as `cprof report` would print it,
- * read back from the encoded bytes so both paths print the same.
- */
-static int emit_report(const char *format, const struct profile_builder *b,
-		       struct symbolizer *sym, const struct pprof_meta *meta,
-		       const char *path, char **buf, size_t *len)
+/* What record renders, in the format the table says (profiles/format.h). */
+struct render_args {
+	const struct output_format *fmt;
+	const struct profile_builder *b;
+	struct symbolizer *sym;
+	const struct pprof_meta *meta;
+	const struct profile_type *pt;
+	const struct snapshot *snap;	/* -t threads: dump from the snapshot */
+	const char *path;
+};
+
+/* The pprof profile read back and printed as `cprof report` prints it. */
+static int print_read_back(FILE *f, const struct render_args *a,
+			   const unsigned char *pb, size_t pblen)
 {
 	struct report_opts o = { .node_fraction = 0.005 };
-	unsigned char *pb = NULL;
-	size_t pblen = 0;
 	struct profile_data p;
 	struct report r;
-	FILE *f;
 	int ret;
 
-	if (pprof_encode(b, sym, meta, &pb, &pblen))
-		return -1;
-	ret = profile_read_mem(&p, pb, pblen);
-	free(pb);
-	if (ret) {
+	if (profile_read_mem(&p, pb, pblen)) {
+		ret = error("reading back the profile: %s", p.err);
 		profile_data_release(&p);
-		return error("reading back the profile: %s", p.err);
+		return ret;
 	}
-	if (report_build(&r, &p, &o)) {
-		ret = error("%s", r.err);
-		goto out;
-	}
-	f = open_memstream(buf, len);
-	if (!f) {
-		ret = error("open_memstream: %s", strerror(errno));
-		goto out;
-	}
-	if (report_print(f, &r, &o, format, path) | fclose(f))
-		ret = error("formatting the profile failed");
-out:
+	ret = report_build(&r, &p, &o);
+	if (ret)
+		error("%s", r.err);
+	else
+		ret = a->fmt->print_report(f, &r, &o, a->path);
 	report_release(&r);
 	profile_data_release(&p);
 	return ret;
 }
 
-/* Render in the chosen format, then write atomically (or remove the temp). */
-static int emit(struct output *out, const char *format, const struct profile_builder *b,
-		struct symbolizer *sym, const struct pprof_meta *meta,
-		const struct profile_type *pt, const struct snapshot *snap)
+static int render(FILE *f, void *arg)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	int ret = 0;
+	const struct render_args *a = arg;
+	const struct pb_view v = {
+		.b = a->b, .sym = a->sym, .type = a->pt->name,
+		.count_name = a->pt->types[0][0], .contention = a->pt->contention,
+		.labels = a->meta->labels,
+	};
+	unsigned char *pb = NULL;
+	size_t pblen = 0;
+	int ret;
 
-	if (!strcmp(format, "pprof")) {
-		ret = pprof_encode(b, sym, meta, (unsigned char **)&buf, &len);
-	} else if (!strcmp(format, "svg") || !strcmp(format, "folded") || !strcmp(format, "json")) {
-		ret = emit_report(format, b, sym, meta, out->path, &buf, &len);
-	} else {
-		FILE *f = open_memstream(&buf, &len);
-
-		if (!f)
-			return error("open_memstream: %s", strerror(errno));
-		if (!strcmp(format, "text"))
-			text_legacy(f, b, sym, pt->name, pt->contention, meta->labels);
-		else if (snap)
-			threads_print_dump(f, snap, sym);
+	switch (a->fmt->record) {
+	case RECORD_SAMPLES:
+		/* -t threads' dump has what the snapshot saw of each thread */
+		if (a->snap && !strcmp(a->fmt->name, "dump")) {
+			threads_print_dump(f, a->snap, a->sym);
+			return 0;
+		}
+		return a->fmt->print_samples(f, &v);
+	case RECORD_ENCODED:
+	case RECORD_READ_BACK:
+		if (pprof_encode(a->b, a->sym, a->meta, &pb, &pblen))
+			return -1;
+		if (a->fmt->record == RECORD_ENCODED)
+			ret = fwrite(pb, 1, pblen, f) == pblen ? 0 : -1;
 		else
-			text_dump(f, b, sym, pt->name, pt->types[0][0]);
-		if (ferror(f) | fclose(f))
-			ret = error("formatting the profile failed");
+			ret = print_read_back(f, a, pb, pblen);
+		free(pb);
+		return ret;
+	case NOT_IN_RECORD:
+		break;
 	}
-	if (!ret)
-		ret = output_write(out, buf, len);
-	if (!ret)
-		ret = output_commit(out);
-	else
-		output_abort(out);
-	free(buf);
-	return ret;
+	BUG("format %s is not one of record's", a->fmt->name);
+}
+
+/* Render in the chosen format, then write atomically (or remove the temp). */
+static int emit(struct output *out, const struct output_format *fmt,
+		const struct profile_builder *b, struct symbolizer *sym,
+		const struct pprof_meta *meta, const struct profile_type *pt,
+		const struct snapshot *snap)
+{
+	struct render_args a = {
+		.fmt = fmt, .b = b, .sym = sym, .meta = meta, .pt = pt,
+		.snap = snap, .path = out->path,
+	};
+
+	return output_render(out, render, &a);
+}
+
+/* The profile's comments are the caller's, freed by free_comments(). */
+static void add_comment(struct pprof_meta *m, char *comment)
+{
+	m->comments[m->ncomments++] = comment;
+}
+
+static void free_comments(struct pprof_meta *m)
+{
+	for (size_t i = 0; i < m->ncomments; i++)
+		free((char *)m->comments[i]);
+	m->ncomments = 0;
 }
 
 static int write_profile(struct sampler *s, struct profile_builder *b,
 			 struct output *out, const struct record_args *a,
-			 char **argv, struct pause_stats ps)
+			 char **argv)
 {
-	struct symbolizer *sym = symbolizer_new(&s->target.as, a->c.debuginfo_path);
+	const struct sampler_result *r = &s->res;
+	struct symbolizer *sym = symbolizer_new(sampler_addrspace(s), a->c.debuginfo_path);
 	const struct profile_type *pt = a->pt;
 	struct pprof_meta meta = {
 		.ntypes = pt->nvalues,
 		.period_type = { pt->period_type[0], pt->period_type[1] },
 		.period = pt->per_hz ? 1000000000LL / a->hz : 1,
-		.time_nanos = (int64_t)s->res.start_realtime_ns,
-		.duration_nanos = (int64_t)s->res.duration_ns,
+		.time_nanos = (int64_t)r->start_realtime_ns,
+		.duration_nanos = (int64_t)r->duration_ns,
 		.labels = pt->labels,
 	};
-	char *cmdline = join_args(argv), *target_cmd = NULL;
-	char *c_version = xasprintf("cprof %s", CPROF_VERSION);
-	char *c_cmd = xasprintf("command: %s", cmdline);
-	char *c_target = NULL, *c_stops = NULL, *c_blocked = NULL;
-	char *c_pause = xasprintf("pause per sample: p50 %lluus p99 %lluus max %lluus over %zu samples",
-				  (unsigned long long)ps.p50, (unsigned long long)ps.p99,
-				  (unsigned long long)ps.max, s->target.npauses);
+	char *cmdline = join_args(argv);
 	int ret;
 
 	for (size_t i = 0; i < pt->nvalues; i++) {
 		meta.sample_types[i][0] = pt->types[i][0];
 		meta.sample_types[i][1] = pt->types[i][1];
 	}
-	if (pt->mode == MODE_MUTEX)
-		pb_keep_lock_waits(b, sym);
-	meta.comments[meta.ncomments++] = c_version;
-	meta.comments[meta.ncomments++] = c_cmd;
-	if (a->argv) {
-		target_cmd = join_args(a->argv);
-		c_target = xasprintf("target: pid %d: %s", s->target.pid, target_cmd);
-	} else {
-		c_target = xasprintf("target: pid %d", s->target.pid);
-	}
-	meta.comments[meta.ncomments++] = c_target;
-	meta.comments[meta.ncomments++] = c_pause;
-	if (pt->mode == MODE_WALL || pt->mode == MODE_BLOCK || pt->mode == MODE_MUTEX) {
-		c_blocked = xasprintf("blocked stacks: %llu copied without stopping the thread, %llu by stopping it once",
-				      (unsigned long long)s->res.blocked_copies,
-				      (unsigned long long)s->res.blocked_stops);
-		meta.comments[meta.ncomments++] = c_blocked;
-	}
-	c_stops = xasprintf("stops at a system call return: %llu of %llu samples%s",
-			    (unsigned long long)s->res.syscall_stops,
-			    (unsigned long long)s->res.samples,
-			    a->raw_stops ? " (left as sampled: --raw-stops)" :
-			    " (user share moved to the calling code)");
-	meta.comments[meta.ncomments++] = c_stops;
-	ret = emit(out, a->format, b, sym, &meta, pt, NULL);
-	free(c_blocked);
+	if (pt->filter)
+		pt->filter(b, sym);
+	add_comment(&meta, xasprintf("cprof %s", CPROF_VERSION));
+	add_comment(&meta, xasprintf("command: %s", cmdline));
 	free(cmdline);
-	free(target_cmd);
-	free(c_version);
-	free(c_cmd);
-	free(c_target);
-	free(c_pause);
-	free(c_stops);
+	if (a->argv) {
+		char *target_cmd = join_args(a->argv);
+
+		add_comment(&meta, xasprintf("target: pid %d: %s", r->pid, target_cmd));
+		free(target_cmd);
+	} else {
+		add_comment(&meta, xasprintf("target: pid %d", r->pid));
+	}
+	add_comment(&meta, xasprintf("pause per sample: p50 %lluus p99 %lluus max %lluus over %zu samples",
+				     (unsigned long long)r->pause_p50_ns / 1000,
+				     (unsigned long long)r->pause_p99_ns / 1000,
+				     (unsigned long long)r->pause_max_ns / 1000, r->npauses));
+	if (pt->blocked_stacks)
+		add_comment(&meta, xasprintf("blocked stacks: %llu copied without stopping the thread, %llu by stopping it once",
+					     (unsigned long long)r->blocked_copies,
+					     (unsigned long long)r->blocked_stops));
+	add_comment(&meta, xasprintf("stops at a system call return: %llu of %llu samples%s",
+				     (unsigned long long)r->syscall_stops,
+				     (unsigned long long)r->samples,
+				     a->raw_stops ? " (left as sampled: --raw-stops)" :
+				     " (user share moved to the calling code)"));
+	ret = emit(out, a->fmt, b, sym, &meta, pt, NULL);
+	free_comments(&meta);
 	symbolizer_free(sym);
 	return ret;
 }
@@ -430,14 +349,15 @@ static int record_threads(struct record_args *a, struct output *out,
 	struct snapshot snap = { 0 };
 	struct profile_builder b;
 	struct symbolizer *sym;
-	char *cmdline = join_args(argv), *c_cmd, *c_target, *c_stop;
+	char *cmdline;
+	const struct profile_type *pt = a->pt;
 	struct pprof_meta meta = {
-		.sample_types = { { "threads", "count" } },
+		.sample_types = { { pt->types[0][0], pt->types[0][1] } },
 		.ntypes = 1,
-		.period_type = { "threads", "count" },
+		.period_type = { pt->period_type[0], pt->period_type[1] },
 		.period = 1,
 		.time_nanos = (int64_t)realtime_ns(),
-		.labels = state_labels,
+		.labels = pt->labels,
 	};
 	size_t n = 0;
 	int ret;
@@ -451,7 +371,6 @@ static int record_threads(struct record_args *a, struct output *out,
 	if (snapshot_take(&snap)) {
 		output_abort(out);
 		snapshot_release(&snap);
-		free(cmdline);
 		return CPROF_EXIT_FAILURE;
 	}
 	pb_init(&b, 1);
@@ -472,33 +391,30 @@ static int record_threads(struct record_args *a, struct output *out,
 		n++;
 	}
 	sym = snapshot_symbolizer(&snap);
-	c_cmd = xasprintf("command: %s", cmdline);
-	c_target = xasprintf("target: pid %d", a->c.pid);
-	c_stop = xasprintf("process stopped for %lluus", (unsigned long long)snap.stopped_ns / 1000);
-	meta.comments[meta.ncomments++] = "cprof " CPROF_VERSION;
-	meta.comments[meta.ncomments++] = c_cmd;
-	meta.comments[meta.ncomments++] = c_target;
-	meta.comments[meta.ncomments++] = c_stop;
-	ret = emit(out, a->format, &b, sym, &meta, a->pt, &snap);
+	cmdline = join_args(argv);
+	add_comment(&meta, xasprintf("cprof %s", CPROF_VERSION));
+	add_comment(&meta, xasprintf("command: %s", cmdline));
+	free(cmdline);
+	add_comment(&meta, xasprintf("target: pid %d", a->c.pid));
+	add_comment(&meta, xasprintf("process stopped for %lluus",
+				     (unsigned long long)snap.stopped_ns / 1000));
+	ret = emit(out, a->fmt, &b, sym, &meta, a->pt, &snap);
 	if (!ret)
 		note("%zu threads, process stopped %lluus, wrote %s", n,
 		     (unsigned long long)snap.stopped_ns / 1000, path);
+	free_comments(&meta);
 	pb_release(&b);
 	snapshot_release(&snap);
-	free(cmdline);
-	free(c_cmd);
-	free(c_target);
-	free(c_stop);
 	return ret ? CPROF_EXIT_FAILURE : CPROF_EXIT_OK;
 }
 
-static int launch_status(struct sampler *s)
+static int launch_status(const struct sampler_result *r)
 {
-	int st = s->target.wait_status;
+	int st = r->wait_status;
 
-	if (!s->target.exited) {
+	if (!r->exited) {
 		/* the recording ended first: the command runs on, untraced */
-		while (waitpid(s->target.pid, &st, 0) < 0) {
+		while (waitpid(r->pid, &st, 0) < 0) {
 			if (errno != EINTR)
 				return CPROF_EXIT_FAILURE;
 		}
@@ -516,7 +432,7 @@ int cmd_record(int argc, char **argv)
 	struct sampler *s;
 	struct profile_builder b;
 	struct output out;
-	struct pause_stats ps;
+	const struct sampler_result *r;
 	char *path;
 	int ret, code;
 
@@ -525,8 +441,7 @@ int cmd_record(int argc, char **argv)
 		return ret < 0 ? CPROF_EXIT_OK : ret;
 	if (a.c.pid && check_target_pid(&a.c.pid))
 		return CPROF_EXIT_FAILURE;
-	const char *ext = !strcmp(a.format, "pprof") ? "pb.gz" :
-		!strcmp(a.format, "svg") ? "svg" : !strcmp(a.format, "json") ? "json" : "txt";
+	const char *ext = a.fmt->ext;
 
 	if (a.output)
 		path = xstrdup(a.output);
@@ -543,7 +458,7 @@ int cmd_record(int argc, char **argv)
 		free(path);
 		return CPROF_EXIT_FAILURE;
 	}
-	if (!strcmp(a.type, "threads")) {
+	if (!a.pt->mode) {
 		code = record_threads(&a, &out, path, argv);
 		free(path);
 		return code;
@@ -569,35 +484,41 @@ int cmd_record(int argc, char **argv)
 		goto done;
 	}
 	sampler_join(s);
-	if (s->res.status) {
+	r = &s->res;
+	if (r->status) {
 		output_abort(&out);
-		code = s->res.status > 0 ? s->res.status : CPROF_EXIT_FAILURE;
+		code = r->status > 0 ? r->status : CPROF_EXIT_FAILURE;
 		goto done;
 	}
-	ps = pause_stats(&s->target);
-	if (write_profile(s, &b, &out, &a, argv, ps)) {
+	if (write_profile(s, &b, &out, &a, argv)) {
 		code = CPROF_EXIT_FAILURE;
 		goto done;
 	}
 	char blocked[96] = "";
 
-	if (a.pt->mode == MODE_WALL || a.pt->mode == MODE_BLOCK || a.pt->mode == MODE_MUTEX)
+	if (a.pt->blocked_stacks)
 		snprintf(blocked, sizeof(blocked), ", %llu blocked stacks copied (%llu needed a stop)",
-			 (unsigned long long)s->res.blocked_copies,
-			 (unsigned long long)s->res.blocked_stops);
+			 (unsigned long long)r->blocked_copies,
+			 (unsigned long long)r->blocked_stops);
 	note("%llu samples, %zu threads, %.2fs, pause p50 %lluus p99 %lluus max %lluus, "
 	     "%llu missed ticks, %llu lost samples%s, wrote %s",
-	     (unsigned long long)s->res.samples, s->target.threads_seen,
-	     s->res.duration_ns / 1e9, (unsigned long long)ps.p50,
-	     (unsigned long long)ps.p99, (unsigned long long)ps.max,
-	     (unsigned long long)s->res.missed_ticks,
-	     (unsigned long long)s->target.lost_samples, blocked, path);
+	     (unsigned long long)r->samples, r->threads_seen,
+	     r->duration_ns / 1e9, (unsigned long long)r->pause_p50_ns / 1000,
+	     (unsigned long long)r->pause_p99_ns / 1000,
+	     (unsigned long long)r->pause_max_ns / 1000,
+	     (unsigned long long)r->missed_ticks,
+	     (unsigned long long)r->lost_samples, blocked, path);
 	code = CPROF_EXIT_OK;
-	if (s->target.launched)
-		code = launch_status(s);
+	if (r->launched)
+		code = launch_status(r);
+	if (r->cut_short) {
+		/* the command's status is still reaped above; ours says why */
+		error("the recording was cut short by an error: the profile has what came before it");
+		code = CPROF_EXIT_PARTIAL;
+	}
 done:
 	pb_release(&b);
-	target_release(&s->target);
+	sampler_release(s);
 	free(s);
 	free(path);
 	return code;

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "cmd.h"
 #include "../lib/util.h"
+#include "../profiles/format.h"
 #include "../profiles/output.h"
 #include "../profiles/reader.h"
 #include "../profiles/report.h"
@@ -90,9 +91,6 @@ int read_profile(const char *cmd, const char *path, struct profile_data *p)
 int write_report(const char *path, int (*fn)(FILE *, void *), void *arg)
 {
 	struct output out;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f;
 	int ret;
 
 	if (!path) {
@@ -103,37 +101,21 @@ int write_report(const char *path, int (*fn)(FILE *, void *), void *arg)
 	}
 	if (output_open(&out, path))
 		return -1;
-	f = open_memstream(&buf, &len);
-	if (!f) {
-		output_abort(&out);
-		return error("open_memstream: %s", strerror(errno));
-	}
-	ret = fn(f, arg);
-	if (fclose(f) || ret) {
-		output_abort(&out);
-		free(buf);
-		return error("%s: cannot format the report", path);
-	}
-	ret = output_write(&out, buf, len);
-	free(buf);
-	if (ret) {
-		output_abort(&out);
-		return -1;
-	}
-	return output_commit(&out);
+	return output_render(&out, fn, arg);
 }
 
 struct print_args {
 	struct report *r;
 	const struct report_opts *o;
-	const char *format, *file;
+	const struct output_format *fmt;
+	const char *file;
 };
 
 static int print_it(FILE *f, void *arg)
 {
 	struct print_args *a = arg;
 
-	return report_print(f, a->r, a->o, a->format, a->file);
+	return a->fmt->print_report(f, a->r, a->o, a->file);
 }
 
 int cmd_report(int argc, char **argv)
@@ -147,6 +129,7 @@ int cmd_report(int argc, char **argv)
 	};
 	struct report_opts o = { .node_fraction = 0.005 };
 	const char *format = "top", *output = NULL;
+	const struct output_format *fmt;
 	struct profile_data p;
 	struct report r;
 	int c, ret;
@@ -175,9 +158,10 @@ int cmd_report(int argc, char **argv)
 			return usage_error("report", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (!report_format_known(format))
-		return usage_error("report", "unknown format '%s' (top, tree, folded, svg, json or text)",
-				   format);
+	fmt = output_format_find(format, false);
+	if (!fmt)
+		return usage_error_not_in("report", "unknown format", format,
+					  output_format_names(false));
 	if (optind + 1 != argc)
 		return usage_error("report", optind == argc ? "no profile given%s" :
 				   "one profile at a time ('%s' is one too many)",
@@ -190,7 +174,7 @@ int cmd_report(int argc, char **argv)
 		profile_data_release(&p);
 		return CPROF_EXIT_FAILURE;
 	}
-	ret = write_report(output, print_it, &(struct print_args){ &r, &o, format, argv[optind] });
+	ret = write_report(output, print_it, &(struct print_args){ &r, &o, fmt, argv[optind] });
 	report_release(&r);
 	profile_data_release(&p);
 	return ret ? CPROF_EXIT_FAILURE : CPROF_EXIT_OK;

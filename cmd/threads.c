@@ -7,7 +7,7 @@
 #include "cmd.h"
 #include "../attach/procfs.h"
 #include "../attach/snapshot.h"
-#include "../attach/unwind.h"
+#include "../lib/stack.h"
 #include "../lib/util.h"
 #include "../profiles/text.h"
 #include "../symbolize/maps.h"

@@ -45,15 +45,6 @@ int error(const char *fmt, ...)
 	return -1;
 }
 
-void warning(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vreport("warning: ", fmt, ap);
-	va_end(ap);
-}
-
 void note(const char *fmt, ...)
 {
 	va_list ap;
@@ -217,4 +208,20 @@ int parse_long(const char *s, long min, long max, long *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+char *list_words(const char *const *words, size_t n)
+{
+	size_t len = 1;
+	char *s;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(words[i]) + 4;
+	s = xcalloc(1, len);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			strcat(s, i + 1 == n ? " or " : ", ");
+		strcat(s, words[i]);
+	}
+	return s;
 }

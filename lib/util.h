@@ -33,7 +33,6 @@ extern bool quiet;		/* -q */
 void die(const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 1, 2)));
 int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define BUG(...) bug_at(__FILE__, __LINE__, __VA_ARGS__)
@@ -82,6 +81,9 @@ static inline uint64_t realtime_ns(void)
 
 /* Read a whole small file (procfs) into buf, NUL-terminated; -errno. */
 ssize_t read_file(const char *path, char *buf, size_t size);
+
+/* "a, b or c" (free()); for messages that list what is accepted. */
+char *list_words(const char *const *words, size_t n);
 
 /* Parse "500ms", "10s", "2m", "1h", "1.5s"; a bare number is seconds. */
 int parse_duration(const char *s, uint64_t *ns);

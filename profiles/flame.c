@@ -13,6 +13,7 @@
  * frame fN, "#search=RE" types RE into the search box.
  */
 #define _GNU_SOURCE
+#include "flame.h"
 #include "report.h"
 #include "../lib/u64map.h"
 #include "../lib/util.h"

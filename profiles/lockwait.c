@@ -3,7 +3,7 @@
  */
 #include "lockwait.h"
 #include "builder.h"
-#include "../attach/unwind.h"
+#include "../lib/stack.h"
 #include "../symbolize/symbolize.h"
 
 #include <string.h>

@@ -85,3 +85,30 @@ void output_abort(struct output *o)
 	free(o->path);
 	*o = (struct output){ .fd = -1 };
 }
+
+int output_render(struct output *o, int (*fn)(FILE *f, void *arg), void *arg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int ret;
+
+	if (!f) {
+		output_abort(o);
+		return error("open_memstream: %s", strerror(errno));
+	}
+	ret = fn(f, arg);
+	if (ferror(f) | fclose(f) || ret) {
+		error("%s: cannot format the output", o->path);
+		output_abort(o);
+		free(buf);
+		return -1;
+	}
+	ret = output_write(o, buf, len);
+	free(buf);
+	if (ret) {
+		output_abort(o);
+		return -1;
+	}
+	return output_commit(o);
+}

@@ -6,7 +6,7 @@
 #include "pprof.h"
 #include "builder.h"
 #include "profile.pb-c.h"
-#include "../attach/unwind.h"
+#include "../lib/stack.h"
 #include "../lib/u64map.h"
 #include "../lib/util.h"
 #include "../symbolize/maps.h"

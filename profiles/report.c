@@ -919,31 +919,3 @@ int report_text(FILE *f, const struct report *r)
 	free(ix);
 	return ferror(f) ? -1 : 0;
 }
-
-static const char *const formats[] = { "top", "tree", "folded", "svg", "json", "text" };
-
-bool report_format_known(const char *format)
-{
-	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
-		if (!strcmp(format, formats[i]))
-			return true;
-	return false;
-}
-
-int report_print(FILE *f, struct report *r, const struct report_opts *o,
-		 const char *format, const char *file)
-{
-	if (!strcmp(format, "top"))
-		return report_top(f, r, o, file);
-	if (!strcmp(format, "tree"))
-		return report_tree(f, r, o, file);
-	if (!strcmp(format, "folded"))
-		return report_folded(f, r);
-	if (!strcmp(format, "svg"))
-		return report_svg(f, r, file);
-	if (!strcmp(format, "json"))
-		return report_json(f, r, o, file);
-	if (!strcmp(format, "text"))
-		return report_text(f, r);
-	BUG("unknown report format %s", format);
-}

@@ -97,12 +97,6 @@ int report_folded(FILE *f, const struct report *r);
 int report_json(FILE *f, struct report *r, const struct report_opts *o,
 		const char *file);
 int report_text(FILE *f, const struct report *r);
-/* top, tree, folded, svg, json or text */
-bool report_format_known(const char *format);
-int report_print(FILE *f, struct report *r, const struct report_opts *o,
-		 const char *format, const char *file);
-
-/* A self-contained interactive flame graph (profiles/flame.c). */
-int report_svg(FILE *f, const struct report *r, const char *title);
+/* ... and svg: profiles/flame.h; by name: profiles/format.h */
 
 #endif

@@ -4,7 +4,7 @@
 #define _GNU_SOURCE
 #include "text.h"
 #include "builder.h"
-#include "../attach/unwind.h"
+#include "../lib/stack.h"
 #include "../lib/util.h"
 #include "../symbolize/maps.h"
 #include "../symbolize/symbolize.h"

@@ -101,4 +101,31 @@ for o in $({ "$CPROF" record --help; "$CPROF" threads --help; "$CPROF" report --
 	like "$man" "$o" "man page documents $o"
 	like "$(cat "$TOP/README.md")" "$o" "README documents $o"
 done
+# the profile types come from one table (cmd/profiles.c): the man page's
+# PROFILE TYPES and the README's table list the same ones, in its order,
+# each with its sample types
+"$CPROF" profiles >"$TMP/types"; is $? 0 "cprof profiles"
+ready=$(awk '$2 != "(not" { print $1 }' "$TMP/types" | tr '\n' ' ')
+man_entry() {	# the text of a PROFILE TYPES entry, on one line
+	sed 's/\\-/-/g' "$TOP/man/cprof.1" | awk -v t="$1" '
+		/^\.SH/ { sec = $0 } sec != ".SH PROFILE TYPES" { next }
+		/^\.(TP|PP)/ { on = 0 } on { printf "%s ", $0 }
+		prev == ".TP" && $0 == ".B " t { on = 1 } { prev = $0 }'
+}
+is "$(sed 's/\\-/-/g' "$TOP/man/cprof.1" | awk '/^\.SH/ { sec = $0 }
+	sec == ".SH PROFILE TYPES" && prev == ".TP" && /^\.B / { printf "%s ", $2 } { prev = $0 }')" \
+	"$ready" "man page: PROFILE TYPES lists what cprof profiles lists"
+is "$(awk '/^### Profile types/ { on = 1; next } /^#/ { on = 0 }
+	on && /^\| `/ { split($0, f, "`"); printf "%s ", f[2] }' "$TOP/README.md")" \
+	"$ready" "README: the profile types table lists what cprof profiles lists"
+for t in $ready; do
+	entry=$(man_entry "$t")
+	row=$(grep "^| \`$t\` |" "$TOP/README.md")
+	for st in $(grep "^$t " "$TMP/types" | grep -oE '[a-z_]+/[a-z]+'); do
+		case "$entry" in *"$st"*) pass "man page: $t has $st" ;;
+			*) fail "man page: $t has $st"; diag "entry: $entry" ;; esac
+		case "$row" in *"\`$st\`"*) pass "README: $t has $st" ;;
+			*) fail "README: $t has $st"; diag "row: $row" ;; esac
+	done
+done
 done_testing

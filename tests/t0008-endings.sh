@@ -1,7 +1,7 @@
 #!/bin/bash
 # However a recording ends (SIGINT, SIGTERM, SIGHUP to cprof; the target
 # exiting or being killed), cprof detaches, writes what it collected, and
-# exits 0.
+# exits 0; ended by an error, it still writes and exits 3.
 . "$(dirname "$0")/lib.sh"
 
 for sig in INT TERM HUP; do
@@ -45,6 +45,23 @@ for i in 1 2 3; do
 	ls "$TMP"/.cprof-out.* >/dev/null 2>&1 && rm -f "$TMP"/.cprof-out.*
 	kill -TERM "$P"; read_line "$P_fd" >/dev/null
 done
+
+# An error mid-recording: what was collected is written, exit 3.  No real
+# poll failure can be provoked from outside, so CPROF_TEST_FAIL_POLL=N
+# (attach/sampler.c, for tests only) makes the poll after tick N fail.
+start_target P "$T/burn" -t 2 || exit 1
+CPROF_TEST_FAIL_POLL=10 run_cprof record -p "$P" -o "$TMP/cut.pb.gz"
+is "$rc" 3 "error mid-recording: exit 3"
+like "$err" "poll: Input/output error" "error mid-recording: says which call failed"
+like "$err" "cut short" "error mid-recording: says the profile is partial"
+[ "$(pprof_samples "$TMP/cut.pb.gz")" -gt 0 ]; ok $? "error mid-recording: what was collected is written"
+wait_until 5 all_untraced "$P"; ok $? "error mid-recording: target untraced"
+kill -TERM "$P"; like "$(read_line "$P_fd")" "^rounds" "error mid-recording: target unharmed"
+# launch mode: the same, and the command still runs to its end
+# (the command runs 3 s: the 10th tick comes long before its end)
+CPROF_TEST_FAIL_POLL=10 run_cprof record -o "$TMP/cutl.pb.gz" -- "$T/burn" -t 2 -s 3
+is "$rc" 3 "launch mode, error mid-recording: exit 3"
+gzip -t "$TMP/cutl.pb.gz"; ok $? "launch mode, error mid-recording: profile written"
 
 # the output file appears only when complete
 start_target P "$T/burn" -t 1 || exit 1

@@ -99,6 +99,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.regs.rbp = STACK + (word(data, size, 31) % 256) * 8;
 	c.regs.orig_rax = word(data, size, 37) & 1 ? 0 : (uint64_t)-1;
 	u = unwinder_new(&as);
+	if (!u)
+		abort();
 	unwinder_unwind(u, &c, pcs, 64);
 	c.partial = true;
 	unwinder_unwind(u, &c, pcs, 64);

@@ -7,6 +7,7 @@
  * without filters, to /dev/null.
  */
 #define _GNU_SOURCE
+#include "../../profiles/format.h"
 #include "../../profiles/reader.h"
 #include "../../profiles/report.h"
 
@@ -32,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (report_build(&r, &p, &opts[i]) == 0)
 				for (size_t k = 0; k < sizeof(formats) / sizeof(formats[0]); k++)
-					report_print(null, &r, &opts[i], formats[k], "fuzz");
+					output_format_find(formats[k], false)->print_report(
+						null, &r, &opts[i], "fuzz");
 			report_release(&r);
 		}
 	}

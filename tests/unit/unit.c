@@ -9,6 +9,7 @@
 #include "../../lib/util.h"
 #include "../../profiles/builder.h"
 #include "../../profiles/lockwait.h"
+#include "../../attach/offcpu.h"
 #include "../../attach/sampler.h"
 #include "../../profiles/pprof.h"
 #include "../../symbolize/maps.h"

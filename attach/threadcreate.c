@@ -1,0 +1,43 @@
+/*
+ * attach/threadcreate.c - the threadcreate mode: the stack of the thread
+ * that made each new one, captured at the clone event (attach/target.c),
+ * where the kernel has already stopped the parent.
+ */
+#define _GNU_SOURCE
+#include "sampler.h"
+#include "unwind.h"
+#include "../lib/stack.h"
+#include "../profiles/builder.h"
+
+/* threads that were there before: one count each, no stack */
+static void start_threadcreate(struct sampler *s)
+{
+	struct target *t = &s->target;
+	static const uint64_t before = PC_BEFORE_ATTACH;
+	int64_t count = (int64_t)t->nthreads;
+
+	if (t->launched || !t->nthreads)
+		return;
+	pb_add(s->builder, 0, 0, &before, 1, &count);
+}
+
+/* threadcreate: one count for the stack that made each new thread */
+static void unwind_clones(struct sampler *s, struct unwinder *u, uint64_t *pcs)
+{
+	struct target *t = &s->target;
+
+	for (size_t i = 0; i < t->nclones; i++) {
+		int64_t one = 1;
+		size_t n = unwinder_unwind(u, &t->clones[i].cap, pcs, s->opts.max_depth + 1);
+
+		pb_add(s->builder, 0, t->clones[i].epoch, pcs, n, &one);
+		s->res.samples++;
+	}
+	t->nclones = 0;
+}
+
+const struct sample_mode threadcreate_mode = {
+	.clone_stacks = true,
+	.start = start_threadcreate,
+	.clones = unwind_clones,
+};
