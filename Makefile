@@ -27,7 +27,7 @@ LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstdc++ -lpthread -lm
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 SRCS := lib/util.c lib/u64map.c lib/itable.c \
-	symbolize/maps.c symbolize/symbolize.c symbolize/debugcache.c \
+	symbolize/maps.c symbolize/symbolize.c symbolize/debugcache.c symbolize/tailcall.c \
 	attach/procfs.c attach/capture.c attach/unwind.c attach/target.c attach/sampler.c \
 	attach/offcpu.c attach/snapshot.c attach/cfi.c \
 	profiles/builder.c profiles/output.c profiles/pprof.c profiles/text.c \
@@ -47,7 +47,8 @@ TARGETS := $(B)/targets/burn $(B)/targets/burn-nopie $(B)/targets/burn-fp $(B)/t
 	$(B)/targets/cxxburn $(B)/targets/spawner $(B)/targets/sigcount \
 	$(B)/targets/sigsend $(B)/targets/jit $(B)/targets/states \
 	$(B)/targets/waits $(B)/targets/waits-fp $(B)/targets/hostile \
-	$(B)/targets/sigmix $(B)/targets/plt $(B)/targets/goprof $(B)/targets/gospin
+	$(B)/targets/sigmix $(B)/targets/plt $(B)/targets/goprof $(B)/targets/gospin \
+	$(B)/targets/tailcall
 
 .PHONY: all deps demo test unit-test e2e-test bench torture fuzz fuzz-elf fuzz-profile install clean check-deps
 all: cprof
@@ -125,6 +126,10 @@ $(B)/targets/burn-df: tests/targets/burn.c tests/targets/work.c tests/targets/wo
 	@mkdir -p $(dir $@)
 	$(CC) $(TFLAGS) -fno-asynchronous-unwind-tables -o $@.tmp tests/targets/burn.c tests/targets/work.c
 	objcopy -R .eh_frame_hdr -R .eh_frame $@.tmp $@ && rm -f $@.tmp
+# tail calls across files (t0017)
+$(B)/targets/tailcall: tests/targets/tailcall.c tests/targets/tailcall2.c tests/targets/tailcall.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TFLAGS) -o $@ tests/targets/tailcall.c tests/targets/tailcall2.c
 $(B)/targets/waits-fp: tests/targets/waits.c
 	@mkdir -p $(dir $@)
 	$(CC) $(TFLAGS) -fno-omit-frame-pointer -o $@ $<
