@@ -16,8 +16,8 @@ PKGS := libunwind-generic libdw libelf libprotobuf-c zlib
 # Debian packages: to build, and to run the tests
 DEPS_BUILD := gcc make pkg-config linux-libc-dev libunwind-dev libelf-dev libdw-dev \
 	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
-DEPS_TEST := g++ golang-go perl binutils elfutils procps python3 linux-perf valgrind strace \
-	chromium
+DEPS_TEST := g++ golang-go perl binutils elfutils procps python3 linux-perf valgrind strace gdb \
+	chromium libc6-dbg redis-server
 DEPS := $(DEPS_BUILD) $(DEPS_TEST)
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter

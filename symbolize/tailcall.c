@@ -435,12 +435,15 @@ size_t tailcalls_between(struct tailcalls *tc, Dwfl *dwfl, uint64_t callee,
 
 	if (v) {
 		n = (size_t)(*v & 0xff);
-		memcpy(out, tc->chain + (*v >> 8), n * sizeof(*out));
+		if (n)
+			memcpy(out, tc->chain + (*v >> 8), n * sizeof(*out));
 		return n;
 	}
 	n = search(tc, dwfl, callee, caller, out);
-	GROW(tc->chain, tc->chain_alloc, tc->nchain + n);
-	memcpy(tc->chain + tc->nchain, out, n * sizeof(*out));
+	if (n) {
+		GROW(tc->chain, tc->chain_alloc, tc->nchain + n);
+		memcpy(tc->chain + tc->nchain, out, n * sizeof(*out));
+	}
 	u64map_put(&tc->answers, key, caller, (uint64_t)tc->nchain << 8 | n, &added);
 	tc->nchain += n;
 	return n;
