@@ -17,11 +17,20 @@
 /* a DFS that visits more call sites than this gives up (answers nothing) */
 #define TAILCALL_BUDGET 4096
 
+/*
+ * A call site; its targets are looked up when first needed (a function's
+ * sites are read together, but most are never asked about, and a name
+ * lookup may read every module's symbols).
+ */
 struct tc_site {
 	uint64_t ret;		/* return address, absolute */
 	bool tail;		/* DW_AT_call_tail_call */
+	bool resolved;		/* target, ntargets and unknown are set */
 	bool unknown;		/* the target is not named (indirect call) */
 	size_t target, ntargets;	/* into tc->targets: entry addresses */
+	Dwfl_Module *mod;
+	Dwarf_Addr bias;
+	Dwarf_Die die;		/* lives as long as the Dwfl */
 };
 
 struct tc_fn {
@@ -46,7 +55,9 @@ struct tailcalls {
 	struct u64map sym_index;	/* (module, name hash) -> syms[]; (module, 0): read */
 	struct tc_sym *syms;
 	size_t nsyms, syms_alloc;
-	struct u64map answers;	/* (Dwfl ^ callee, caller) -> chain[] << 8 | length */
+	struct u64map answers;	/* (callee, caller | dwfls[] << 57) -> chain[] << 8 | length */
+	Dwfl **dwfls;		/* the Dwfls seen (one per exec epoch) */
+	size_t ndwfls, dwfls_alloc;
 	uint64_t *chain;
 	size_t nchain, chain_alloc;
 };
@@ -69,6 +80,7 @@ void tailcalls_free(struct tailcalls *tc)
 	free(tc->targets);
 	free(tc->syms);
 	free(tc->chain);
+	free(tc->dwfls);
 	free(tc);
 }
 
@@ -117,6 +129,7 @@ static void read_symbols(struct tailcalls *tc, Dwfl_Module *mod)
 
 struct by_name {
 	struct tailcalls *tc;
+	struct tc_site *site;
 	const char *name;
 	bool found;
 };
@@ -131,8 +144,9 @@ static void add_target(struct tailcalls *tc, struct tc_site *site, uint64_t addr
 	site->ntargets++;
 }
 
-/* Every function of this name in mod, as targets of the site last added. */
-static bool targets_by_name(struct tailcalls *tc, Dwfl_Module *mod, const char *name)
+/* Every function of this name in mod, as targets of the site. */
+static bool targets_by_name(struct tailcalls *tc, struct tc_site *site, Dwfl_Module *mod,
+			    const char *name)
 {
 	size_t len;
 	uint64_t h = sym_hash(name, &len), *head;
@@ -146,7 +160,7 @@ static bool targets_by_name(struct tailcalls *tc, Dwfl_Module *mod, const char *
 		sym_hash(tc->syms[i].name, &l2);
 		if (l2 != len || strncmp(tc->syms[i].name, name, len))
 			continue;
-		add_target(tc, &tc->sites[tc->nsites - 1], tc->syms[i].addr);
+		add_target(tc, site, tc->syms[i].addr);
 		found = true;
 	}
 	return found;
@@ -158,7 +172,7 @@ static int name_in_module(Dwfl_Module *mod, void **user, const char *modname,
 	struct by_name *bn = arg;
 
 	(void)user, (void)modname, (void)start;
-	bn->found |= targets_by_name(bn->tc, mod, bn->name);
+	bn->found |= targets_by_name(bn->tc, bn->site, mod, bn->name);
 	return DWARF_CB_OK;
 }
 
@@ -181,26 +195,30 @@ static bool die_entry(Dwarf_Die *die, uint64_t *addr)
 /*
  * What a call site calls: a definition gives its entry address; a
  * declaration (another unit or module) or an abstract instance, its name,
- * looked up as gdb does, among the symbols (this module's, else all).
- * Several functions of that name are several targets.
+ * looked up as gdb does, among the symbols: the first module that has it
+ * (this one, the hint, then any).  Several functions of that name there
+ * are several targets.
  */
-static void site_targets(struct tailcalls *tc, Dwfl *dwfl, Dwfl_Module *mod,
-			 Dwarf_Addr bias, Dwarf_Die *site)
+static void site_targets(struct tailcalls *tc, Dwfl *dwfl, struct tc_site *s,
+			 Dwfl_Module *hint)
 {
-	struct tc_site *s = &tc->sites[tc->nsites - 1];
 	Dwarf_Attribute attr;
 	Dwarf_Die origin;
 	const char *name;
 	uint64_t entry;
 
-	if ((!dwarf_attr(site, DW_AT_call_origin, &attr) &&
-	     !dwarf_attr(site, DW_AT_abstract_origin, &attr)) ||
+	if (s->resolved)
+		return;
+	s->resolved = true;
+	s->target = tc->ntargets;
+	if ((!dwarf_attr(&s->die, DW_AT_call_origin, &attr) &&
+	     !dwarf_attr(&s->die, DW_AT_abstract_origin, &attr)) ||
 	    !dwarf_formref_die(&attr, &origin)) {
 		s->unknown = true;
 		return;
 	}
 	if (!dwarf_hasattr(&origin, DW_AT_declaration) && die_entry(&origin, &entry)) {
-		add_target(tc, s, entry + bias);
+		add_target(tc, s, entry + s->bias);
 		return;
 	}
 	name = NULL;
@@ -212,8 +230,13 @@ static void site_targets(struct tailcalls *tc, Dwfl *dwfl, Dwfl_Module *mod,
 		s->unknown = true;
 		return;
 	}
-	if (!targets_by_name(tc, mod, name)) {
-		struct by_name bn = { .tc = tc, .name = name };
+	/*
+	 * The callee's module next (where a call into a library lands),
+	 * before every module's symbols are read.
+	 */
+	if (!targets_by_name(tc, s, s->mod, name) &&
+	    !(hint && hint != s->mod && targets_by_name(tc, s, hint, name))) {
+		struct by_name bn = { .tc = tc, .site = s, .name = name };
 
 		dwfl_getmodules(dwfl, name_in_module, &bn, 0);
 	}
@@ -221,8 +244,8 @@ static void site_targets(struct tailcalls *tc, Dwfl *dwfl, Dwfl_Module *mod,
 }
 
 /* The call sites in a function's DIE tree, its inlined code included. */
-static void read_sites(struct tailcalls *tc, Dwfl *dwfl, Dwfl_Module *mod,
-		       Dwarf_Addr bias, Dwarf_Die *parent)
+static void read_sites(struct tailcalls *tc, Dwfl_Module *mod, Dwarf_Addr bias,
+		       Dwarf_Die *parent)
 {
 	Dwarf_Die child;
 
@@ -237,7 +260,7 @@ static void read_sites(struct tailcalls *tc, Dwfl *dwfl, Dwfl_Module *mod,
 		if (tag == DW_TAG_subprogram)
 			continue;	/* a nested function: not this one's code */
 		if (tag != DW_TAG_call_site && tag != DW_TAG_GNU_call_site) {
-			read_sites(tc, dwfl, mod, bias, &child);
+			read_sites(tc, mod, bias, &child);
 			continue;
 		}
 		if (!dwarf_attr(&child, DW_AT_call_return_pc, &attr) &&
@@ -250,9 +273,9 @@ static void read_sites(struct tailcalls *tc, Dwfl *dwfl, Dwfl_Module *mod,
 			dwarf_formflag(&attr, &tail);
 		GROW(tc->sites, tc->sites_alloc, tc->nsites + 1);
 		tc->sites[tc->nsites++] = (struct tc_site){
-			.ret = ret + bias, .tail = tail, .target = tc->ntargets,
+			.ret = ret + bias, .tail = tail, .mod = mod, .bias = bias,
+			.die = child,
 		};
-		site_targets(tc, dwfl, mod, bias, &child);
 	} while (dwarf_siblingof(&child, &child) == 0);
 }
 
@@ -296,7 +319,7 @@ static size_t function_at(struct tailcalls *tc, Dwfl *dwfl, uint64_t addr,
 	if (added) {
 		GROW(tc->fns, tc->fns_alloc, tc->nfns + 1);
 		tc->fns[tc->nfns].site = tc->nsites;
-		read_sites(tc, dwfl, mod, bias, &die);
+		read_sites(tc, mod, bias, &die);
 		tc->fns[tc->nfns].nsites = tc->nsites - tc->fns[tc->nfns].site;
 		tc->nfns++;
 	}
@@ -317,11 +340,11 @@ static size_t function_entered(struct tailcalls *tc, Dwfl *dwfl, uint64_t addr)
 
 	if (!added)
 		return (size_t)*v - 1;
+	/* (function_at() does not touch fn_by_addr: v stays valid) */
 	fn = function_at(tc, dwfl, addr, &entry);
 	if (fn != SIZE_MAX && entry != addr)
 		fn = SIZE_MAX;	/* addr is inside some function, not its start */
-	/* (the map may have grown: look the slot up again) */
-	*u64map_find(&tc->fn_by_addr, (uint64_t)(uintptr_t)dwfl, addr) = (uint64_t)fn + 1;
+	*v = (uint64_t)fn + 1;
 	return fn;
 }
 
@@ -329,6 +352,7 @@ struct search {
 	struct tailcalls *tc;
 	Dwfl *dwfl;
 	uint64_t callee;	/* the callee's entry address */
+	Dwfl_Module *callee_mod;
 	uint64_t path[TAILCALL_MAX_CHAIN];	/* tail sites taken, outermost first */
 	size_t depth;
 	uint64_t found[TAILCALL_MAX_CHAIN];
@@ -364,13 +388,16 @@ static void visit(struct search *sr, uint64_t fn_addr)
 	if (fn == SIZE_MAX)
 		return;
 	for (size_t i = 0; i < tc->fns[fn].nsites; i++) {
-		struct tc_site s = tc->sites[tc->fns[fn].site + i];
+		struct tc_site s;
 		bool on_path = false;
 
 		if (sr->give_up || sr->nchains > 1)
 			return;
-		if (!s.tail)
+		if (!tc->sites[tc->fns[fn].site + i].tail)
 			continue;
+		site_targets(tc, sr->dwfl, &tc->sites[tc->fns[fn].site + i], sr->callee_mod);
+		/* (a copy: the search below may grow tc->sites) */
+		s = tc->sites[tc->fns[fn].site + i];
 		if (s.unknown || sr->depth == TAILCALL_MAX_CHAIN || !sr->budget--) {
 			sr->give_up = true;
 			return;
@@ -391,7 +418,7 @@ static size_t search(struct tailcalls *tc, Dwfl *dwfl, uint64_t callee,
 {
 	struct search sr = { .tc = tc, .dwfl = dwfl, .budget = TAILCALL_BUDGET };
 	uint64_t entry, ret = caller + 1;
-	const struct tc_site *site = NULL;
+	struct tc_site *site = NULL;
 	size_t fn;
 
 	if (function_at(tc, dwfl, callee, &sr.callee) == SIZE_MAX) {
@@ -410,7 +437,11 @@ static size_t search(struct tailcalls *tc, Dwfl *dwfl, uint64_t callee,
 	for (size_t i = 0; i < tc->fns[fn].nsites && !site; i++)
 		if (tc->sites[tc->fns[fn].site + i].ret == ret)
 			site = &tc->sites[tc->fns[fn].site + i];
-	if (!site || site->unknown)
+	if (!site)
+		return 0;
+	sr.callee_mod = dwfl_addrmodule(dwfl, callee);
+	site_targets(tc, dwfl, site, sr.callee_mod);
+	if (site->unknown)
 		return 0;
 	/* (copied: the search may grow tc->targets) */
 	size_t first = site->target, ntargets = site->ntargets;
@@ -428,11 +459,21 @@ static size_t search(struct tailcalls *tc, Dwfl *dwfl, uint64_t callee,
 size_t tailcalls_between(struct tailcalls *tc, Dwfl *dwfl, uint64_t callee,
 			 uint64_t caller, uint64_t *out)
 {
-	uint64_t key = (uint64_t)(uintptr_t)dwfl ^ callee;
-	uint64_t *v = u64map_find(&tc->answers, key, caller);
+	uint64_t key, *v;
 	bool added;
-	size_t n;
+	size_t n, i;
 
+	/* user addresses are below 2^57 (5-level paging): room for the Dwfl */
+	for (i = 0; i < tc->ndwfls && tc->dwfls[i] != dwfl; i++)
+		;
+	if (i == tc->ndwfls) {
+		GROW(tc->dwfls, tc->dwfls_alloc, i + 1);
+		tc->dwfls[tc->ndwfls++] = dwfl;
+	}
+	if (i >= 64 || callee >> 57 || caller >> 57)
+		return 0;
+	key = caller | (uint64_t)i << 57;
+	v = u64map_find(&tc->answers, callee, key);
 	if (v) {
 		n = (size_t)(*v & 0xff);
 		if (n)
@@ -444,7 +485,7 @@ size_t tailcalls_between(struct tailcalls *tc, Dwfl *dwfl, uint64_t callee,
 		GROW(tc->chain, tc->chain_alloc, tc->nchain + n);
 		memcpy(tc->chain + tc->nchain, out, n * sizeof(*out));
 	}
-	u64map_put(&tc->answers, key, caller, (uint64_t)tc->nchain << 8 | n, &added);
+	u64map_put(&tc->answers, callee, key, (uint64_t)tc->nchain << 8 | n, &added);
 	tc->nchain += n;
 	return n;
 }
