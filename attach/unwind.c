@@ -522,7 +522,8 @@ static size_t reads_since(struct unwinder *u, size_t from, uint64_t **out)
 	size_t n = u->nreads - from, k = 0;
 
 	*out = xmalloc((n + 1) * sizeof(**out));
-	memcpy(*out, u->reads + from, n * sizeof(**out));
+	if (n)	/* (u->reads is NULL until a walk reads a stack word) */
+		memcpy(*out, u->reads + from, n * sizeof(**out));
 	qsort(*out, n, sizeof(**out), cmp_u64);
 	for (size_t i = 0; i < n; i++)
 		if (!k || (*out)[k - 1] != (*out)[i])
