@@ -11,7 +11,7 @@
  * tc_b, tc_c and tc_wait live in tailcall2.c: a call site there names its
  * target by a declaration, here by a definition.  noipa keeps gcc from
  * cloning or merging the functions; -O2 makes the "return f(x)" jumps.
- * Prints "ready PID" once both threads are about to wait.
+ * Prints "ready PID" once both threads wait in pthread_cond_wait.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -80,6 +80,7 @@ int main(int argc, char **argv)
 	pthread_create(&a, NULL, chain_main, (void *)(long)argc);
 	pthread_create(&b, NULL, amb_main, (void *)(long)argc);
 	pthread_barrier_wait(&started);
+	tc_wait_for(2);
 	printf("ready %d\n", getpid());
 	fflush(stdout);
 	pthread_join(a, NULL);

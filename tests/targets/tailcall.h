@@ -2,3 +2,4 @@
 int tc_a(int x);
 int tc_b(int x);
 int tc_block(int x);
+void tc_wait_for(int n);
