@@ -33,12 +33,7 @@ def cut(seq):
 def cprof_threads(path):
     out = {}
     for t in json.load(open(path))["threads"]:
-        seq, last = [], None
-        for f in t["stack"]:
-            if "function" in f:
-                seq.append(base(f["function"]))
-            else:
-                seq.append("??")
+        seq = [base(f["function"]) if "function" in f else "??" for f in t["stack"]]
         out[t["tid"]] = (t["name"], cut(seq))
     return out
 
