@@ -555,8 +555,9 @@ static void check_fast(struct unwinder *u, const struct capture *c, const uint64
 		fprintf(stderr, "  stack words read: %zu and %zu\n", nf, nl);
 		abort();
 	}
-	/* the fast path's reads stand */
-	memcpy(u->reads + reads_from, fr, nf * sizeof(*fr));
+	/* the fast path's reads stand (u->reads is NULL if none ever was) */
+	if (nf)
+		memcpy(u->reads + reads_from, fr, nf * sizeof(*fr));
 	u->nreads = reads_from + nf;
 	free(fr);
 	free(lr);
