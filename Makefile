@@ -16,8 +16,8 @@ PKGS := libunwind-generic libdw libelf libprotobuf-c zlib
 # Debian packages: to build, and to run the tests
 DEPS_BUILD := gcc make pkg-config linux-libc-dev libunwind-dev libelf-dev libdw-dev \
 	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
-DEPS_TEST := g++ golang-go perl binutils elfutils procps python3 linux-perf valgrind strace \
-	chromium
+DEPS_TEST := g++ golang-go perl binutils elfutils procps python3 linux-perf valgrind strace gdb \
+	chromium libc6-dbg redis-server
 DEPS := $(DEPS_BUILD) $(DEPS_TEST)
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
@@ -43,7 +43,7 @@ TARGETS := $(B)/targets/burn $(B)/targets/burn-nopie $(B)/targets/burn-fp $(B)/t
 	$(B)/targets/sigsend $(B)/targets/jit $(B)/targets/states \
 	$(B)/targets/waits $(B)/targets/waits-fp $(B)/targets/hostile \
 	$(B)/targets/sigmix $(B)/targets/plt $(B)/targets/goprof $(B)/targets/gospin \
-	$(B)/targets/shares
+	$(B)/targets/shares $(B)/targets/tailcall
 
 .PHONY: all deps demo test unit-test e2e-test bench torture fuzz fuzz-elf fuzz-profile install clean check-deps
 all: cprof
@@ -121,6 +121,10 @@ $(B)/targets/burn-df: tests/targets/burn.c tests/targets/work.c tests/targets/wo
 	@mkdir -p $(dir $@)
 	$(CC) $(TFLAGS) -fno-asynchronous-unwind-tables -o $@.tmp tests/targets/burn.c tests/targets/work.c
 	objcopy -R .eh_frame_hdr -R .eh_frame $@.tmp $@ && rm -f $@.tmp
+# tail calls across files (t0017)
+$(B)/targets/tailcall: tests/targets/tailcall.c tests/targets/tailcall2.c tests/targets/tailcall.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TFLAGS) -o $@ tests/targets/tailcall.c tests/targets/tailcall2.c
 $(B)/targets/waits-fp: tests/targets/waits.c
 	@mkdir -p $(dir $@)
 	$(CC) $(TFLAGS) -fno-omit-frame-pointer -o $@ $<

@@ -234,8 +234,11 @@ static void print_json(const struct snapshot *s, struct symbolizer *sym)
 			json_string(stdout, result_note(t));
 		}
 		printf(",\"stack\":[");
-		for (size_t j = 0, f1 = 1; j < t->npcs; j++) {
-			uint64_t pc = t->pcs[j];
+		size_t npcs;
+		const uint64_t *pcs = symbolizer_tailcalls(sym, t->epoch, t->pcs, t->npcs, &npcs);
+
+		for (size_t j = 0, f1 = 1; j < npcs; j++) {
+			uint64_t pc = pcs[j];
 			struct symloc sl;
 
 			if (pc_is_pseudo(pc)) {
@@ -244,7 +247,8 @@ static void print_json(const struct snapshot *s, struct symbolizer *sym)
 				f1 = 0;
 				continue;
 			}
-			symbolizer_lookup(sym, t->epoch, pc, &sl);
+			symbolizer_lookup(sym, t->epoch, pc & ~PC_PHYSICAL, &sl);
+			pc &= ~(PC_PHYSICAL | PC_TAILCALL);
 			if (!sl.nframes) {
 				printf("%s{\"address\":\"0x%" PRIx64 "\",\"module\":", f1 ? "" : ",", pc);
 				json_string(stdout, sl.map && sl.map->mod ? sl.map->mod->path : "");
@@ -256,8 +260,12 @@ static void print_json(const struct snapshot *s, struct symbolizer *sym)
 				json_string(stdout, sl.frames[k].name);
 				printf(",\"file\":");
 				json_string(stdout, sl.frames[k].file);
-				printf(",\"line\":%d,\"inlined\":%s}", sl.frames[k].line,
+				printf(",\"line\":%d,\"inlined\":%s", sl.frames[k].line,
 				       k + 1 < sl.nframes ? "true" : "false");
+				/* the name has TAILCALL_SUFFIX; this says it for scripts */
+				if (sl.tail_call && k + 1 == sl.nframes)
+					printf(",\"tail_call\":true");
+				printf("}");
 				f1 = 0;
 			}
 		}

@@ -139,8 +139,12 @@ static uint64_t location_id(struct pbuild *pb, struct symbolizer *s,
 		loc->line[0] = line(function_id(pb, &f), 0);
 		return loc->id;
 	}
-	loc->address = addr & ~PC_PHYSICAL;
-	symbolizer_lookup(s, epoch, loc->address, &sl);
+	/*
+	 * A tail-call frame (PC_TAILCALL) has a location of its own, at its
+	 * jump's address: its function's name says what it is.
+	 */
+	loc->address = addr & ~(PC_PHYSICAL | PC_TAILCALL);
+	symbolizer_lookup(s, epoch, addr & ~PC_PHYSICAL, &sl);
 	if (addr & PC_PHYSICAL && sl.nframes > 1) {
 		/* only the outermost (physical) function of this address */
 		sl.frames[0] = sl.frames[sl.nframes - 1];
@@ -283,7 +287,8 @@ int pprof_encode(const struct profile_builder *b, struct symbolizer *s,
 	p->sample = xcalloc(b->nentries, sizeof(*p->sample));
 	for (size_t i = 0; i < b->nentries; i++) {
 		const struct pb_entry *e = &b->entries[i];
-		const uint64_t *pcs = pb_pcs(b, e);
+		const uint64_t *pcs;
+		size_t npcs;
 		bool empty = true;
 		Sample *sm;
 
@@ -294,9 +299,11 @@ int pprof_encode(const struct profile_builder *b, struct symbolizer *s,
 		sm = p->sample[p->n_sample++] = xmalloc(sizeof(*sm));
 
 		perftools__profiles__sample__init(sm);
-		sm->n_location_id = e->npcs;
-		sm->location_id = xcalloc(e->npcs, sizeof(*sm->location_id));
-		for (size_t j = 0; j < e->npcs; j++)
+		/* the stack with the frames tail calls removed put back */
+		pcs = symbolizer_tailcalls(s, e->epoch, pb_pcs(b, e), e->npcs, &npcs);
+		sm->n_location_id = npcs;
+		sm->location_id = xcalloc(npcs, sizeof(*sm->location_id));
+		for (size_t j = 0; j < npcs; j++)
 			sm->location_id[j] = location_id(&pb, s, e->epoch, pcs[j]);
 		sm->n_value = b->nvalues;
 		sm->value = xcalloc(b->nvalues, sizeof(*sm->value));

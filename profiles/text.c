@@ -27,8 +27,11 @@ static void print_raw(FILE *f, const struct symloc *sl, uint64_t addr)
 }
 
 void text_stack(FILE *f, struct symbolizer *s, uint32_t epoch,
-		const uint64_t *pcs, size_t n)
+		const uint64_t *stack, size_t nstack)
 {
+	size_t n;
+	const uint64_t *pcs = symbolizer_tailcalls(s, epoch, stack, nstack, &n);
+
 	for (size_t i = 0; i < n; i++) {
 		uint64_t addr = pcs[i] & ~PC_PHYSICAL;
 		struct symloc sl;
@@ -39,7 +42,7 @@ void text_stack(FILE *f, struct symbolizer *s, uint32_t epoch,
 		}
 		symbolizer_lookup(s, epoch, addr, &sl);
 		if (!sl.nframes) {
-			print_raw(f, &sl, addr);
+			print_raw(f, &sl, addr & ~PC_TAILCALL);
 			continue;
 		}
 		for (size_t j = 0; j < sl.nframes; j++) {
@@ -95,16 +98,19 @@ int text_legacy(FILE *f, const struct profile_builder *b, struct symbolizer *s,
 		fprintf(f, "%s profile: total %" PRId64 "\n", type, total);
 	for (size_t k = 0; k < b->nentries; k++) {
 		const struct pb_entry *e = &b->entries[ix[k]];
-		const uint64_t *pcs = pb_pcs(b, e);
+		const uint64_t *pcs;
+		size_t npcs;
 
 		if (!e->values[key])
 			continue;
+		pcs = symbolizer_tailcalls(s, e->epoch, pb_pcs(b, e), e->npcs, &npcs);
 		if (contention)
 			fprintf(f, "%" PRId64 " %" PRId64 " @", e->values[1], e->values[0]);
 		else
 			fprintf(f, "%" PRId64 " @", e->values[0]);
-		for (size_t i = 0; i < e->npcs; i++)
-			fprintf(f, " 0x%" PRIx64, (uint64_t)(pc_is_pseudo(pcs[i]) ? 0 : pcs[i] & ~PC_PHYSICAL));
+		for (size_t i = 0; i < npcs; i++)
+			fprintf(f, " 0x%" PRIx64, (uint64_t)(pc_is_pseudo(pcs[i]) ? 0 :
+				pcs[i] & ~(PC_PHYSICAL | PC_TAILCALL)));
 		fputc('\n', f);
 		if (labels) {
 			const char *kv[PB_MAX_LABELS][2];
@@ -119,8 +125,9 @@ int text_legacy(FILE *f, const struct profile_builder *b, struct symbolizer *s,
 			if (n)
 				fputs("}\n", f);
 		}
-		for (size_t i = 0; i < e->npcs; i++) {
+		for (size_t i = 0; i < npcs; i++) {
 			uint64_t addr = pcs[i] & ~PC_PHYSICAL;
+			uint64_t shown = addr & ~PC_TAILCALL;
 			struct symloc sl;
 
 			if (pc_is_pseudo(pcs[i])) {
@@ -129,9 +136,9 @@ int text_legacy(FILE *f, const struct profile_builder *b, struct symbolizer *s,
 			}
 			symbolizer_lookup(s, e->epoch, addr, &sl);
 			if (!sl.nframes)
-				fprintf(f, "#\t0x%" PRIx64 "\t0x%" PRIx64 "\n", addr, addr);
+				fprintf(f, "#\t0x%" PRIx64 "\t0x%" PRIx64 "\n", shown, shown);
 			for (size_t j = 0; j < sl.nframes; j++) {
-				fprintf(f, "#\t0x%" PRIx64 "\t%s+0x%" PRIx64, addr,
+				fprintf(f, "#\t0x%" PRIx64 "\t%s+0x%" PRIx64, shown,
 					sl.frames[j].name, sl.offset);
 				if (sl.frames[j].file[0])
 					fprintf(f, "\t%s:%d", sl.frames[j].file, sl.frames[j].line);

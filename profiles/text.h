@@ -19,7 +19,10 @@
 struct profile_builder;
 struct symbolizer;
 
-/* Each frame of a stack: "function\n\tfile:line\n" (inlined ones marked). */
+/*
+ * Each frame of a stack: "function\n\tfile:line\n" (inlined ones marked),
+ * with the frames tail calls removed put back (symbolizer_tailcalls()).
+ */
 void text_stack(FILE *f, struct symbolizer *s, uint32_t epoch,
 		const uint64_t *pcs, size_t n);
 

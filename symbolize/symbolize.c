@@ -7,6 +7,8 @@
 #include "symbolize.h"
 #include "debugcache.h"
 #include "maps.h"
+#include "tailcall.h"
+#include "../attach/unwind.h"
 #include "../lib/u64map.h"
 #include "../lib/util.h"
 
@@ -42,6 +44,9 @@ struct symbolizer {
 	struct symloc *results;	/* each unique address symbolized once */
 	size_t nresults, results_alloc;
 	struct u64map plt;	/* (Dwfl_Module, GOT slot) -> interned name; (mod, 0): read */
+	struct tailcalls *tailcalls;	/* built on first use */
+	uint64_t *expanded;	/* symbolizer_tailcalls()'s answer */
+	size_t expanded_alloc;
 };
 
 static const char *intern(struct symbolizer *s, const char *str)
@@ -267,6 +272,8 @@ void symbolizer_free(struct symbolizer *s)
 	free(s->results);
 	u64map_release(&s->cache);
 	u64map_release(&s->plt);
+	tailcalls_free(s->tailcalls);
+	free(s->expanded);
 	free(s->debuginfo_path);
 	free(s);
 }
@@ -537,6 +544,27 @@ void symbolizer_lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 	*out = s->results[*slot];
 }
 
+/*
+ * A tail-call frame: the function at its jump, the outermost (physical)
+ * one marked, so that pprof and the dumps tell it from a frame the stack
+ * really held (the inlined functions around the jump stay as they are).
+ */
+static void lookup_tailcall(struct symbolizer *s, uint32_t epoch, uint64_t addr,
+			    struct symloc *out)
+{
+	struct symframe *f;
+	char *name;
+
+	lookup(s, epoch, addr & ~PC_TAILCALL, out);
+	out->tail_call = true;
+	if (!out->nframes)
+		return;
+	f = &out->frames[out->nframes - 1];
+	name = xasprintf("%s" TAILCALL_SUFFIX, f->name);
+	f->name = intern(s, name);
+	free(name);
+}
+
 static void lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 		   struct symloc *out)
 {
@@ -546,6 +574,10 @@ static void lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 	GElf_Sym sym;
 	const char *name;
 
+	if (addr & PC_TAILCALL) {
+		lookup_tailcall(s, epoch, addr, out);
+		return;
+	}
 	memset(out, 0, sizeof(*out));
 	if (epoch < s->as->nepochs)
 		out->map = maps_find(&s->as->epochs[epoch], addr);
@@ -580,6 +612,41 @@ static void lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 		file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
 	set_frame(s, &out->frames[0], name, name, file, line, NULL);
 	out->nframes = 1;
+}
+
+/* a pc of a frame the stack held: not pseudo, not one put back */
+static bool pc_real(uint64_t pc)
+{
+	return !pc_is_pseudo(pc) && !(pc & PC_TAILCALL);
+}
+
+const uint64_t *symbolizer_tailcalls(struct symbolizer *s, uint32_t epoch,
+				     const uint64_t *pcs, size_t n, size_t *nout)
+{
+	Dwfl *d = epoch_dwfl(s, epoch);
+	size_t k = 0;
+
+	if (d && !s->tailcalls)
+		s->tailcalls = tailcalls_new();
+	for (size_t i = 0; i < n; i++) {
+		uint64_t chain[TAILCALL_MAX_CHAIN];
+		size_t m = 0;
+
+		/*
+		 * (a caller frame interrupted by a signal holds its exact pc,
+		 * not a return address - 1: one byte into an instruction that
+		 * is never a call's last, so no call site matches it)
+		 */
+		if (d && i + 1 < n && pc_real(pcs[i]) && pc_real(pcs[i + 1]))
+			m = tailcalls_between(s->tailcalls, d, pcs[i] & ~PC_PHYSICAL,
+					      pcs[i + 1] & ~PC_PHYSICAL, chain);
+		GROW(s->expanded, s->expanded_alloc, k + 1 + m);
+		s->expanded[k++] = pcs[i];
+		for (size_t j = 0; j < m; j++)
+			s->expanded[k++] = (chain[j] - 1) | PC_TAILCALL;
+	}
+	*nout = k;
+	return s->expanded;
 }
 
 static int load_module(Dwfl_Module *mod, void **user, const char *name,

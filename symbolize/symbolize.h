@@ -19,6 +19,14 @@ struct addrspace;
 struct mapping;
 struct maps;
 
+/*
+ * Flag on a lookup address: the frame of a function that left the stack by
+ * a tail call (symbolizer_tailcalls() puts these in), at its jump.  Its
+ * outermost function's name gets TAILCALL_SUFFIX.
+ */
+#define PC_TAILCALL ((uint64_t)1 << 61)
+#define TAILCALL_SUFFIX " (tail call)"
+
 struct symframe {
 	const char *name;	/* demangled */
 	const char *system_name;	/* as in the binary (mangled) */
@@ -33,6 +41,7 @@ struct symloc {
 	size_t nframes;		/* innermost (most inlined) first */
 	struct symframe frames[SYM_MAX_INLINE];
 	bool has_dwarf;		/* module had DWARF for this address */
+	bool tail_call;		/* a PC_TAILCALL frame */
 	uint64_t offset;	/* from the start of the containing symbol */
 };
 
@@ -40,6 +49,16 @@ struct symbolizer *symbolizer_new(struct addrspace *as, const char *debuginfo_pa
 void symbolizer_free(struct symbolizer *s);
 void symbolizer_lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 		       struct symloc *out);
+
+/*
+ * The stack pcs[0..n) (lookup addresses, innermost first, as the unwinder
+ * gives them) with the frames tail calls removed put back, as PC_TAILCALL
+ * addresses, where the debug info names exactly one chain of calls
+ * (symbolize/tailcall.h).  Returns s's buffer, valid until the next call;
+ * *nout gets its length.  Pseudo pcs and flags of pcs[] are kept as they are.
+ */
+const uint64_t *symbolizer_tailcalls(struct symbolizer *s, uint32_t epoch,
+				     const uint64_t *pcs, size_t n, size_t *nout);
 
 /*
  * Load every module's symbols and debuginfo for an epoch now (lookups

@@ -121,11 +121,17 @@ like "$(pprof_top "$TMP/gone.pb.gz")" " work_a$" "deleted binary: still symboliz
 like "$(pprof -raw "$TMP/gone.pb.gz")" "1: 0x[0-9a-f/x]+ $TMP/gone " "deleted binary: mapping keeps its path"
 
 # depth and stack copy limits show as [truncated]; depth counts machine
-# frames (one pprof Location each), inlined functions are lines of a frame
+# frames (one pprof Location each), inlined functions are lines of a frame,
+# and a tail-call frame put back (its own Location, "(tail call)") is none
 start_target P "$T/burn" -t 1 -r 0:0:100 || exit 1
 run_cprof record -p "$P" -d 1s --max-depth 3 -o "$TMP/depth.pb.gz"
-most=$(pprof -raw "$TMP/depth.pb.gz" | awk '/^Samples:/ { on = 1; next } /^Locations/ { on = 0 }
-	on && /^ *[0-9]+ +[0-9]+:/ { n = NF - 2; if (n > m) m = n } END { print m + 0 }')
+most=$(pprof -raw "$TMP/depth.pb.gz" | awk '/^Samples:/ { on = 1; next } /^Locations/ { on = 0; loc = 1; next }
+	/^Mappings/ { loc = 0 }
+	on && /^ *[0-9]+ +[0-9]+:/ { s[++ns] = $0 }
+	loc && /^ *[0-9]+: / && / \(tail call\) / { sub(":", "", $1); tail[$1] = 1 }
+	END { for (i = 1; i <= ns; i++) { k = split(s[i], f, " "); n = 0
+		for (j = 3; j <= k; j++) n += !(f[j] in tail); if (n > m) m = n }
+	      print m + 0 }')
 is "$most" 4 "--max-depth 3: at most 3 frames and a [truncated] one"
 like "$(pprof_top "$TMP/depth.pb.gz")" "\[truncated\]" "--max-depth 3: deep stacks end in [truncated]"
 run_cprof record -p "$P" -d 1s --stack-size 512 -o "$TMP/small.pb.gz"

@@ -14,7 +14,10 @@
 #include "../../profiles/pprof.h"
 #include "../../symbolize/maps.h"
 #include "../../symbolize/symbolize.h"
+#include "../../symbolize/tailcall.h"
 
+#include <elfutils/libdwfl.h>
+#include <gelf.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -336,6 +339,107 @@ static void test_json_string(void)
 	}
 }
 
+/* the address of a function symbol of m, 0 if none */
+static uint64_t sym_addr(Dwfl_Module *m, const char *name)
+{
+	for (int i = 1; i < dwfl_module_getsymtab(m); i++) {
+		GElf_Sym sym;
+		GElf_Addr addr;
+		const char *s = dwfl_module_getsym_info(m, i, &sym, &addr, NULL, NULL, NULL);
+
+		if (s && !strcmp(s, name) && GELF_ST_TYPE(sym.st_info) == STT_FUNC)
+			return addr;
+	}
+	return 0;
+}
+
+/* The return address of the first call (e8 rel32) in from's code to to. */
+static uint64_t call_return(Dwfl_Module *m, uint64_t from, uint64_t to)
+{
+	GElf_Addr bias;
+	Elf *elf = dwfl_module_getelf(m, &bias);
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while (elf && (scn = elf_nextscn(elf, scn))) {
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    from - bias < sh.sh_addr || from - bias >= sh.sh_addr + sh.sh_size ||
+		    !(d = elf_getdata(scn, NULL)))
+			continue;
+		for (uint64_t a = from - bias; a + 5 <= sh.sh_addr + sh.sh_size && a < from - bias + 64; a++) {
+			const unsigned char *p = (const unsigned char *)d->d_buf + (a - sh.sh_addr);
+			int32_t rel;
+
+			memcpy(&rel, p + 1, 4);
+			if (p[0] == 0xe8 && a + 5 + (int64_t)rel == to - bias)
+				return a + 5 + bias;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Tail-call chains in tests/targets/tailcall (built with the test targets):
+ * callee frame, caller's call -> the functions put back, innermost first.
+ */
+static void test_tailcalls(void)
+{
+	static const struct {
+		const char *callee, *caller, *called, *want;
+	} cases[] = {
+		{ "tc_block", "tc_wait", "tc_block", "" },		/* a plain call */
+		{ "tc_wait", "chain_top", "tc_a", "tc_c tc_b tc_a" },
+		{ "tc_b", "chain_top", "tc_a", "tc_a" },
+		{ "tc_a", "chain_top", "tc_a", "" },
+		{ "tc_block", "amb_top", "amb_y", "" },		/* two chains fit */
+	};
+	static char *debuginfo_path;
+	const Dwfl_Callbacks cb = {
+		.find_elf = dwfl_build_id_find_elf,
+		.find_debuginfo = dwfl_standard_find_debuginfo,
+		.section_address = dwfl_offline_section_address,
+		.debuginfo_path = &debuginfo_path,
+	};
+	const char *path = "build/targets/tailcall";
+	Dwfl *d = dwfl_begin(&cb);
+	Dwfl_Module *m = d ? dwfl_report_offline(d, "tailcall", path, -1) : NULL;
+	struct tailcalls *tc;
+
+	if (!m || access(path, R_OK)) {
+		printf("ok %d # SKIP %s not built\n", ++n, path);
+		if (d)
+			dwfl_end(d);
+		return;
+	}
+	dwfl_report_end(d, NULL, NULL);
+	tc = tailcalls_new();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t callee = sym_addr(m, cases[i].callee) + 1;
+		uint64_t ret = call_return(m, sym_addr(m, cases[i].caller), sym_addr(m, cases[i].called));
+		uint64_t out[TAILCALL_MAX_CHAIN];
+		char got[256] = "";
+		size_t k;
+
+		/* twice: the second answer comes from the cache */
+		for (int pass = 0; pass < 2; pass++) {
+			k = tailcalls_between(tc, d, callee, ret - 1, out);
+			got[0] = '\0';
+			for (size_t j = 0; j < k; j++) {
+				const char *name = dwfl_module_addrname(m, out[j] - 1);
+
+				snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s",
+					 j ? " " : "", name ? name : "?");
+			}
+		}
+		ok(ret && !strcmp(got, cases[i].want), "tail calls %s <- %s: '%s' (want '%s')",
+		   cases[i].callee, cases[i].caller, got, cases[i].want);
+	}
+	tailcalls_free(tc);
+	dwfl_end(d);
+}
+
 int main(void)
 {
 	test_parse_duration();
@@ -350,6 +454,7 @@ int main(void)
 	test_demangle();
 	test_names();
 	test_json_string();
+	test_tailcalls();
 	printf("1..%d\n", n);
 	return failed ? 1 : 0;
 }
