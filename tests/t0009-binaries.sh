@@ -62,7 +62,7 @@ if [ -x "$T/gospin" ]; then
 		"Go: every frame, main.middle too, to runtime.goexit"
 	unlike "$traces" "\[unknown\]" "Go: no broken stacks"
 	start_target P "$T/gospin" || exit 1
-	wait_until 10 eval "grep -qs '^202 ' /proc/$P/task/*/syscall" || diag "no Go thread in futex yet"
+	wait_until $WAIT eval "grep -qs '^202 ' /proc/$P/task/*/syscall" || diag "no Go thread in futex yet"
 	run_cprof threads -v -p "$P"
 	flat=$(tr -s ' \n\t' '   ' <"$TMP/out")
 	like "$flat" "in futex\(0x[0-9a-f]+\), cpu [0-9.]+s\]: runtime\.futex[.a-z0-9]* runtime\.futexsleep " \

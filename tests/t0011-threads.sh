@@ -9,7 +9,7 @@ start_target P "$T/states" -v || exit 1
 tid_of() { grep -l "^$1\$" /proc/$P/task/*/comm | head -1 | awk -F/ '{ print $5 }'; }
 blocked() { ! grep -q running "/proc/$P/task/$(tid_of "$1")/syscall"; }
 for n in reader napper locker vforker; do
-	wait_until 10 blocked $n || diag "$n is not blocked yet"
+	wait_until $WAIT blocked $n || diag "$n is not blocked yet"
 done
 R=$(tid_of reader)
 
@@ -28,7 +28,7 @@ like "$flat" "\"states\" \[sleeping, in pause\(0x0\), cpu [0-9.]+s\]: __libc_pau
 stopped=$(sed -n 's/.* threads were stopped, for \([0-9]*\)us.*/\1/p' "$TMP/err")
 ok "$([ -n "$stopped" ] && [ "$stopped" -lt 300000 ]; echo $?)" \
 	"-v says how long it was stopped (${stopped}us), and the D thread did not hold it for the timeout"
-wait_until 5 all_untraced "$P"; ok $? "untraced after"
+wait_until $WAIT all_untraced "$P"; ok $? "untraced after"
 
 # the blocked threads' stacks, stepped by the frame rules (attach/cfi.c)
 # and by libunwind alone: the same frames
@@ -102,12 +102,12 @@ pkill -P "$P" 2>/dev/null
 
 # a stopped process: dumped, and left stopped
 start_target Q "$T/burn" -t 2 -S 1 || exit 1
-kill -STOP "$Q"; wait_until 5 all_stopped "$Q"
+kill -STOP "$Q"; wait_until $WAIT all_stopped "$Q"
 run_cprof threads -p "$Q"
 is "$rc" 0 "stopped process: exit 0"
 is "$(grep -c '^thread .*\[stopped' "$TMP/out")" 4 "every thread reported stopped, with its stack"
 like "$(cat "$TMP/out")" "work_|cmp_slow|mix_inline|msort" "stacks of the stopped threads"
-wait_until 5 all_untraced "$Q"; ok $? "untraced after"
+wait_until $WAIT all_untraced "$Q"; ok $? "untraced after"
 ok "$(all_stopped "$Q"; echo $?)" "still stopped after"
 
 # compressed debug files are decompressed once, into the cache, and the
@@ -130,7 +130,7 @@ else
 	skip "libc has no compressed separate debug file here: the debug cache is not exercised"
 fi
 
-kill -CONT "$Q"; wait_until 5 none_stopped "$Q"; ok $? "SIGCONT resumes it"
+kill -CONT "$Q"; wait_until $WAIT none_stopped "$Q"; ok $? "SIGCONT resumes it"
 
 # bad input
 run_cprof threads -p 4000000; is "$rc" 1 "no such process: exit 1"; like "$err" "no such process" "says so"

@@ -15,11 +15,11 @@ unlike "$top" "\[unknown\]" "launch through exec: no broken stacks"
 fifo=$TMP/go; mkfifo "$fifo"
 bash -c 'read x < "$1"; exec "$2" -t 1' _ "$fifo" "$T/burn" >"$TMP/exec.out" & P=$!; _pids+=($P)
 "$CPROF" record -p "$P" -d 2s -o "$TMP/e.pb.gz" 2>"$TMP/err" & cp=$!
-wait_until 10 traced "$P"; ok $? "attached to the shell"
+wait_until $WAIT traced "$P"; ok $? "attached to the shell"
 echo go >"$fifo"
-wait_until 10 grep -q '^ready' "$TMP/exec.out"; ok $? "it exec'd the program"
+wait_until $WAIT grep -q '^ready' "$TMP/exec.out"; ok $? "it exec'd the program"
 wait $cp; is $? 0 "record exits 0"
 like "$(pprof_top "$TMP/e.pb.gz")" " work_a$" "samples after the exec are symbolized against the new program"
-wait_until 5 all_untraced "$P"; ok $? "the new program is untraced after"
+wait_until $WAIT all_untraced "$P"; ok $? "the new program is untraced after"
 ok "$(none_stopped "$P"; echo $?)" "and running"
 done_testing
