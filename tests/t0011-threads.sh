@@ -13,7 +13,7 @@ for n in reader napper locker vforker; do
 done
 R=$(tid_of reader)
 
-run_cprof threads --timeout 500ms -v -p "$P"
+run_cprof threads --timeout 10s -v -p "$P"
 dump=$(cat "$TMP/out")
 is "$rc" 3 "exit 3: one thread (the vfork parent) could not be read"
 flat=$(printf '%s' "$dump" | tr -s ' \n\t' '   ')
@@ -25,31 +25,34 @@ like "$flat" "\"spinner\" \[running, cpu [0-9.]+s\]: spin_here " "spinner: runni
 like "$flat" "\"vforker\" \[disk sleep, in vfork\(0x[0-9a-f]+\), cpu [0-9.]+s\]: __vfork .*\[unknown\] \(did not stop in time: stack incomplete\)" \
 	"a thread in uninterruptible sleep: /proc information, and what its stack copy gave"
 like "$flat" "\"states\" \[sleeping, in pause\(0x0\), cpu [0-9.]+s\]: __libc_pause .* main " "main thread"
+# --timeout 10s: long enough for the running threads to reach their stop
+# on a loaded machine; the D thread (it never wakes) must not hold the
+# others for it: half of it is the bound
 stopped=$(sed -n 's/.* threads were stopped, for \([0-9]*\)us.*/\1/p' "$TMP/err")
-ok "$([ -n "$stopped" ] && [ "$stopped" -lt 300000 ]; echo $?)" \
-	"-v says how long it was stopped (${stopped}us), and the D thread did not hold it for the timeout"
+ok "$([ -n "$stopped" ] && [ "$stopped" -lt 5000000 ]; echo $?)" \
+	"-v says how long it was stopped (${stopped}us), and the D thread did not hold it for the 10 s timeout"
 wait_until $WAIT all_untraced "$P"; ok $? "untraced after"
 
 # the blocked threads' stacks, stepped by the frame rules (attach/cfi.c)
 # and by libunwind alone: the same frames
 block_of() { awk -v n="\"$1\"" '$1 == "thread" && $3 == n { p = 1; next } /^$/ { p = 0 } p' "$2"; }
-run_cprof threads --timeout 500ms -vv -p "$P"
+run_cprof threads --timeout 10s -vv -p "$P"
 like "$(cat "$TMP/err")" "unwind: [1-9][0-9]* stacks by the frame rules" "-vv: stacks stepped by the frame rules, not libunwind"
 cp "$TMP/out" "$TMP/rules.txt"
-CPROF_UNWIND=libunwind run_cprof threads --timeout 500ms -vv -p "$P"
+CPROF_UNWIND=libunwind run_cprof threads --timeout 10s -vv -p "$P"
 like "$(cat "$TMP/err")" "unwind: 0 stacks by the frame rules" "CPROF_UNWIND=libunwind: libunwind steps every frame"
 for n in reader napper locker; do
 	a=$(block_of $n "$TMP/rules.txt"); b=$(block_of $n "$TMP/out")
 	ok "$([ -n "$a" ] && [ "$a" = "$b" ]; echo $?)" "$n: the same stack either way ($(printf '%s\n' "$a" | grep -vc '^	') frames)"
 done
 
-run_cprof threads --no-stacks -p "$P"
+run_cprof threads --no-stacks --timeout 10s -p "$P"
 table=$(cat "$TMP/out")
 is "$(printf '%s\n' "$table" | wc -l)" 7 "--no-stacks: a header and one line per thread"
 like "$table" "$R +reader +sleeping +[0-9.]+s +read\(0x3\)" "--no-stacks: the reader's line"
 unlike "$table" "read_here" "--no-stacks: no frames"
 
-run_cprof threads --json -p "$P"
+run_cprof threads --json --timeout 10s -p "$P"
 python3 - "$TMP/out" "$R" <<'PY' >"$TMP/json.txt" 2>&1
 import json, sys
 d = json.load(open(sys.argv[1]))
