@@ -130,11 +130,11 @@ wait_until() {
 # so a poll sees the change within a few ms, also on a loaded machine)
 traced() {
 	local l
-	while read -r l; do
+	{ while read -r l; do
 		case $l in
 		TracerPid:*) [ "${l##*[!0-9]}" != 0 ]; return;;
 		esac
-	done <"/proc/$1/status" 2>/dev/null
+	done <"/proc/$1/status"; } 2>/dev/null
 	return 1
 }
 
@@ -156,7 +156,7 @@ _cpu_ns() {	# _cpu_ns PID: sets _cpu, in this shell (no subshell)
 	local f ns
 	_cpu=0
 	for f in /proc/$1/task/*/schedstat; do
-		read -r ns _ <"$f" 2>/dev/null && _cpu=$((_cpu + ns))
+		read -r ns _ 2>/dev/null <"$f" && _cpu=$((_cpu + ns))
 	done
 }
 proc_cpu_ns() { _cpu_ns "$1"; echo "$_cpu"; }
@@ -206,6 +206,23 @@ run_cprof() {
 		diag "sanitizer report:" "$err"
 	fi
 	return 0
+}
+
+# run_cprof_cpu PID NS ARGS...: run_cprof until the target PID used NS of
+# cpu while traced, then Ctrl-C: about as many samples on a busy machine
+# as on an idle one (a fixed duration gave a loaded run a third of them)
+run_cprof_cpu() {
+	local pid=$1 ns=$2 cp
+	shift 2
+	"$CPROF" "$@" >"$TMP/out" 2>"$TMP/err" & cp=$!
+	wait_until "$WAIT" traced "$pid"
+	wait_cpu "$pid" "$ns"
+	kill -INT $cp
+	wait $cp; rc=$?
+	err=$(cat "$TMP/err")
+	if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error:' "$TMP/err"; then
+		diag "sanitizer report:" "$err"
+	fi
 }
 
 # run_cprof_window PID ARGS...: run_cprof, and set cpu_used to the cpu ns
