@@ -120,17 +120,17 @@ like "$(pprof_top "$TMP/tc.pb.gz")" "pthread_create" "threadcreate: the stack go
 
 # threadcreate, attach mode: older threads under one frame
 start_target P "$T/waits" -f 0 || exit 1
-run_cprof record -t threadcreate -d 1s -p "$P" -o "$TMP/tc2.pb.gz"
+run_cprof record -t threadcreate -d 2s -p "$P" -o "$TMP/tc2.pb.gz"
 is "$rc" 0 "threadcreate, attach: exit 0"
 top=$(pprof_top "$TMP/tc2.pb.gz" -nodefraction=0)
 like "$top" "\[created before attach\]" "threadcreate: threads older than the recording under [created before attach]"
 # counts, not a ratio: the factory makes a, a, a, b in turn, so a window
 # that starts and ends anywhere holds na = 3 nb +- 3 exactly (2.7-3.3 as a
-# ratio needed 10 rounds or more, fewer on a slow machine)
+# ratio needed 10 rounds or more; a starved run made 3 rounds a second)
 total=$(pprof_samples "$TMP/tc2.pb.gz")
 na=$(awk -v p="$(cum_pct "$TMP/tc2.pb.gz" create_a)" -v t="$total" 'BEGIN { printf "%.0f", p * t / 100 }')
 nb=$(awk -v p="$(cum_pct "$TMP/tc2.pb.gz" create_b)" -v t="$total" 'BEGIN { printf "%.0f", p * t / 100 }')
-ok "$([ "$nb" -ge 5 ] && [ $((na - 3 * nb)) -le 3 ] && [ $((3 * nb - na)) -le 3 ]; echo $?)" \
+ok "$([ "$nb" -ge 3 ] && [ $((na - 3 * nb)) -le 3 ] && [ $((3 * nb - na)) -le 3 ]; echo $?)" \
 	"threadcreate, attach: 3:1 between the creation sites ($na by create_a, $nb by create_b)"
 wait_until $WAIT all_untraced "$P"; ok $? "threadcreate: untraced after"
 # thread churn under wall and block: every thread that ends is an event, not an error
