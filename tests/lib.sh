@@ -71,6 +71,9 @@ like() {	# like TEXT REGEX DESCRIPTION
 unlike() {
 	if printf '%s' "$1" | grep -Eq -- "$2"; then fail "$3"; diag "text: $1" "matches: $2"; else pass "$3"; fi
 }
+above() {	# above GOT MIN DESCRIPTION: GOT > MIN (integers)
+	if [ "${1:-0}" -gt "$2" ] 2>/dev/null; then pass "$3 ($1)"; else fail "$3"; diag "got '$1', want more than $2"; fi
+}
 within() {	# within GOT WANT TOLERANCE DESCRIPTION (numbers)
 	if awk -v g="$1" -v w="$2" -v t="$3" 'BEGIN { d = g - w; if (d < 0) d = -d; exit !(d <= t) }'; then
 		pass "$4 ($1, want $2 +- $3)"

@@ -35,5 +35,5 @@ kill -CONT "$R"
 wait_until $WAIT none_stopped "$R"; ok $? "SIGCONT during the recording resumes it"
 wait $cp; is $? 0 "record exits 0"
 ok "$(none_stopped "$R"; echo $?)" "running after cprof left"
-[ "$(pprof_samples "$TMP/c.pb.gz")" -gt 0 ]; ok $? "sampled once it ran"
+above "$(pprof_samples "$TMP/c.pb.gz")" 0 "sampled once it ran: samples"
 done_testing
