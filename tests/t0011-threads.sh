@@ -11,6 +11,9 @@ blocked() { ! grep -q running "/proc/$P/task/$(tid_of "$1")/syscall"; }
 for n in reader napper locker vforker; do
 	wait_until $WAIT blocked $n || diag "$n is not blocked yet"
 done
+# and the spinner out of the start barrier, spinning (ready comes when
+# the barrier opens, a woken thread may wait long for a cpu)
+wait_until $WAIT eval '! blocked spinner' || diag "spinner is not running yet"
 R=$(tid_of reader)
 
 run_cprof threads --timeout 10s -v -p "$P"
