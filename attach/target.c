@@ -161,15 +161,27 @@ static int seize(struct target *t, pid_t tid)
 	}
 	if (errno == ESRCH)
 		return 0;	/* exited meanwhile */
-	/*
-	 * auto-attached by TRACECLONE before we saw its event (threads born
-	 * while we attach: tests/t0005-new-threads.sh)
-	 */
-	if (errno == EPERM && !proc_status(t->pid, tid, &st) && st.tracer == gettid()) {
-		thread_add(t, tid, false);
-		return 1;
-	}
 	e = errno;
+	if (e == EPERM) {
+		int r = proc_status(t->pid, tid, &st);
+
+		/*
+		 * auto-attached by TRACECLONE before we saw its event (threads
+		 * born while we attach: tests/t0005-new-threads.sh)
+		 */
+		if (!r && st.tracer == gettid()) {
+			thread_add(t, tid, false);
+			return 1;
+		}
+		/*
+		 * The kernel refuses a thread that is already exiting (its
+		 * exit_state set) with EPERM, not ESRCH: seen attaching to
+		 * tests/targets/spawner under load (t0005), reported as a
+		 * security module refusing.  Exited meanwhile, too.
+		 */
+		if (r == -ESRCH || (!r && (st.state == 'Z' || st.state == 'X')))
+			return 0;
+	}
 	hint[0] = '\0';
 	if (e == EPERM && t->nthreads == 0 && proc_status(t->pid, 0, &st) == -ESRCH)
 		return error("attach %d: no such process", t->pid);

@@ -71,6 +71,9 @@ like() {	# like TEXT REGEX DESCRIPTION
 unlike() {
 	if printf '%s' "$1" | grep -Eq -- "$2"; then fail "$3"; diag "text: $1" "matches: $2"; else pass "$3"; fi
 }
+above() {	# above GOT MIN DESCRIPTION: GOT > MIN (integers)
+	if [ "${1:-0}" -gt "$2" ] 2>/dev/null; then pass "$3 ($1)"; else fail "$3"; diag "got '$1', want more than $2"; fi
+}
 within() {	# within GOT WANT TOLERANCE DESCRIPTION (numbers; empty fails)
 	if [ -n "$1" ] && [ -n "$2" ] && awk -v g="$1" -v w="$2" -v t="$3" 'BEGIN { d = g - w; if (d < 0) d = -d; exit !(d <= t) }'; then
 		pass "$4 ($1, want $2 +- $3)"
@@ -79,7 +82,12 @@ within() {	# within GOT WANT TOLERANCE DESCRIPTION (numbers; empty fails)
 	fi
 }
 
-# start_target VAR CMD...: run CMD with stdout on a FIFO, wait (10 s at
+# Bounds on waiting for an event.  They cost time only when something is
+# wrong, so they are sized for the slowest run that is still correct: the
+# ASan build (2-3x slower) on a 2-core machine other jobs keep busy.
+WAIT=${CPROF_TEST_WAIT:-60}
+
+# start_target VAR CMD...: run CMD with stdout on a FIFO, wait ($WAIT s at
 # most) for its "ready PID" line; VAR gets the pid, VAR_fd the FIFO's fd
 # for later lines.
 start_target() {
@@ -90,7 +98,7 @@ start_target() {
 	"$@" >"$fifo" &
 	_pids+=($!)
 	exec {fd}<"$fifo"
-	if ! read -r -t 10 -u "$fd" line || [ "${line%% *}" != ready ]; then
+	if ! read -r -t "$WAIT" -u "$fd" line || [ "${line%% *}" != ready ]; then
 		echo "# target did not become ready: $*" >&2
 		return 1
 	fi
@@ -98,12 +106,17 @@ start_target() {
 	printf -v "${var}_fd" '%s' "$fd"
 }
 
-# read_line FD: the next line a target prints (10 s at most)
+# read_line FD: the next line a target prints ($WAIT s at most)
 read_line() {
 	local line=""
-	read -r -t 10 -u "$1" line
+	read -r -t "$WAIT" -u "$1" line
 	printf '%s' "$line"
 }
+
+# nap: 10 ms without a fork (read times out on a FIFO nobody writes to;
+# forking sleep under load made each poll late by tens of ms)
+mkfifo "$TMP/nap" && exec {_nap_fd}<>"$TMP/nap"
+nap() { read -r -t "${1:-0.01}" -u "$_nap_fd" _; return 0; }
 
 # wait_until SECONDS COMMAND...: poll a /proc condition (no event exists
 # for it), bounded.
@@ -112,11 +125,21 @@ wait_until() {
 	shift
 	while ! "$@"; do
 		[ $SECONDS -ge $end ] && return 1
-		sleep 0.01
+		nap
 	done
 }
 
-traced() { grep -q '^TracerPid:[[:space:]]*[1-9]' "/proc/$1/status" 2>/dev/null; }
+# traced PID: its main thread has a tracer (bash builtins only: no fork,
+# so a poll sees the change within a few ms, also on a loaded machine)
+traced() {
+	local l
+	{ while read -r l; do
+		case $l in
+		TracerPid:*) [ "${l##*[!0-9]}" != 0 ]; return;;
+		esac
+	done <"/proc/$1/status"; } 2>/dev/null
+	return 1
+}
 
 # every thread's State letter and TracerPid, one "S 0" line each
 task_states() {
@@ -129,15 +152,24 @@ all_untraced() { ! task_states "$1" | awk '$2 != 0 { bad = 1 } END { exit !bad }
 all_stopped() { ! task_states "$1" | awk '$1 != "T" { bad = 1 } END { exit !bad }'; }
 none_stopped() { ! task_states "$1" | awk '$1 == "T" || $1 == "t" { bad = 1 } END { exit !bad }'; }
 
-# the sum of every thread's cpu ns (schedstat)
-proc_cpu_ns() { cat /proc/$1/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
+# the sum of every thread's cpu ns (schedstat), read with builtins only
+# (run_cprof_window reads it at the edges of a recording: a fork there
+# let the target run on unmeasured)
+_cpu_ns() {	# _cpu_ns PID: sets _cpu, in this shell (no subshell)
+	local f ns
+	_cpu=0
+	for f in /proc/$1/task/*/schedstat; do
+		read -r ns _ 2>/dev/null <"$f" && _cpu=$((_cpu + ns))
+	done
+}
+proc_cpu_ns() { _cpu_ns "$1"; echo "$_cpu"; }
 
 # wait_cpu PID NS: until the target used NS more cpu (it ran, and was
-# sampled, a while: an event, bounded)
+# sampled, a while: an event, bounded by $WAIT s)
 wait_cpu() {
 	local start
 	start=$(proc_cpu_ns "$1")
-	wait_until 10 eval '[ $(($(proc_cpu_ns '"$1"') - '"$start"')) -ge '"$2"' ]'
+	wait_until "$WAIT" eval '[ $(($(proc_cpu_ns '"$1"') - '"$start"')) -ge '"$2"' ]'
 }
 
 # -symbolize=none: the symbols cprof wrote.  A mapping with one address
@@ -150,6 +182,16 @@ pprof_top() { local f=$1; shift; pprof -top -nodecount=1000 "$@" "$f"; }
 # cum_pct FILE FUNCTION: the cum% of a function in -top
 cum_pct() { pprof_top "$1" | awk -v f="$2" '{ name = $6; for (i = 7; i <= NF; i++) name = name " " $i; sub(" \(inline\)$", "", name) } name == f { sub("%", "", $5); print $5; exit }'; }
 flat_pct() { pprof_top "$1" | awk -v f="$2" '{ name = $6; for (i = 7; i <= NF; i++) name = name " " $i; sub(" \(inline\)$", "", name) } name == f { sub("%", "", $2); print $2; exit }'; }
+# trace_counts FILE FUNCTION: one line per trace `go tool pprof -traces`
+# prints (a distinct stack and labels): how many of its frames are
+# FUNCTION.  A count of frames holds per stack; summed over the traces it
+# depends on how many pcs the leaf was sampled at.
+trace_counts() {
+	pprof -traces "$1" | awk -v f="$2" '
+		/^-+\+-+$/ { if (lines) print n; on = 1; n = lines = 0; next }
+		on { lines++; sub(/ \(inline\)$/, ""); if ($NF == f) n++ }
+		END { if (lines) print n }'
+}
 # total of the last sample type (cpu ns) over all samples, from -raw
 pprof_total() {
 	pprof -raw "$1" | awk '/^Samples:/ { on = 1; next } /^Locations/ { on = 0 } on && /^ *[0-9]+ +[0-9]+:/ { sub(":", "", $2); s += $2 } END { printf "%.0f\n", s }'
@@ -169,17 +211,37 @@ run_cprof() {
 	return 0
 }
 
+# run_cprof_cpu PID NS ARGS...: run_cprof until the target PID used NS of
+# cpu while traced, then Ctrl-C: about as many samples on a busy machine
+# as on an idle one (a fixed duration gave a loaded run a third of them)
+run_cprof_cpu() {
+	local pid=$1 ns=$2 cp
+	shift 2
+	"$CPROF" "$@" >"$TMP/out" 2>"$TMP/err" & cp=$!
+	wait_until "$WAIT" traced "$pid"
+	wait_cpu "$pid" "$ns"
+	kill -INT $cp
+	wait $cp; rc=$?
+	err=$(cat "$TMP/err")
+	if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error:' "$TMP/err"; then
+		diag "sanitizer report:" "$err"
+	fi
+}
+
 # run_cprof_window PID ARGS...: run_cprof, and set cpu_used to the cpu ns
 # the target PID used while it was traced (from attach to detach, polled:
 # cprof runs on after the detach to write the profile, the target too)
 run_cprof_window() {
-	local pid=$1 before after cp
+	local pid=$1 before after cp end
 	shift
 	"$CPROF" "$@" >"$TMP/out" 2>"$TMP/err" & cp=$!
-	wait_until 10 traced "$pid"
-	before=$(proc_cpu_ns "$pid")
-	wait_until 60 eval "! traced $pid"
-	after=$(proc_cpu_ns "$pid")
+	# polled every 2 ms, with builtins only: each edge is read within a
+	# few ms of the change (the target's cpu in that gap is the error)
+	end=$((SECONDS + WAIT))
+	until traced "$pid"; do [ $SECONDS -lt $end ] || break; nap 0.002; done
+	_cpu_ns "$pid"; before=$_cpu
+	while traced "$pid" && kill -0 "$cp" 2>/dev/null; do nap 0.002; done
+	_cpu_ns "$pid"; after=$_cpu
 	wait $cp; rc=$?
 	err=$(cat "$TMP/err")
 	cpu_used=$((after - before))
@@ -201,11 +263,11 @@ record_window() {
 	shift 2
 	start=$(proc_cpu_ns "$pid")
 	"$CPROF" "$@" >"$TMP/out" 2>"$TMP/err" & cp=$!
-	wait_until 30 all_traced "$pid"
+	wait_until "$WAIT" all_traced "$pid"
 	before=$(proc_cpu_ns "$pid")
-	wait_until 120 eval '[ $(($(proc_cpu_ns '"$pid"') - '"$before"')) -ge '"$ns"' ]'
+	wait_until $((2 * WAIT)) eval '[ $(($(proc_cpu_ns '"$pid"') - '"$before"')) -ge '"$ns"' ]'
 	kill -STOP "$pid"
-	wait_until 30 all_halted "$pid"
+	wait_until "$WAIT" all_halted "$pid"
 	cpu_used=$(($(proc_cpu_ns "$pid") - before))
 	cpu_max=$(($(proc_cpu_ns "$pid") - start))
 	kill -INT "$cp"

@@ -51,14 +51,14 @@ like "$out" "that is cprof itself" "own pid: says so"
 
 # a zombie: a child its parent never reaps
 perl -e 'my $p = fork(); exit 0 unless $p; open(F, ">", $ARGV[0]); print F "$p\n"; close F; sleep 30' "$TMP/zpid" & _pids+=($!)
-wait_until 5 test -s "$TMP/zpid"
+wait_until $WAIT test -s "$TMP/zpid"
 zpid=$(cat "$TMP/zpid")
-wait_until 5 grep -q '^State:.*Z' "/proc/$zpid/status" 2>/dev/null
+wait_until $WAIT grep -q '^State:.*Z' "/proc/$zpid/status" 2>/dev/null
 bad 1 "is a zombie" "zombie" record -p "$zpid" -d 1s -o "$TMP/z.pb.gz"
 
 # another tracer: a first cprof holds the target
 "$CPROF" record -q -p "$P" -o "$TMP/first.pb.gz" & first=$!
-wait_until 10 traced "$P"
+wait_until $WAIT traced "$P"
 bad 1 "ptrace\(PTRACE_SEIZE, $P\): Operation not permitted \(traced by cprof, pid $first\)" \
 	"already traced" record -p "$P" -d 1s -o "$TMP/second.pb.gz"
 kill -INT $first; wait $first; is $? 0 "the first cprof was not disturbed"

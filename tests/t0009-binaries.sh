@@ -5,11 +5,14 @@
 # .gnu_debuglink and by build-id, and a binary deleted while it runs.
 . "$(dirname "$0")/lib.sh"
 
-profile() {	# profile NAME CMD...: start, record 1 s, stop; -top in $top
+# profile NAME CMD...: start, record while it uses 1 s of cpu (~99
+# samples however busy the machine is: the rarer frames checked below,
+# cmp_slow, memchr@plt, libm's, need them), stop; -top in $top
+profile() {
 	local name=$1
 	shift
 	start_target P "$@" || return 1
-	run_cprof record -p "$P" -d 1s -o "$TMP/$name.pb.gz" ${CPROF_EXTRA:-}
+	run_cprof_cpu "$P" 1000000000 record -p "$P" -o "$TMP/$name.pb.gz" ${CPROF_EXTRA:-}
 	kill -TERM "$P"
 	top=$(pprof_top "$TMP/$name.pb.gz")
 	lines=$(pprof_top "$TMP/$name.pb.gz" -lines)
@@ -62,7 +65,7 @@ if [ -x "$T/gospin" ]; then
 		"Go: every frame, main.middle too, to runtime.goexit"
 	unlike "$traces" "\[unknown\]" "Go: no broken stacks"
 	start_target P "$T/gospin" || exit 1
-	wait_until 10 eval "grep -qs '^202 ' /proc/$P/task/*/syscall" || diag "no Go thread in futex yet"
+	wait_until $WAIT eval "grep -qs '^202 ' /proc/$P/task/*/syscall" || diag "no Go thread in futex yet"
 	run_cprof threads -v -p "$P"
 	flat=$(tr -s ' \n\t' '   ' <"$TMP/out")
 	like "$flat" "in futex\(0x[0-9a-f]+\), cpu [0-9.]+s\]: runtime\.futex[.a-z0-9]* runtime\.futexsleep " \

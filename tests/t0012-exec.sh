@@ -14,12 +14,15 @@ unlike "$top" "\[unknown\]" "launch through exec: no broken stacks"
 # attach mode: the traced process execs in the middle of the recording
 fifo=$TMP/go; mkfifo "$fifo"
 bash -c 'read x < "$1"; exec "$2" -t 1' _ "$fifo" "$T/burn" >"$TMP/exec.out" & P=$!; _pids+=($P)
-"$CPROF" record -p "$P" -d 2s -o "$TMP/e.pb.gz" 2>"$TMP/err" & cp=$!
-wait_until 10 traced "$P"; ok $? "attached to the shell"
+"$CPROF" record -p "$P" -o "$TMP/e.pb.gz" 2>"$TMP/err" & cp=$!
+wait_until $WAIT traced "$P"; ok $? "attached to the shell"
 echo go >"$fifo"
-wait_until 10 grep -q '^ready' "$TMP/exec.out"; ok $? "it exec'd the program"
-wait $cp; is $? 0 "record exits 0"
+wait_until $WAIT grep -q '^ready' "$TMP/exec.out"; ok $? "it exec'd the program"
+# recorded until the new program used 200 ms of cpu (a -d 2s recording
+# could end before it ran much, on a loaded machine)
+wait_cpu "$P" 200000000
+kill -INT $cp; wait $cp; is $? 0 "record exits 0"
 like "$(pprof_top "$TMP/e.pb.gz")" " work_a$" "samples after the exec are symbolized against the new program"
-wait_until 5 all_untraced "$P"; ok $? "the new program is untraced after"
+wait_until $WAIT all_untraced "$P"; ok $? "the new program is untraced after"
 ok "$(none_stopped "$P"; echo $?)" "and running"
 done_testing

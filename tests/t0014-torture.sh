@@ -15,7 +15,7 @@ rand() { echo $((RANDOM % ($2 - $1 + 1) + $1)); }
 working() {	# the target's cpu time still rises
 	local before
 	before=$(proc_cpu_ns "$1")
-	wait_until 5 eval '[ $(proc_cpu_ns '"$1"') -gt '"$before"' ]'
+	wait_until $WAIT eval '[ $(proc_cpu_ns '"$1"') -gt '"$before"' ]'
 }
 
 # 1. cprof killed with SIGKILL at random moments, every profile type
@@ -25,10 +25,10 @@ for i in $(seq "$KILLS"); do
 	type=${TYPES[$((RANDOM % ${#TYPES[@]}))]}
 	hz=$(rand 50 999)
 	"$CPROF" record -q -t "$type" -F "$hz" -p "$P" -o "$TMP/k.pb.gz" 2>/dev/null & cp=$!
-	wait_until 10 traced "$P"
+	wait_until $WAIT traced "$P"
 	wait_cpu "$P" $(($(rand 1 40) * 5000000))
 	kill -KILL $cp; { wait $cp; } 2>/dev/null
-	if ! wait_until 5 all_untraced "$P" || ! none_stopped "$P" || ! working "$P"; then
+	if ! wait_until $WAIT all_untraced "$P" || ! none_stopped "$P" || ! working "$P"; then
 		bad=$((bad + 1)); diag "trial $i ($type at $hz Hz): target left traced, stopped or idle"
 	fi
 	rm -f "$TMP"/.cprof-out.*
@@ -41,12 +41,12 @@ for i in $(seq "$SIGNALS"); do
 	sig=$(printf 'INT\nTERM\nHUP\n' | shuf -n 1)
 	type=${TYPES[$((RANDOM % ${#TYPES[@]}))]}
 	"$CPROF" record -q -t "$type" -p "$P" -o "$TMP/s.pb.gz" 2>"$TMP/err" & cp=$!
-	wait_until 10 traced "$P"
+	wait_until $WAIT traced "$P"
 	wait_cpu "$P" $(($(rand 1 40) * 5000000))
 	kill -"$sig" $cp; wait $cp; st=$?
 	if [ "$st" != 0 ] || ! gzip -t "$TMP/s.pb.gz" 2>/dev/null ||
 	   ! pprof -raw "$TMP/s.pb.gz" | grep -q '^Samples:' ||
-	   ! wait_until 5 all_untraced "$P" || ! none_stopped "$P"; then
+	   ! wait_until $WAIT all_untraced "$P" || ! none_stopped "$P"; then
 		bad=$((bad + 1)); diag "trial $i ($type, SIG$sig): exit $st" "$(cat "$TMP/err")"
 	fi
 done
@@ -65,35 +65,43 @@ for type in cpu wall; do
 	diag "alarms $total of $expected, SIGUSR1 $got of $sent, children $reaped of $forked"
 	ok "$([ "$total" -ge $((expected - 2)) ] && [ "$total" -le $((expected + 1)) ]; echo $?)" \
 		"signal storm, $type: every timer expiration delivered ($total of $expected, with overruns)"
-	ok "$([ "$sent" -gt 300 ] && [ "$got" = "$sent" ]; echo $?)" "signal storm, $type: SIGUSR1 received = sent ($got of $sent)"
-	ok "$([ "$forked" -gt 300 ] && [ "$reaped" = "$forked" ]; echo $?)" "signal storm, $type: SIGCHLD: children reaped = forked ($reaped of $forked)"
+	# how many are sent in 2 s depends on the cpu the machine gives the
+	# sender, the target and cprof (each delivery is a round trip through
+	# cprof): ~1000 of each idle, ~150 seen under load.  The promise is
+	# received = sent; the floor only says the storm ran.
+	ok "$([ "$sent" -ge 50 ] && [ "$got" = "$sent" ]; echo $?)" "signal storm, $type: SIGUSR1 received = sent ($got of $sent, 50 at least)"
+	ok "$([ "$forked" -ge 50 ] && [ "$reaped" = "$forked" ]; echo $?)" "signal storm, $type: SIGCHLD: children reaped = forked ($reaped of $forked, 50 at least)"
 done
 
-# 4. hostile stacks: never a crash or a loop; frames end in a pseudo frame
+# 4. hostile stacks: never a crash or a loop; frames end in a pseudo frame.
+# Each recording lasts while the target uses 200 ms of cpu (~20 samples):
+# a 500 ms one on a loaded machine once caught none at all.
 start_target P "$T/hostile" deep 10000 || exit 1
-run_cprof record -d 500ms -p "$P" -o "$TMP/deep.pb.gz"
+run_cprof_cpu "$P" 200000000 record -p "$P" -o "$TMP/deep.pb.gz"
 is "$rc" 0 "recursion 10000 deep: exit 0"
 traces=$(pprof -traces "$TMP/deep.pb.gz" | tr -s ' \n' '  ')
 like "$traces" "spin deep_here deep_here .* \[truncated\]" "recursion 10000 deep: 256 frames, then [truncated]"
-is "$(grep -o deep_here <<<"$traces" | wc -l)" 255 "... 255 of them deep_here"
-run_cprof record -d 500ms --max-depth 65536 --stack-size 1048576 -p "$P" -o "$TMP/deep2.pb.gz"
+# per trace: spin is sampled at one pc or several, one trace each
+counts=$(trace_counts "$TMP/deep.pb.gz" deep_here | sort -u | tr '\n' ' ')
+is "$counts" "255 " "... 255 of them deep_here, in every trace"
+run_cprof_cpu "$P" 200000000 record --max-depth 65536 --stack-size 1048576 -p "$P" -o "$TMP/deep2.pb.gz"
 is "$rc" 0 "recursion 10000 deep, the depth and copy at their maximum: exit 0"
-n=$(pprof -traces "$TMP/deep2.pb.gz" | grep -c deep_here)
-ok "$([ "$n" -ge 5000 ]; echo $?)" "... unwound $n frames deep, to the end of the copy or the stack"
+n=$(trace_counts "$TMP/deep2.pb.gz" deep_here | sort -n | head -1)
+ok "$([ "${n:-0}" -ge 5000 ]; echo $?)" "... every trace unwound ${n:-0} frames deep or more, to the end of the copy or the stack"
 run_cprof threads -p "$P"; is "$rc" 0 "recursion 10000 deep: cprof threads exit 0"
 kill "$P"
 start_target P "$T/hostile" smash || exit 1
-run_cprof record -d 500ms -p "$P" -o "$TMP/smash.pb.gz"
+run_cprof_cpu "$P" 200000000 record -p "$P" -o "$TMP/smash.pb.gz"
 is "$rc" 0 "smashed return address and frame pointer: exit 0"
 like "$(pprof -traces "$TMP/smash.pb.gz" | tr -s ' \n' '  ')" "smash_here \[unknown\]" "smashed frame: the stack ends in [unknown]"
 kill "$P"
 start_target P "$T/hostile" context || exit 1
-run_cprof record -d 500ms -p "$P" -o "$TMP/ctx.pb.gz"
+run_cprof_cpu "$P" 200000000 record -p "$P" -o "$TMP/ctx.pb.gz"
 is "$rc" 0 "makecontext/swapcontext stack: exit 0"
 like "$(pprof -traces "$TMP/ctx.pb.gz" | tr -s ' \n' '  ')" "spin coro_here " "makecontext/swapcontext stack: the coroutine's frames"
 kill "$P"
 start_target P "$T/hostile" altstack || exit 1
-run_cprof record -d 500ms -p "$P" -o "$TMP/alt.pb.gz"
+run_cprof_cpu "$P" 200000000 record -p "$P" -o "$TMP/alt.pb.gz"
 is "$rc" 0 "a handler spinning on a sigaltstack: exit 0"
 like "$(pprof -traces "$TMP/alt.pb.gz" | tr -s ' \n' '  ')" "spin alt_here .* __GI_raise main " "sigaltstack: through the signal frame, back to main"
 kill "$P"
@@ -102,7 +110,7 @@ kill "$P"
 # a non-main thread that execs (the thread group changes leader), forks
 start_target P "$T/hostile" exitthread || exit 1
 "$CPROF" record -F 999 -p "$P" -o "$TMP/exit.pb.gz" 2>"$TMP/err" & cp=$!
-wait_until 10 traced "$P"; wait_cpu "$P" 100000000
+wait_until $WAIT traced "$P"; wait_cpu "$P" 100000000
 kill -USR1 "$P"; wait $cp
 is "$?" 0 "exit_group from a non-main thread mid-recording: exit 0"
 gzip -t "$TMP/exit.pb.gz"; ok $? "... and a profile written"
@@ -110,12 +118,18 @@ run_cprof record -F 999 -o "$TMP/segv.pb.gz" -- bash -c '"$0" segv & p=$!; read 
 is "$rc" 139 "a target dying of SIGSEGV: cprof exits 128+11, as the shell reports"
 gzip -t "$TMP/segv.pb.gz"; ok $? "... and a profile written"
 start_target P "$T/hostile" execthread || exit 1
-"$CPROF" record -F 499 -d 2s -p "$P" -o "$TMP/exec.pb.gz" 2>"$TMP/err" & cp=$!
-wait_until 10 traced "$P"; wait_cpu "$P" 100000000
-kill -USR1 "$P"; wait $cp
+"$CPROF" record -F 499 -p "$P" -o "$TMP/exec.pb.gz" 2>"$TMP/err" & cp=$!
+wait_until $WAIT traced "$P"; wait_cpu "$P" 100000000
+kill -USR1 "$P"
+# the new program says ready (same pid, same stdout) once it spins in
+# deep_here; the recording ends after it ran a while, not at a fixed time
+# that a slow machine might reach before the exec
+like "$(read_line "$P_fd")" "^ready $P$" "a non-main thread execs mid-recording: the new program runs"
+wait_cpu "$P" 100000000
+kill -INT $cp; wait $cp
 is "$?" 0 "a non-main thread execs mid-recording: exit 0"
 like "$(pprof_top "$TMP/exec.pb.gz")" "deep_here" "... the new program is sampled after the exec"
-wait_until 5 all_untraced "$P"; ok $? "... and left untraced"
+wait_until $WAIT all_untraced "$P"; ok $? "... and left untraced"
 working "$P"; st=$?
 [ $st = 0 ] || diag "after the exec: $(task_states "$P" | tr '\n' ' ')" "$(cat "$TMP/err")"
 ok $st "... and running"
@@ -124,20 +138,22 @@ start_target P "$T/hostile" forker || exit 1
 run_cprof record -F 999 -d 1s -p "$P" -o "$TMP/fork.pb.gz"
 is "$rc" 0 "a target forking every 2 ms: exit 0"
 unlike "$err" "error|warning" "forks: no error (children are not followed)"
-wait_until 5 all_untraced "$P"; ok $? "forks: untraced after"
+wait_until $WAIT all_untraced "$P"; ok $? "forks: untraced after"
 kill "$P"
 
 # 6. a thread in uninterruptible sleep never holds cprof up
 start_target P "$T/states" -v || exit 1
 for type in cpu wall block; do
 	"$CPROF" record -q -t $type -p "$P" -o "$TMP/d.pb.gz" 2>"$TMP/err" & cp=$!
-	wait_until 10 traced "$P"; wait_cpu "$P" 100000000
+	wait_until $WAIT traced "$P"; wait_cpu "$P" 100000000
 	kill -INT $cp
-	wait_until 1 all_untraced "$P"; ok $? "$type with a D-state thread: Ctrl-C detaches within a second"
-	wait_until 10 eval "! kill -0 $cp 2>/dev/null"; ok $? "$type with a D-state thread: and cprof ends"
+	# the D thread never wakes (its vfork child pauses): a cprof waiting
+	# for it would never detach; 10 s leaves room for a loaded machine
+	wait_until 10 all_untraced "$P"; ok $? "$type with a D-state thread: Ctrl-C detaches (within 10 s)"
+	wait_until $WAIT eval "! kill -0 $cp 2>/dev/null"; ok $? "$type with a D-state thread: and cprof ends"
 	wait $cp; is $? 0 "$type with a D-state thread: exit 0"
 done
-wait_until 5 all_untraced "$P"; ok $? "D state: untraced after"
+wait_until $WAIT all_untraced "$P"; ok $? "D state: untraced after"
 kill -TERM "$P"; is "$(read_line "$P_fd")" "anomalies 0" "D state: no blocked call returned early"
 pkill -P "$P" 2>/dev/null
 
@@ -148,7 +164,7 @@ for type in cpu wall threadcreate; do
 	is "$rc" 0 "churn, $type at 999 Hz: exit 0"
 	unlike "$err" "error|warning" "churn, $type: no error for threads that ended"
 done
-wait_until 5 all_untraced "$P"; ok $? "churn: untraced after"
+wait_until $WAIT all_untraced "$P"; ok $? "churn: untraced after"
 kill -TERM "$P"; is "$(read_line "$P_fd")" "anomalies 0" "churn: every pthread_create and join worked"
 
 # 8. hostile binaries: damaged copies degrade symbols, never crash cprof
@@ -179,15 +195,17 @@ while read -r type off _ _ filesz _; do
 	[ "$type" = LOAD ] && [ $((off + filesz)) -gt "$end" ] && end=$((off + filesz))
 done < <(readelf -lW "$T/burn")
 head -c "$end" "$T/burn" >"$TMP/cut"; chmod +x "$TMP/cut"
-run_cprof record -o "$TMP/cut.pb.gz" -- "$TMP/cut" -t 1 -s 1
+start_target P "$TMP/cut" -t 1 || exit 1
+run_cprof_cpu "$P" 200000000 record -p "$P" -o "$TMP/cut.pb.gz"
+kill "$P"
 is "$rc" 0 "a binary cut after its last segment (no section headers): exit 0"
-[ "$(pprof_samples "$TMP/cut.pb.gz")" -gt 10 ]; ok $? "cut binary: still sampled"
+above "$(pprof_samples "$TMP/cut.pb.gz")" 5 "cut binary: still sampled (while it used 200 ms of cpu): samples"
 
 # 9. another tracer (strace) holds it: a clear error, strace undisturbed
 if command -v strace >/dev/null; then
 	start_target P "$T/waits" || exit 1
 	strace -f -qq -o /dev/null -p "$P" 2>/dev/null & st=$!
-	wait_until 10 traced "$P"
+	wait_until $WAIT traced "$P"
 	for cmd in "record -d 1s" "record -t wall -d 1s"; do
 		run_cprof $cmd -p "$P" -o "$TMP/x.pb.gz"
 		is "$rc" 1 "traced by strace: cprof $cmd exits 1"
@@ -200,7 +218,7 @@ if command -v strace >/dev/null; then
 	tracer=$(awk '/^TracerPid:/ { print $2 }' "/proc/$P/status")
 	is "$tracer" "$st" "strace still traces the target"
 	kill -INT $st; wait $st 2>/dev/null
-	wait_until 5 all_untraced "$P"; ok $? "strace detaches as usual after"
+	wait_until $WAIT all_untraced "$P"; ok $? "strace detaches as usual after"
 	kill -TERM "$P"
 else
 	skip "strace is not installed"

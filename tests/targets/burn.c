@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "work.h"
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,12 +22,14 @@
 static unsigned ra = 50, rb = 30, rc = 20;
 static volatile uint64_t rounds;
 static pthread_barrier_t started;
+static int past_barrier;	/* threads that left the barrier */
 
 static __attribute__((noinline)) void *burner(void *arg)
 {
 	(void)arg;
 	pthread_setname_np(pthread_self(), "burner");
 	pthread_barrier_wait(&started);
+	__atomic_add_fetch(&past_barrier, 1, __ATOMIC_RELEASE);
 	for (;;) {
 		work_a(ra / 2);
 		work_b(rb / 2);
@@ -41,6 +44,7 @@ static __attribute__((noinline)) void *sleeper(void *arg)
 	(void)arg;
 	pthread_setname_np(pthread_self(), "sleeper");
 	pthread_barrier_wait(&started);
+	__atomic_add_fetch(&past_barrier, 1, __ATOMIC_RELEASE);
 	for (;;)
 		pause();
 	return NULL;
@@ -84,6 +88,14 @@ int main(int argc, char **argv)
 	for (int i = 0; i < sleepers; i++)
 		pthread_create(&t, NULL, sleeper, NULL);
 	pthread_barrier_wait(&started);
+	/*
+	 * Ready once every thread has left the barrier, not when it opens: a
+	 * woken thread may wait a long while for a cpu on a loaded machine,
+	 * and a test that stops us at "ready" found the burners still in the
+	 * barrier's futex wait (t0011 under ASan and stress-ng).
+	 */
+	while (__atomic_load_n(&past_barrier, __ATOMIC_ACQUIRE) < threads + sleepers)
+		sched_yield();
 	printf("ready %d\n", getpid());
 	fflush(stdout);
 	if (seconds) {

@@ -4,6 +4,7 @@
  * the state and, unless it ends by itself, spins there until SIGTERM.
  *
  *   deep N      recursion N frames deep (deep_here), spinning at the bottom
+ *               (ready said there)
  *   smash       a frame whose saved return address and frame pointer are
  *               overwritten with garbage, spinning (never returns)
  *   context     spinning on a makecontext/swapcontext stack (coro_here)
@@ -50,12 +51,15 @@ static __attribute__((noinline)) void spin(int seed)
 	}
 }
 
+/* ready only at the bottom: every sample after it sees the whole depth */
 static __attribute__((noinline)) void deep_here(int n)
 {
-	if (n > 0)
+	if (n > 0) {
 		deep_here(n - 1);
-	else
+	} else {
+		ready();
 		spin(1);
+	}
 	__asm__ volatile("" ::: "memory");	/* not a tail call */
 }
 
@@ -138,7 +142,6 @@ int main(int argc, char **argv)
 	self = argv[0];
 	signal(SIGUSR1, on_usr1);
 	if (!strcmp(mode, "deep")) {
-		ready();
 		deep_here(argc > 2 ? atoi(argv[2]) : 10000);
 	} else if (!strcmp(mode, "smash")) {
 		ready();
