@@ -44,12 +44,15 @@ within "$(awk -v a="$total" -v b="$cpu_used" 'BEGIN { printf "%.3f", a / b }')" 
 # sampled only at a tick it ran before, so on a busy machine there are
 # fewer; but a tick covers at most 1/99 s of a thread's cpu, so the cpu it
 # used needs cpu_used / period samples (half of that allows for ticks
-# cprof itself missed while the machine kept it waiting).
+# cprof itself missed while the machine kept it waiting).  Above: ticks
+# are dithered (gaps of 0.5-1.5 periods), so 2 s hold 198 +- 4 of them
+# (one deviation); both threads are sampled at every tick they run, so
+# 2 x (198 + 5 deviations + the first) = 438 at most.
 n=$(pprof_samples "$TMP/cpu.pb.gz")
 lo=$((cpu_used / 10101010 / 2))
 diag "samples: $n, cpu used while traced: $((cpu_used / 1000000)) ms"
-ok "$([ "$n" -ge "$lo" ] && [ "$n" -le 404 ]; echo $?)" \
-	"about 99 Hz of the cpu used, at most 99 Hz x 2 busy threads x 2 s (and a tick each): $n samples (from $lo to 404)"
+ok "$([ "$n" -ge "$lo" ] && [ "$n" -le 438 ]; echo $?)" \
+	"about 99 Hz of the cpu used, at most 99 Hz x 2 busy threads x 2 s with dithered ticks: $n samples (from $lo to 438)"
 
 # same input, same bytes: -top is stable across two reads of one file
 a=$(pprof_top "$TMP/cpu.pb.gz" | md5sum); b=$(pprof_top "$TMP/cpu.pb.gz" | md5sum)
