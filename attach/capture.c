@@ -39,6 +39,7 @@ static void copy_stack(pid_t pid, struct capture *c, const struct maps *maps)
 	unsigned long n = 0;
 
 	c->time_ns = now_ns();
+	c->epoch = maps->epoch;
 	sp = c->regs.rsp;
 	want = c->stack_cap;
 	m = maps_find(maps, sp);

@@ -28,6 +28,7 @@ struct capture {
 	uint64_t stack_map_end;	/* end of the mapping holding the stack */
 	uint64_t time_ns;	/* when it was taken (CLOCK_MONOTONIC) */
 	bool partial;		/* regs: only rsp and rip are known */
+	uint32_t epoch;		/* the maps' (the process image) it was taken in */
 	unsigned char *stack;
 };
 

@@ -103,7 +103,7 @@ static void offcpu_keep_episode(struct unwinder *u, struct thread *th, size_t en
 	th->cur_ep = (int)slot;
 }
 
-static bool same_stack(struct sampler *s, const struct episode *ep)
+static bool same_stack(pid_t pid, const struct episode *ep)
 {
 	struct iovec local, remote[MAX_WORDS];
 	uint64_t now[MAX_WORDS];
@@ -114,7 +114,7 @@ static bool same_stack(struct sampler *s, const struct episode *ep)
 	for (size_t i = 0; i < n; i++)
 		remote[i] = (struct iovec){ (void *)(uintptr_t)ep->words[2 * i], 8 };
 	local = (struct iovec){ now, n * 8 };
-	if (process_vm_readv(s->target.pid, &local, 1, remote, n, 0) != (ssize_t)(n * 8))
+	if (process_vm_readv(pid, &local, 1, remote, n, 0) != (ssize_t)(n * 8))
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (now[i] != ep->words[2 * i + 1])
@@ -129,7 +129,8 @@ static int find_episode(struct sampler *s, struct thread *th,
 	for (unsigned i = 0; i < th->neps; i++) {
 		const struct episode *ep = &th->eps[i];
 
-		if (ep->label == label && same_call(sc, &ep->key) && same_stack(s, ep))
+		if (ep->label == label && same_call(sc, &ep->key) &&
+		    same_stack(th->proc->pid, ep))
 			return (int)i;
 	}
 	return -1;
@@ -236,7 +237,7 @@ static void offcpu_tick(struct sampler *s)
 			debug("blocked: %d (%s): %ld sp %#lx pc %#lx", th->tid, th->name,
 			      sc.nr, (unsigned long)sc.sp, (unsigned long)sc.pc);
 		th->pending_ns += dt;
-		if (capture_blocked(t->pid, sc.sp, sc.pc, &th->cap, addrspace_current(&t->as)) ||
+		if (capture_blocked(th->proc->pid, sc.sp, sc.pc, &th->cap, thread_maps(t, th)) ||
 		    proc_read_runtime(th->schedstat_fd, th->stat_fd, &rt2) || rt2 != rt ||
 		    proc_read_syscall(th->syscall_fd, &again) || !same_args(&sc, &again))
 			continue;	/* it woke meanwhile: next tick */
@@ -245,7 +246,7 @@ static void offcpu_tick(struct sampler *s)
 		th->captured = true;
 		th->sample_episode = true;
 		th->sample_label = offcpu_label(state, sc.nr);
-		th->sample_epoch = addrspace_epoch(&t->as);
+		th->sample_epoch = th->cap.epoch;
 		th->sample_ns = th->pending_ns;
 		th->pending_ns = 0;
 	}
@@ -265,7 +266,7 @@ static bool offcpu_sample_wanted(struct sampler *s, struct unwinder *u, struct t
 	if (th->cap.partial) {
 		s->res.blocked_copies++;
 		if (unwinder_missed_registers(u) && th->bstate == 'S' &&
-		    th->state == THREAD_RUNNING && proc_call_restarts(t->pid, &th->bkey)) {
+		    th->state == THREAD_RUNNING && proc_call_restarts(th->proc->pid, &th->bkey)) {
 			th->pending_ns += th->sample_ns;
 			if (target_interrupt(t, th) == 0) {
 				th->adopt = true;

@@ -293,6 +293,7 @@ static void fill_result(struct sampler *s)
 	r->exited = t->exited;
 	r->wait_status = t->wait_status;
 	r->threads_seen = t->threads_seen;
+	r->processes_seen = t->procs_seen;
 	r->lost_samples = t->lost_samples;
 	r->npauses = t->npauses;
 	if (!t->npauses)
@@ -336,10 +337,17 @@ static void record(struct sampler *s)
 	t->read_syscalls = s->opts.mode->read_syscalls;
 	t->clone_stacks = s->opts.mode->clone_stacks;
 	t->stop_runtime = s->opts.mode->stop_runtime;
+	/*
+	 * Exit stops: the cpu a thread used after its last sample (cpu), and
+	 * a short-lived child's maps before it is gone (attach/target.c).
+	 */
+	target_set_follow(t, s->opts.follow, s->opts.follow || t->stop_runtime);
 	if (s->opts.argv)
 		s->res.status = target_launch(t, s->opts.argv, &s->opts.orig_mask);
 	else
 		s->res.status = target_attach(t, s->opts.pid);
+	for (size_t i = 0; !s->res.status && i < s->opts.nmore_pids; i++)
+		s->res.status = target_attach(t, s->opts.more_pids[i]);
 	if (s->res.status)
 		goto out;
 	tfd = open_timer(s);
@@ -395,7 +403,7 @@ static void record(struct sampler *s)
 			target_await(t, now_ns() + AWAIT_NS);
 		}
 		/* every thread runs again: a good moment to reread maps */
-		addrspace_refresh(&t->as, MAPS_REFRESH_NS);
+		addrspace_refresh_all(&t->as, MAPS_REFRESH_NS);
 		unwind_captured(s, u, pcs);
 		if (s->opts.mode->clones)
 			s->opts.mode->clones(s, u, pcs);

@@ -68,8 +68,11 @@ extern const struct sample_mode threadcreate_mode;	/* attach/threadcreate.c */
 
 struct sampler_opts {
 	const struct sample_mode *mode;
-	pid_t pid;		/* attach to this, or ... */
+	pid_t pid;		/* attach to this (and more_pids), or ... */
 	char *const *argv;	/* ... launch this */
+	const pid_t *more_pids;	/* -p PID1,PID2,...: the others */
+	size_t nmore_pids;
+	bool follow;		/* the processes they start too (forks) */
 	unsigned hz;
 	uint64_t duration_ns;	/* 0: until the target exits or a signal */
 	size_t max_depth;
@@ -90,6 +93,7 @@ struct sampler_result {
 	bool exited;		/* ... it is gone, with this wait status: */
 	int wait_status;
 	size_t threads_seen;
+	size_t processes_seen;
 	uint64_t lost_samples;	/* thread died or stopped before capture */
 	size_t npauses;		/* samples whose pause was measured, and */
 	uint64_t pause_p50_ns, pause_p99_ns, pause_max_ns;	/* ... those pauses */

@@ -30,6 +30,15 @@ void target_init(struct target *t, size_t stack_size)
 	};
 }
 
+void target_set_follow(struct target *t, bool follow, bool exit_stops)
+{
+	t->follow = follow;
+	if (follow)
+		t->options |= PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK;
+	if (exit_stops)
+		t->options |= PTRACE_O_TRACEEXIT;
+}
+
 static void thread_close(struct thread *th)
 {
 	if (th->schedstat_fd >= 0)
@@ -55,6 +64,10 @@ void target_release(struct target *t)
 		free(t->threads[i]);
 	}
 	free(t->threads);
+	for (size_t i = 0; i < t->nprocs; i++)
+		free(t->procs[i]);
+	free(t->procs);
+	u64map_release(&t->proc_index);
 	for (size_t i = 0; i < t->clones_ready; i++)
 		capture_release(&t->clones[i].cap);
 	free(t->clones);
@@ -71,11 +84,69 @@ struct thread *target_thread(struct target *t, pid_t tid)
 	return v ? t->threads[*v] : NULL;
 }
 
+struct process *target_process(struct target *t, pid_t pid)
+{
+	uint64_t *v = u64map_find(&t->proc_index, (uint64_t)pid, 0);
+
+	return v ? t->procs[*v] : NULL;
+}
+
+/*
+ * A process cprof now traces, its image epoch `epoch` of t->as (a new
+ * process with the pid of an old one that is gone gets a new record).
+ */
+static struct process *process_add(struct target *t, pid_t pid, uint32_t epoch, bool root)
+{
+	struct process *p = xcalloc(1, sizeof(*p));
+	bool added;
+	uint64_t *slot;
+
+	*p = (struct process){ .pid = pid, .epoch = epoch, .root = root };
+	GROW(t->procs, t->procs_alloc, t->nprocs + 1);
+	slot = u64map_put(&t->proc_index, (uint64_t)pid, 0, t->nprocs, &added);
+	*slot = t->nprocs;
+	t->procs[t->nprocs++] = p;
+	t->procs_seen++;
+	return p;
+}
+
+/* A root process: epoch 0 for the first, a new one for each other. */
+static struct process *root_add(struct target *t, pid_t pid)
+{
+	struct process *p = target_process(t, pid);
+
+	if (p && !p->exited)
+		return p;
+	if (!t->nprocs) {
+		t->pid = pid;
+		return process_add(t, pid, 0, true);
+	}
+	return process_add(t, pid, addrspace_add_process(&t->as, pid, ADDRSPACE_NONE), true);
+}
+
+/*
+ * A new process (followed, or a clone outside the thread group that
+ * TRACECLONE brought in): its address space is a copy of its parent's
+ * until its maps are read, which they are soon (dirty), not while it
+ * waits in its first stop.
+ */
+static struct process *child_add(struct target *t, pid_t pid, struct process *parent)
+{
+	struct process *p = target_process(t, pid);
+
+	if (p && !p->exited)
+		return p;
+	return process_add(t, pid, addrspace_add_process(&t->as, pid,
+							 parent ? parent->epoch : ADDRSPACE_NONE),
+			   false);
+}
+
 void target_refresh_name(struct target *t, struct thread *th)
 {
 	char name[32];
 
-	proc_thread_name(t->pid, th->tid, name, sizeof(name));
+	(void)t;
+	proc_thread_name(th->proc->pid, th->tid, name, sizeof(name));
 	if (name[0])
 		snprintf(th->name, sizeof(th->name), "%s", name);
 	th->name_read_ns = now_ns();
@@ -85,7 +156,8 @@ void target_refresh_name(struct target *t, struct thread *th)
  * A thread cprof now traces.  baseline: count its cpu time from now (a
  * thread that existed before attaching) or from zero (born while traced).
  */
-static struct thread *thread_add(struct target *t, pid_t tid, bool baseline)
+static struct thread *thread_add(struct target *t, struct process *p, pid_t tid,
+			         bool baseline)
 {
 	struct thread *th = target_thread(t, tid);
 	bool added;
@@ -103,17 +175,18 @@ static struct thread *thread_add(struct target *t, pid_t tid, bool baseline)
 		memset(th, 0, sizeof(*th));
 	}
 	th->tid = tid;
+	th->proc = p;
 	th->state = THREAD_RUNNING;
 	th->schedstat_fd = th->stat_fd = th->syscall_fd = -1;
 	th->cur_ep = -1;
 	th->acct_ns = now_ns();
 	if (!t->hold) {
 		/* the sampler's per-tick readers; a snapshot reads /proc once */
-		th->schedstat_fd = proc_open_task_file(t->pid, tid, "schedstat");
-		th->stat_fd = proc_open_task_file(t->pid, tid, "stat");
+		th->schedstat_fd = proc_open_task_file(p->pid, tid, "schedstat");
+		th->stat_fd = proc_open_task_file(p->pid, tid, "stat");
 	}
 	if (t->read_syscalls)
-		th->syscall_fd = proc_open_task_file(t->pid, tid, "syscall");
+		th->syscall_fd = proc_open_task_file(p->pid, tid, "syscall");
 	capture_init(&th->cap, t->stack_size);
 	if (baseline && !t->hold) {
 		char state;
@@ -147,7 +220,7 @@ static void thread_gone(struct target *t, struct thread *th)
 /*
  * Seize one thread: 1 seized (or already ours), 0 gone, -1 error reported.
  */
-static int seize(struct target *t, pid_t tid)
+static int seize(struct target *t, struct process *p, pid_t tid)
 {
 	struct proc_status st;
 	char hint[256];
@@ -156,21 +229,21 @@ static int seize(struct target *t, pid_t tid)
 	if (target_thread(t, tid) && target_thread(t, tid)->state != THREAD_GONE)
 		return 1;
 	if (ptrace(PTRACE_SEIZE, tid, 0, t->options) == 0) {
-		thread_add(t, tid, true);
+		thread_add(t, p, tid, true);
 		return 1;
 	}
 	if (errno == ESRCH)
 		return 0;	/* exited meanwhile */
 	e = errno;
 	if (e == EPERM) {
-		int r = proc_status(t->pid, tid, &st);
+		int r = proc_status(p->pid, tid, &st);
 
 		/*
 		 * auto-attached by TRACECLONE before we saw its event (threads
 		 * born while we attach: tests/t0005-new-threads.sh)
 		 */
 		if (!r && st.tracer == gettid()) {
-			thread_add(t, tid, false);
+			thread_add(t, p, tid, false);
 			return 1;
 		}
 		/*
@@ -183,22 +256,24 @@ static int seize(struct target *t, pid_t tid)
 			return 0;
 	}
 	hint[0] = '\0';
-	if (e == EPERM && t->nthreads == 0 && proc_status(t->pid, 0, &st) == -ESRCH)
-		return error("attach %d: no such process", t->pid);
+	if (e == EPERM && t->nthreads == 0 && proc_status(p->pid, 0, &st) == -ESRCH)
+		return error("attach %d: no such process", p->pid);
 	if (e == EPERM)
-		proc_eperm_hint(t->pid, hint, sizeof(hint));
-	return error("attach %d: ptrace(PTRACE_SEIZE, %d): %s%s", t->pid, tid, strerror(e), hint);
+		proc_eperm_hint(p->pid, hint, sizeof(hint));
+	return error("attach %d: ptrace(PTRACE_SEIZE, %d): %s%s", p->pid, tid, strerror(e), hint);
 }
 
 int target_attach(struct target *t, pid_t pid)
 {
-	size_t pass, ntids;
+	size_t pass, ntids, before = t->nthreads;
+	struct process *p;
 	pid_t *tids;
 	bool grew;
 	int ret;
 
-	t->pid = pid;
-	addrspace_init(&t->as, pid);
+	if (!t->nprocs)
+		addrspace_init(&t->as, pid);
+	p = root_add(t, pid);
 	for (pass = 0; pass < ATTACH_PASSES; pass++) {
 		ret = proc_tasks(pid, &tids, &ntids);
 		if (ret)
@@ -207,7 +282,7 @@ int target_attach(struct target *t, pid_t pid)
 		for (size_t i = 0; i < ntids; i++) {
 			if (target_thread(t, tids[i]))
 				continue;
-			ret = seize(t, tids[i]);
+			ret = seize(t, p, tids[i]);
 			if (ret < 0) {
 				free(tids);
 				return -1;
@@ -218,9 +293,9 @@ int target_attach(struct target *t, pid_t pid)
 		if (!grew)
 			break;
 	}
-	if (!t->nthreads)
+	if (t->nthreads == before)
 		return error("attach %d: no such process", pid);
-	ret = addrspace_reload(&t->as);
+	ret = addrspace_reload_epoch(&t->as, p->epoch);
 	if (ret)
 		return error("attach %d: /proc/%d/maps: %s", pid, pid, strerror(-ret));
 	return 0;
@@ -228,8 +303,10 @@ int target_attach(struct target *t, pid_t pid)
 
 int target_seize(struct target *t, const pid_t *tids, size_t n)
 {
+	struct process *p = root_add(t, t->pid);
+
 	for (size_t i = 0; i < n; i++)
-		if (seize(t, tids[i]) < 0)
+		if (seize(t, p, tids[i]) < 0)
 			return -1;
 	return 0;
 }
@@ -274,9 +351,9 @@ int target_launch(struct target *t, char *const argv[], const void *sigmask)
 	}
 	close(go[0]);
 	close(err[1]);
-	t->pid = pid;
 	t->launched = true;
 	addrspace_init(&t->as, pid);
+	root_add(t, pid);
 	if (ptrace(PTRACE_SEIZE, pid, 0, t->options) < 0) {
 		e = errno;
 		kill(pid, SIGKILL);
@@ -285,7 +362,7 @@ int target_launch(struct target *t, char *const argv[], const void *sigmask)
 		close(err[0]);
 		return error("launch %s: ptrace(PTRACE_SEIZE, %d): %s", argv[0], pid, strerror(e));
 	}
-	thread_add(t, pid, false);
+	thread_add(t, t->procs[0], pid, false);
 	close(go[1]);
 	do
 		n = read(err[0], &e, sizeof(e));
@@ -302,8 +379,8 @@ int target_launch(struct target *t, char *const argv[], const void *sigmask)
 		if (waitpid(pid, &st, __WALL) < 0)
 			return error("launch %s: waitpid: %s", argv[0], strerror(errno));
 		if (WIFEXITED(st) || WIFSIGNALED(st)) {
-			t->exited = true;
-			t->wait_status = st;
+			t->exited = t->procs[0]->exited = true;
+			t->wait_status = t->procs[0]->wait_status = st;
 			return 0;
 		}
 		if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_EXEC << 8)))
@@ -312,7 +389,7 @@ int target_launch(struct target *t, char *const argv[], const void *sigmask)
 		ptrace(PTRACE_CONT, pid, 0, (st >> 16) ? 0 : WSTOPSIG(st));
 	}
 	addrspace_reload(&t->as);
-	t->as.dirty = true;	/* the dynamic loader maps libraries next */
+	t->as.epochs[0].dirty = t->as.dirty = true;	/* ld.so maps libraries next */
 	ptrace(PTRACE_CONT, pid, 0, 0);
 	return 0;
 }
@@ -359,7 +436,7 @@ static void on_exec(struct target *t, struct thread *th)
 	 */
 	ptrace(PTRACE_GETEVENTMSG, th->tid, 0, &former);
 	for (size_t i = 0; i < t->nthreads; i++)
-		if (t->threads[i] != th)
+		if (t->threads[i] != th && t->threads[i]->proc == th->proc)
 			thread_gone(t, t->threads[i]);
 	/*
 	 * A thread other than the leader exec'd and took the leader's tid
@@ -373,10 +450,9 @@ static void on_exec(struct target *t, struct thread *th)
 		pid_t tid = th->tid;
 
 		thread_gone(t, th);
-		th = thread_add(t, tid, true);
+		th = thread_add(t, th->proc, tid, true);
 	}
-	addrspace_new_epoch(&t->as);
-	t->as.dirty = true;	/* the dynamic loader maps libraries next */
+	th->proc->epoch = addrspace_exec(&t->as, th->proc->epoch);
 	target_refresh_name(t, th);
 	debug("exec in %d (was thread %lu)", th->tid, former);
 }
@@ -406,14 +482,14 @@ static void take_runtime(struct thread *th)
 
 static void on_sample_stop(struct target *t, struct thread *th)
 {
-	int ret = capture_thread(t->pid, th->tid, &th->cap, addrspace_current(&t->as));
+	int ret = capture_thread(th->proc->pid, th->tid, &th->cap, thread_maps(t, th));
 
 	if (t->hold && !ret) {
 		/* a snapshot: everyone stays stopped until all are captured */
 		interrupt_done(t, th);
 		th->held = true;
 		th->captured = true;
-		th->sample_epoch = addrspace_epoch(&t->as);
+		th->sample_epoch = th->cap.epoch;
 		return;
 	}
 	resume(th->tid, 0);
@@ -425,9 +501,9 @@ static void on_sample_stop(struct target *t, struct thread *th)
 	if (t->npauses < t->pauses_alloc)
 		t->pauses[t->npauses++] = now_ns() - th->interrupt_ns;
 	if (!th->cap.stack_map_end)
-		t->as.dirty = true;	/* a stack we have not seen mapped */
+		thread_maps(t, th)->dirty = true;	/* a stack not seen mapped */
 	th->captured = true;
-	th->sample_epoch = addrspace_epoch(&t->as);
+	th->sample_epoch = th->cap.epoch;
 	if (t->stop_runtime)
 		take_runtime(th);
 	th->sample_ns = th->pending_ns;
@@ -435,7 +511,7 @@ static void on_sample_stop(struct target *t, struct thread *th)
 }
 
 /* The parent of a new thread, stopped at the clone event: take its stack. */
-static void capture_clone(struct target *t, struct thread *parent)
+static void capture_clone(struct target *t, struct thread *parent, bool fork)
 {
 	struct clone_event *ce;
 
@@ -443,11 +519,12 @@ static void capture_clone(struct target *t, struct thread *parent)
 	if (t->nclones == t->clones_ready)
 		capture_init(&t->clones[t->clones_ready++].cap, t->stack_size);
 	ce = &t->clones[t->nclones];
-	if (capture_thread(t->pid, parent->tid, &ce->cap, addrspace_current(&t->as))) {
+	if (capture_thread(parent->proc->pid, parent->tid, &ce->cap, thread_maps(t, parent))) {
 		t->lost_samples++;
 		return;
 	}
-	ce->epoch = addrspace_epoch(&t->as);
+	ce->epoch = ce->cap.epoch;
+	ce->fork = fork;
 	t->nclones++;
 }
 
@@ -461,11 +538,10 @@ static void on_group_stop(struct target *t, struct thread *th)
 	if (t->hold && th->interrupting) {
 		/* its registers are readable here too; never CONT it */
 		interrupt_done(t, th);
-		if (!capture_thread(t->pid, th->tid, &th->cap,
-				    addrspace_current(&t->as))) {
+		if (!capture_thread(th->proc->pid, th->tid, &th->cap, thread_maps(t, th))) {
 			th->held = th->held_group = true;
 			th->captured = true;
-			th->sample_epoch = addrspace_epoch(&t->as);
+			th->sample_epoch = th->cap.epoch;
 			return;
 		}
 		t->lost_samples++;
@@ -476,19 +552,17 @@ static void on_group_stop(struct target *t, struct thread *th)
 	ptrace(PTRACE_LISTEN, th->tid, 0, 0);
 }
 
-static void on_clone(struct target *t, struct thread *th)
+/*
+ * Is tid, just cloned by a thread of pid, in pid's thread group?  A clone
+ * without CLONE_THREAD whose exit signal is not SIGCHLD is reported as a
+ * clone, not a fork, yet it is a process of its own.
+ */
+static bool in_group(pid_t pid, pid_t tid)
 {
-	unsigned long msg;
+	char path[64];
 
-	/* the parent waits only for its stack copy, not for /proc opens */
-	if (ptrace(PTRACE_GETEVENTMSG, th->tid, 0, &msg) < 0)
-		msg = 0;
-	if (msg && t->clone_stacks)
-		capture_clone(t, th);
-	resume(th->tid, 0);
-	if (msg)
-		thread_add(t, (pid_t)msg, false);
-	t->as.dirty = true;	/* its stack is a new mapping */
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", pid, tid);
+	return access(path, F_OK) == 0;
 }
 
 /* What a wait status is (strace's next_event()); see attach/target.h. */
@@ -498,10 +572,98 @@ enum target_event {
 	TEV_STOP,		/* PTRACE_EVENT_STOP + SIGTRAP */
 	TEV_GROUP_STOP,		/* PTRACE_EVENT_STOP + a stop signal */
 	TEV_CLONE,
+	TEV_FORK,		/* fork or vfork: a new process */
 	TEV_EXEC,
+	TEV_EXIT,		/* PTRACE_EVENT_EXIT: about to exit */
 	TEV_SIGNAL,		/* signal-delivery stop of *sig */
 	TEV_OTHER,		/* another ptrace event: just resume */
 };
+
+/*
+ * A clone or fork event: the parent is stopped until resumed here.  The
+ * child is already traced (the kernel attached it); its first stop may
+ * have been seen before this event (then it is known already).
+ */
+static void on_clone(struct target *t, struct thread *th, enum target_event ev)
+{
+	unsigned long msg;
+	struct thread *child;
+	pid_t tid;
+
+	/* the parent waits only for its stack copy, not for /proc opens */
+	if (ptrace(PTRACE_GETEVENTMSG, th->tid, 0, &msg) < 0)
+		msg = 0;
+	if (msg && t->clone_stacks)
+		capture_clone(t, th, ev == TEV_FORK);
+	resume(th->tid, 0);
+	if (!msg)
+		return;
+	tid = (pid_t)msg;
+	child = target_thread(t, tid);
+	if (child && child->state != THREAD_GONE)
+		return;
+	if (ev == TEV_CLONE && in_group(th->proc->pid, tid)) {
+		thread_add(t, th->proc, tid, false);
+		thread_maps(t, th)->dirty = true;	/* its stack is a new mapping */
+	} else {
+		thread_add(t, child_add(t, tid, th->proc), tid, false);
+	}
+}
+
+/*
+ * A first stop of a thread not seen yet: born by a clone or fork whose
+ * event comes later.  Whose is it?  /proc says (Tgid).
+ */
+static struct thread *newcomer(struct target *t, pid_t tid)
+{
+	struct proc_status st;
+	struct process *p = NULL;
+
+	if (!proc_status(tid, 0, &st) && st.tgid != tid) {
+		p = target_process(t, st.tgid);
+		if (p && p->exited)
+			p = NULL;
+	}
+	if (!p)
+		p = child_add(t, tid, NULL);
+	return thread_add(t, p, tid, false);
+}
+
+/*
+ * About to exit (PTRACE_EVENT_EXIT): the thread's last cpu time, which no
+ * tick may have seen (a child that lives 5 ms), and its process's maps
+ * if they changed since they were read, while both can still be read.
+ */
+static void on_exit_stop(struct target *t, struct thread *th)
+{
+	struct maps *m = thread_maps(t, th);
+
+	if (th->interrupting)
+		t->lost_samples++;
+	interrupt_done(t, th);
+	if (t->stop_runtime)
+		take_runtime(th);
+	if (m->live && m->dirty)
+		addrspace_reload_epoch(&t->as, th->proc->epoch);
+	resume(th->tid, 0);
+}
+
+/* A process's leader reported its end: the whole thread group is gone. */
+static void process_gone(struct target *t, struct process *p, int status)
+{
+	bool all = true;
+
+	p->exited = true;
+	p->wait_status = status;
+	addrspace_end(&t->as, p->epoch);
+	if (!p->root)
+		return;
+	if (p == t->procs[0])
+		t->wait_status = status;
+	for (size_t i = 0; i < t->nprocs; i++)
+		all &= !t->procs[i]->root || t->procs[i]->exited;
+	t->exited = all;
+}
 
 static enum target_event decode(int status, int *sig)
 {
@@ -516,8 +678,13 @@ static enum target_event decode(int status, int *sig)
 		return is_stop_signal(*sig) ? TEV_GROUP_STOP : TEV_STOP;
 	case PTRACE_EVENT_CLONE:
 		return TEV_CLONE;
+	case PTRACE_EVENT_FORK:
+	case PTRACE_EVENT_VFORK:
+		return TEV_FORK;
 	case PTRACE_EVENT_EXEC:
 		return TEV_EXEC;
+	case PTRACE_EVENT_EXIT:
+		return TEV_EXIT;
 	case 0:
 		return TEV_SIGNAL;
 	default:
@@ -535,16 +702,16 @@ static void dispatch(struct target *t, pid_t tid, int status)
 	if (ev == TEV_NONE)
 		return;
 	if (ev == TEV_GONE) {
+		struct process *p = th ? th->proc : target_process(t, tid);
+
 		if (th)
 			thread_gone(t, th);
-		if (tid == t->pid) {
-			t->exited = true;
-			t->wait_status = status;
-		}
+		if (p && tid == p->pid && !p->exited)
+			process_gone(t, p, status);
 		return;
 	}
 	if (!th || th->state == THREAD_GONE)
-		th = thread_add(t, tid, false);	/* first stop of a new thread */
+		th = newcomer(t, tid);	/* first stop of a new thread */
 	switch (ev) {
 	case TEV_GROUP_STOP:
 		on_group_stop(t, th);
@@ -557,7 +724,11 @@ static void dispatch(struct target *t, pid_t tid, int status)
 			resume(tid, 0);
 		return;
 	case TEV_CLONE:
-		on_clone(t, th);
+	case TEV_FORK:
+		on_clone(t, th, ev);
+		return;
+	case TEV_EXIT:
+		on_exit_stop(t, th);
 		return;
 	case TEV_EXEC:
 		on_exec(t, th);

@@ -18,6 +18,12 @@
  *                                    (tests/t0007-job-control.sh)
  *   PTRACE_EVENT_CLONE / _EXEC       new thread / new program image
  *                                    (tests/t0005-new-threads.sh, t0012-exec.sh)
+ *   PTRACE_EVENT_FORK / _VFORK       a new process (target->follow): its
+ *                                    first stop may come before or after this
+ *                                    (tests/t0018-follow.sh)
+ *   PTRACE_EVENT_EXIT                a thread about to exit: its last cpu
+ *                                    time and, if they changed, its process's
+ *                                    maps are read while they still exist
  *   plain signal                     signal-delivery stop: re-inject at once
  *                                    (tests/t0006-signals.sh)
  * ESRCH from any call means the thread died: an event, not an error
@@ -56,8 +62,22 @@ struct episode {
 	size_t nwords, words_alloc;	/* address, value pairs */
 };
 
+/*
+ * A process of the target: the one attached to or launched (a root), or
+ * one of their descendants (followed).  Each has its own address space:
+ * its current image is epoch `epoch` of the target's addrspace.
+ */
+struct process {
+	pid_t pid;
+	uint32_t epoch;
+	bool root;		/* named by the user: the recording ends with them */
+	bool exited;
+	int wait_status;	/* its leader's, once exited */
+};
+
 struct thread {
 	pid_t tid;
+	struct process *proc;
 	enum thread_state state;
 	bool interrupting;	/* PTRACE_INTERRUPT sent, stop not seen yet */
 	bool captured;		/* cap holds a sample not yet unwound */
@@ -97,15 +117,21 @@ struct thread {
 /* threadcreate: the creating thread's stack, taken at PTRACE_EVENT_CLONE */
 struct clone_event {
 	uint32_t epoch;
+	bool fork;		/* a new process, not a thread */
 	struct capture cap;
 };
 
 struct target {
-	pid_t pid;
+	pid_t pid;		/* the first root */
 	bool launched;		/* we started it: its exit status is ours */
-	bool exited;		/* the thread group is gone */
-	int wait_status;	/* the leader's, when exited */
+	bool exited;		/* every root's thread group is gone */
+	int wait_status;	/* the first root's leader's, when exited */
 	unsigned long options;	/* PTRACE_O_* */
+	bool follow;		/* trace the processes they start (forks) */
+	struct process **procs;	/* every process ever seen */
+	size_t nprocs, procs_alloc;
+	struct u64map proc_index;	/* pid -> position in procs */
+	size_t procs_seen;
 	bool hold;		/* snapshot: keep sampled threads stopped */
 	bool read_syscalls;	/* open each thread's /proc syscall file */
 	bool clone_stacks;	/* capture the parent at each clone event */
@@ -128,8 +154,26 @@ struct target {
 void target_init(struct target *t, size_t stack_size);
 void target_release(struct target *t);
 
-/* Seize every thread of pid, rescanning until no new one appears. */
+/*
+ * Follow forks (fork, vfork, clone without CLONE_THREAD) and the execs in
+ * them, and stop each thread at its exit for its last cpu time; before
+ * target_attach/target_launch.
+ */
+void target_set_follow(struct target *t, bool follow, bool exit_stops);
+
+/*
+ * Seize every thread of pid, rescanning until no new one appears.  May be
+ * called for several processes (-p PID1,PID2): each is a root.
+ */
 int target_attach(struct target *t, pid_t pid);
+
+struct process *target_process(struct target *t, pid_t pid);
+
+/* The maps of the image a thread runs now. */
+static inline struct maps *thread_maps(struct target *t, const struct thread *th)
+{
+	return &t->as.epochs[th->proc->epoch];
+}
 
 /*
  * Seize just these threads of t->pid (t->pid and t->as set up by the

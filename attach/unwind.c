@@ -33,7 +33,7 @@ extern int UNW_OBJ(dwarf_search_unwind_table)(unw_addr_space_t as,
 struct unwinder {
 	struct addrspace *as;
 	unw_addr_space_t uas;
-	size_t epoch_seen;
+	size_t epoch_seen;	/* of the last walk: libunwind's cache is for it */
 	bool missing_reg;	/* of the last walk */
 	bool no_reload;		/* never reload the maps ... */
 	bool wanted_reload;	/* ... and the last walk would have */
@@ -57,20 +57,22 @@ struct uctx {
 static const struct mapping *find_map(struct uctx *x, uint64_t addr, bool reload)
 {
 	struct addrspace *as = x->u->as;
-	const struct mapping *m = maps_find(addrspace_current(as), addr);
+	uint32_t e = x->c->epoch < as->nepochs ? x->c->epoch : addrspace_epoch(as);
+	const struct mapping *m = maps_find(&as->epochs[e], addr);
 
 	/*
 	 * A pc in no known mapping, and maps older than the sample: a library
 	 * was loaded since (dlopen, or ld.so right after exec).  Maps read
 	 * after the sample was taken are the truth: no reread then.
 	 */
-	if (!m && reload && as->last_reload_ns < x->c->time_ns) {
+	if (!m && reload && as->epochs[e].live &&
+	    as->epochs[e].last_reload_ns < x->c->time_ns) {
 		if (x->u->no_reload) {
 			x->u->wanted_reload = true;
 			return NULL;
 		}
-		addrspace_reload(as);
-		m = maps_find(addrspace_current(as), addr);
+		addrspace_reload_epoch(as, e);
+		m = maps_find(&as->epochs[e], addr);
 	}
 	return m;
 }
@@ -110,7 +112,8 @@ static int access_mem(unw_addr_space_t uas, unw_word_t addr, unw_word_t *val,
 	}
 	l = (struct iovec){ val, sizeof(*val) };
 	r = (struct iovec){ (void *)(uintptr_t)addr, sizeof(*val) };
-	if (process_vm_readv(x->u->as->pid, &l, 1, &r, 1, 0) != sizeof(*val))
+	if (x->c->epoch >= x->u->as->nepochs ||
+	    process_vm_readv(x->u->as->epochs[x->c->epoch].pid, &l, 1, &r, 1, 0) != sizeof(*val))
 		return -UNW_EINVAL;
 	return 0;
 }
@@ -239,7 +242,7 @@ struct unwinder *unwinder_new(struct addrspace *as)
 	 * a lock that blocks signals (two sigprocmask calls) on every step.
 	 */
 	unw_set_caching_policy(u->uas, UNW_CACHE_PER_THREAD);
-	u->epoch_seen = as->nepochs;
+	u->epoch_seen = SIZE_MAX;
 	u->fast = !getenv("CPROF_UNWIND") || strcmp(getenv("CPROF_UNWIND"), "libunwind");
 	u->check = getenv("CPROF_UNWIND_CHECK") && !strcmp(getenv("CPROF_UNWIND_CHECK"), "1");
 	return u;
@@ -599,10 +602,14 @@ size_t unwinder_unwind(struct unwinder *u, const struct capture *c,
 	uint64_t ra;
 	size_t n;
 
-	if (u->epoch_seen != u->as->nepochs) {
-		/* exec: the cached unwind info describes the old program */
+	if (u->epoch_seen != c->epoch) {
+		/*
+		 * Another process image (exec, or another process of the
+		 * tree): libunwind's cached unwind info, by address, is the
+		 * other one's.  (attach/cfi.c's rules are by module: they hold.)
+		 */
 		unw_flush_cache(u->uas, 0, 0);
-		u->epoch_seen = u->as->nepochs;
+		u->epoch_seen = c->epoch;
 	}
 	u->missing_reg = u->wanted_reload = false;
 	u->nreads = 0;

@@ -82,6 +82,9 @@ int usage_error(const char *cmd, const char *fmt, const char *arg);
 /* ... as "WHAT 'ARG' (NAMES)", NAMES what is accepted (freed here). */
 int usage_error_not_in(const char *cmd, const char *what, const char *arg, char *names);
 
+/* "12,34,56" (-p, --tid): *out malloc'ed; 0, or -1 if not such a list. */
+int parse_id_list(const char *s, pid_t **out, size_t *n);
+
 /* Refuse cprof itself, zombies, missing processes; a thread id becomes its
  * process (said on stderr).  0, or -1 after printing why. */
 int check_target_pid(pid_t *pid);

@@ -105,3 +105,23 @@ int parse_common_opt(const char *cmd, int c, const char *arg, struct common_args
 	}
 	return 0;
 }
+
+int parse_id_list(const char *s, pid_t **out, size_t *n)
+{
+	char *copy = xstrdup(s), *save, *tok;
+	size_t alloc = 0;
+	long v;
+
+	*out = NULL;
+	*n = 0;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (parse_long(tok, 1, INT32_MAX, &v)) {
+			free(copy);
+			return -1;
+		}
+		GROW(*out, alloc, *n + 1);
+		(*out)[(*n)++] = (pid_t)v;
+	}
+	free(copy);
+	return *n ? 0 : -1;
+}

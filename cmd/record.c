@@ -30,13 +30,17 @@
 #define MAX_HZ 10000
 
 static const char record_usage_head[] =
-	"usage: cprof record [options] -p PID\n"
+	"usage: cprof record [options] -p PID[,PID...]\n"
 	"       cprof record [options] [--] COMMAND [ARGS...]\n"
 	"\n"
-	"Sample the stacks of a running process (or of a command cprof starts)\n"
-	"and write a gzip-compressed pprof profile.\n"
+	"Sample the stacks of running processes (or of a command cprof starts,\n"
+	"and every process it starts) and write a gzip-compressed pprof profile.\n"
 	"\n"
-	"  -p, --pid PID          attach to process PID (a thread id means its process)\n"
+	"  -p, --pid PID,...      attach to these processes (a thread id means its\n"
+	"                         process)\n"
+	"      --follow           also the processes they start while recorded\n"
+	"                         (fork, vfork, clone; the default for a command)\n"
+	"      --no-follow        only the command's own process, not its children\n"
 	"  -t, --type TYPE        profile type (see cprof profiles; default cpu):\n";
 /* ... then a line for each type, from the table in cmd/profiles.c */
 static const char record_usage[] =
@@ -78,11 +82,14 @@ struct record_args {
 	uint64_t duration_ns;
 	const char *output;
 	bool raw_stops;
+	pid_t *pids;		/* -p PID1,PID2,...; c.pid is the first */
+	size_t npids;
+	int follow;		/* -1: the default (a command's children, yes) */
 };
 
 static int parse_args(int argc, char **argv, struct record_args *a)
 {
-	enum { OPT_RAW_STOPS = OPT_FIRST_OWN };
+	enum { OPT_RAW_STOPS = OPT_FIRST_OWN, OPT_FOLLOW, OPT_NO_FOLLOW };
 	static const struct option longopts[] = {
 		COMMON_LONGOPTS,
 		{ "type", required_argument, NULL, 't' },
@@ -91,17 +98,26 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "raw-stops", no_argument, NULL, OPT_RAW_STOPS },
+		{ "follow", no_argument, NULL, OPT_FOLLOW },
+		{ "no-follow", no_argument, NULL, OPT_NO_FOLLOW },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ 0 },
 	};
 	int c, r;
 
-	*a = (struct record_args){ .type = "cpu", .format = "pprof", .hz = 99 };
+	*a = (struct record_args){ .type = "cpu", .format = "pprof", .hz = 99, .follow = -1 };
 	common_args_init(&a->c);
 	opterr = 0;
 	optind = 1;
 	/* "+": the first non-option starts the command */
 	while ((c = getopt_long(argc, argv, "+:p:t:f:F:d:o:qvh", longopts, NULL)) != -1) {
+		if (c == 'p') {
+			free(a->pids);
+			if (parse_id_list(optarg, &a->pids, &a->npids))
+				return usage_error("record", "-p: '%s' is not a process id or a list of them", optarg);
+			a->c.pid = a->pids[0];
+			continue;
+		}
 		r = parse_common_opt("record", c, optarg, &a->c);
 		if (r == 1)
 			continue;
@@ -127,6 +143,12 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			break;
 		case OPT_RAW_STOPS:
 			a->raw_stops = true;
+			break;
+		case OPT_FOLLOW:
+			a->follow = 1;
+			break;
+		case OPT_NO_FOLLOW:
+			a->follow = 0;
 			break;
 		case 'q':
 			quiet = true;
@@ -171,6 +193,10 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		return usage_error("record", "give either -p PID or a command, not both%s", "");
 	if (!a->c.pid && !a->argv)
 		return usage_error("record", "nothing to profile: give -p PID or a command after --%s", "");
+	if (!a->pt->mode && (a->npids > 1 || a->follow == 1))
+		return usage_error("record", "-t threads is a snapshot of one process (see cprof threads --children)%s", "");
+	if (a->follow < 0)
+		a->follow = a->argv != NULL;
 	return 0;
 }
 
@@ -439,8 +465,14 @@ int cmd_record(int argc, char **argv)
 	ret = parse_args(argc, argv, &a);
 	if (ret)
 		return ret < 0 ? CPROF_EXIT_OK : ret;
-	if (a.c.pid && check_target_pid(&a.c.pid))
-		return CPROF_EXIT_FAILURE;
+	for (size_t i = 0; i < a.npids; i++) {
+		if (check_target_pid(&a.pids[i])) {
+			free(a.pids);
+			return CPROF_EXIT_FAILURE;
+		}
+	}
+	if (a.npids)
+		a.c.pid = a.pids[0];
 	const char *ext = a.fmt->ext;
 
 	if (a.output)
@@ -456,11 +488,13 @@ int cmd_record(int argc, char **argv)
 	/* the output must be writable before the target is touched */
 	if (output_open(&out, path)) {
 		free(path);
+		free(a.pids);
 		return CPROF_EXIT_FAILURE;
 	}
 	if (!a.pt->mode) {
 		code = record_threads(&a, &out, path, argv);
 		free(path);
+		free(a.pids);
 		return code;
 	}
 
@@ -469,6 +503,9 @@ int cmd_record(int argc, char **argv)
 		.mode = a.pt->mode,
 		.pid = a.c.pid,
 		.argv = a.argv,
+		.more_pids = a.npids > 1 ? a.pids + 1 : NULL,
+		.nmore_pids = a.npids > 1 ? a.npids - 1 : 0,
+		.follow = a.follow,
 		.hz = (unsigned)a.hz,
 		.duration_ns = a.duration_ns,
 		.max_depth = (size_t)a.c.max_depth,
@@ -500,9 +537,13 @@ int cmd_record(int argc, char **argv)
 		snprintf(blocked, sizeof(blocked), ", %llu blocked stacks copied (%llu needed a stop)",
 			 (unsigned long long)r->blocked_copies,
 			 (unsigned long long)r->blocked_stops);
-	note("%llu samples, %zu threads, %.2fs, pause p50 %lluus p99 %lluus max %lluus, "
+	char procs[48] = "";
+
+	if (r->processes_seen > 1)
+		snprintf(procs, sizeof(procs), " in %zu processes", r->processes_seen);
+	note("%llu samples, %zu threads%s, %.2fs, pause p50 %lluus p99 %lluus max %lluus, "
 	     "%llu missed ticks, %llu lost samples%s, wrote %s",
-	     (unsigned long long)r->samples, r->threads_seen,
+	     (unsigned long long)r->samples, r->threads_seen, procs,
 	     r->duration_ns / 1e9, (unsigned long long)r->pause_p50_ns / 1000,
 	     (unsigned long long)r->pause_p99_ns / 1000,
 	     (unsigned long long)r->pause_max_ns / 1000,
@@ -521,5 +562,6 @@ done:
 	sampler_release(s);
 	free(s);
 	free(path);
+	free(a.pids);
 	return code;
 }

@@ -58,24 +58,6 @@ struct threads_args {
 	uint64_t timeout_ns;
 };
 
-static int parse_tids(const char *s, struct threads_args *a)
-{
-	char *copy = xstrdup(s), *save, *tok;
-	size_t alloc = 0;
-	long v;
-
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (parse_long(tok, 1, INT32_MAX, &v)) {
-			free(copy);
-			return -1;
-		}
-		GROW(a->tids, alloc, a->ntids + 1);
-		a->tids[a->ntids++] = (pid_t)v;
-	}
-	free(copy);
-	return a->ntids ? 0 : -1;
-}
-
 static int parse_args(int argc, char **argv, struct threads_args *a)
 {
 	enum { OPT_NO_STACKS = OPT_FIRST_OWN, OPT_JSON, OPT_TID, OPT_TIMEOUT, OPT_STOP_ALL };
@@ -105,7 +87,8 @@ static int parse_args(int argc, char **argv, struct threads_args *a)
 		case OPT_JSON: a->json = true; break;
 		case OPT_STOP_ALL: a->stop_all = true; break;
 		case OPT_TID:
-			if (parse_tids(optarg, a))
+			free(a->tids);
+			if (parse_id_list(optarg, &a->tids, &a->ntids))
 				return usage_error("threads", "--tid: '%s' is not a list of thread ids", optarg);
 			break;
 		case OPT_TIMEOUT:

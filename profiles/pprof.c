@@ -283,6 +283,8 @@ int pprof_encode(const struct profile_builder *b, struct symbolizer *s,
 				break;
 			}
 		}
+		if (pb.p.n_mapping)
+			break;	/* the first process's; the others' as used */
 	}
 	p->sample = xcalloc(b->nentries, sizeof(*p->sample));
 	for (size_t i = 0; i < b->nentries; i++) {
@@ -308,7 +310,20 @@ int pprof_encode(const struct profile_builder *b, struct symbolizer *s,
 		sm->n_value = b->nvalues;
 		sm->value = xcalloc(b->nvalues, sizeof(*sm->value));
 		memcpy(sm->value, e->values, b->nvalues * sizeof(*sm->value));
-		sm->label = xcalloc(2 + PB_MAX_LABELS, sizeof(*sm->label));
+		sm->label = xcalloc(4 + PB_MAX_LABELS, sizeof(*sm->label));
+		/*
+		 * The process: its epoch's (a process image), so that
+		 * -tagfocus comm=NAME or -tagroot pid splits a tree.
+		 */
+		if (e->epoch < symbolizer_epochs(s)) {
+			const struct maps *m = symbolizer_maps(s, e->epoch);
+
+			if (m->pid) {
+				sm->label[sm->n_label++] = label(&pb, "pid", NULL, m->pid);
+				if (m->comm[0])
+					sm->label[sm->n_label++] = label(&pb, "comm", m->comm, 0);
+			}
+		}
 		if (e->tid) {
 			sm->label[sm->n_label++] = label(&pb, "thread_id", NULL, e->tid);
 			sm->label[sm->n_label++] = label(&pb, "thread_name",

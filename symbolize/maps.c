@@ -39,6 +39,7 @@ void addrspace_init(struct addrspace *as, pid_t pid)
 	*as = (struct addrspace){ .pid = pid };
 	GROW(as->epochs, as->epochs_alloc, 1);
 	as->nepochs = 1;
+	as->epochs[0] = (struct maps){ .pid = pid, .live = true };
 }
 
 static void maps_clear(struct maps *m)
@@ -228,7 +229,7 @@ static int open_file(pid_t pid, uint64_t start, uint64_t end, const char *path,
 	return fd;
 }
 
-static struct module *module_get(struct addrspace *as, uint64_t start,
+static struct module *module_get(struct addrspace *as, pid_t pid, uint64_t start,
 				 uint64_t end, const char *name,
 				 unsigned maj, unsigned min, uint64_t inode)
 {
@@ -250,7 +251,7 @@ static struct module *module_get(struct addrspace *as, uint64_t start,
 	mod->path = path;
 	mod->dev = dev;
 	mod->ino = inode;
-	mod->fd = open_file(as->pid, start, end, path, &mod->debug_path);
+	mod->fd = open_file(pid, start, end, path, &mod->debug_path);
 	if (mod->fd < 0 || map_image(mod))
 		debug("%s: not an ELF file cprof can read", path);
 	mod->next = as->modules;
@@ -258,27 +259,34 @@ static struct module *module_get(struct addrspace *as, uint64_t start,
 	return mod;
 }
 
-/* The vDSO lives only in memory: copy it into a memfd once per epoch. */
-static struct module *vdso_get(struct addrspace *as, uint64_t start, uint64_t end)
+/*
+ * The vDSO lives only in memory: copy it into a memfd.  It is the same
+ * kernel image in every process (at another address in each): one module
+ * for all the processes of a tree, found by its bytes.
+ */
+static struct module *vdso_get(struct addrspace *as, pid_t pid, uint64_t start,
+			       uint64_t end)
 {
 	struct module *mod;
 	size_t len = end - start;
-	void *buf;
-	struct iovec l, r;
+	void *buf = xmalloc(len);
+	struct iovec l = { buf, len }, r = { (void *)(uintptr_t)start, len };
+	bool read = process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)len;
 
-	for (mod = as->modules; mod; mod = mod->next)
-		if (mod->is_vdso && mod->ino == start)
+	for (mod = as->modules; mod; mod = mod->next) {
+		if (mod->is_vdso && (read ? mod->image && mod->image_size == len &&
+				     !memcmp(mod->image, buf, len) : mod->ino == start)) {
+			free(buf);
 			return mod;
-	buf = xmalloc(len);
-	l = (struct iovec){ buf, len };
-	r = (struct iovec){ (void *)(uintptr_t)start, len };
+		}
+	}
 	mod = xcalloc(1, sizeof(*mod));
 	mod->is_vdso = true;
-	mod->ino = start;	/* identity within this address space */
+	mod->ino = start;	/* identity when its bytes cannot be read */
 	mod->path = xstrdup("[vdso]");
 	mod->debug_path = xstrdup("[vdso]");
 	mod->fd = -1;
-	if (process_vm_readv(as->pid, &l, 1, &r, 1, 0) == (ssize_t)len) {
+	if (read) {
 		mod->fd = memfd_create("cprof-vdso", MFD_CLOEXEC);
 		if (mod->fd >= 0 && write(mod->fd, buf, len) == (ssize_t)len)
 			map_image(mod);
@@ -319,15 +327,31 @@ static void map_bias(struct mapping *m)
 	}
 }
 
-int addrspace_reload(struct addrspace *as)
+/* comm of a process, as /proc says now ("" if gone) */
+static void read_comm(pid_t pid, char *comm, size_t size)
 {
-	struct maps fresh = { 0 };
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	n = read_file(path, comm, size);
+	if (n <= 0) {
+		comm[0] = '\0';
+		return;
+	}
+	comm[strcspn(comm, "\n")] = '\0';
+}
+
+int addrspace_reload_epoch(struct addrspace *as, uint32_t epoch)
+{
+	struct maps fresh = { 0 }, *cur;
 	size_t alloc = 0;
 	char path[64], exe[4096], *line = NULL;
 	size_t linecap = 0;
+	pid_t pid = as->epochs[epoch].pid;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", as->pid);
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
@@ -347,16 +371,16 @@ int addrspace_reload(struct addrspace *as)
 				       .offset = offset, .prot = prot,
 				       .name = xstrdup(name) };
 		if (name[0] == '/' && inode)
-			m->mod = module_get(as, start, end, name, maj, min, inode);
+			m->mod = module_get(as, pid, start, end, name, maj, min, inode);
 		else if (!strcmp(name, "[vdso]"))
-			m->mod = vdso_get(as, start, end);
+			m->mod = vdso_get(as, pid, start, end);
 		map_bias(m);
 	}
 	free(line);
 	fclose(f);
 	if (!fresh.n)
 		return -ESRCH;	/* a zombie or an exited process has no maps */
-	snprintf(path, sizeof(path), "/proc/%d/exe", as->pid);
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
 	ssize_t n = readlink(path, exe, sizeof(exe) - 1);
 
 	if (n > 0) {
@@ -365,11 +389,24 @@ int addrspace_reload(struct addrspace *as)
 			exe[n - 10] = '\0';
 		fresh.exe = xstrdup(exe);
 	}
-	maps_clear(addrspace_current(as));
-	*addrspace_current(as) = fresh;
-	as->last_reload_ns = now_ns();
-	as->dirty = false;
+	cur = &as->epochs[epoch];
+	maps_clear(cur);
+	cur->v = fresh.v;
+	cur->n = fresh.n;
+	cur->exe = fresh.exe;
+	read_comm(pid, cur->comm, sizeof(cur->comm));
+	cur->last_reload_ns = now_ns();
+	cur->dirty = false;
+	if (epoch == as->nepochs - 1) {
+		as->last_reload_ns = cur->last_reload_ns;
+		as->dirty = false;
+	}
 	return 0;
+}
+
+int addrspace_reload(struct addrspace *as)
+{
+	return addrspace_reload_epoch(as, addrspace_epoch(as));
 }
 
 int addrspace_add_file(struct addrspace *as, int fd, const char *path, uint64_t base)
@@ -420,9 +457,64 @@ int addrspace_refresh(struct addrspace *as, uint64_t min_age_ns)
 
 int addrspace_new_epoch(struct addrspace *as)
 {
+	addrspace_exec(as, addrspace_epoch(as));
+	return as->epochs[addrspace_epoch(as)].n ? 0 : -ESRCH;
+}
+
+uint32_t addrspace_add_process(struct addrspace *as, pid_t pid, uint32_t from)
+{
+	struct maps *m;
+
 	GROW(as->epochs, as->epochs_alloc, as->nepochs + 1);
-	as->nepochs++;
-	return addrspace_reload(as);
+	m = &as->epochs[as->nepochs++];
+	*m = (struct maps){ .epoch = (uint32_t)(as->nepochs - 1), .pid = pid,
+			    .live = true, .dirty = true };
+	if (from != ADDRSPACE_NONE && from < as->nepochs - 1) {
+		const struct maps *p = &as->epochs[from];
+
+		m->v = xcalloc(p->n ? p->n : 1, sizeof(*m->v));
+		for (size_t i = 0; i < p->n; i++) {
+			m->v[i] = p->v[i];
+			m->v[i].name = xstrdup(p->v[i].name);
+		}
+		m->n = p->n;
+		m->exe = p->exe ? xstrdup(p->exe) : NULL;
+		memcpy(m->comm, p->comm, sizeof(m->comm));
+	}
+	as->dirty = true;
+	return addrspace_epoch(as);
+}
+
+uint32_t addrspace_exec(struct addrspace *as, uint32_t epoch)
+{
+	uint32_t e = addrspace_add_process(as, as->epochs[epoch].pid, ADDRSPACE_NONE);
+
+	addrspace_end(as, epoch);
+	addrspace_reload_epoch(as, e);
+	/* the dynamic loader maps the libraries next */
+	as->epochs[e].dirty = true;
+	if (e == addrspace_epoch(as))
+		as->dirty = true;
+	return e;
+}
+
+void addrspace_end(struct addrspace *as, uint32_t epoch)
+{
+	as->epochs[epoch].live = false;
+	as->epochs[epoch].dirty = false;
+}
+
+void addrspace_refresh_all(struct addrspace *as, uint64_t min_age_ns)
+{
+	uint64_t now = now_ns();
+
+	for (uint32_t e = 0; e < as->nepochs; e++) {
+		struct maps *m = &as->epochs[e];
+
+		if (m->live && m->dirty && now - m->last_reload_ns >= min_age_ns &&
+		    addrspace_reload_epoch(as, e))
+			addrspace_end(as, e);	/* gone: a zombie has no maps */
+	}
 }
 
 const struct mapping *maps_find(const struct maps *m, uint64_t addr)

@@ -55,19 +55,31 @@ struct mapping {
 	char *name;		/* "[stack]", "[heap]", a path, or "" */
 };
 
+/*
+ * One epoch: one process running one program image.  A process gets a new
+ * epoch when it is born (fork) and at each exec; an address means
+ * something only with its epoch, so two processes never share a location
+ * (their modules, by device and inode, they do share).
+ */
 struct maps {
 	struct mapping *v;	/* sorted by start, non-overlapping */
 	size_t n;
 	char *exe;		/* /proc/PID/exe when read, " (deleted)" removed */
+	uint32_t epoch;		/* its own index in addrspace.epochs */
+	pid_t pid;		/* the process whose maps these are */
+	char comm[16];		/* its name (/proc/PID/comm), "" unknown */
+	bool live;		/* still this process's image: may be reread */
+	bool dirty;		/* mappings changed (clone, exec): reread soon */
+	uint64_t last_reload_ns;
 };
 
 struct addrspace {
-	pid_t pid;
+	pid_t pid;		/* the first process (epoch 0's) */
 	struct module *modules;
-	struct maps *epochs;	/* one snapshot per exec epoch */
+	struct maps *epochs;	/* one snapshot per process image */
 	size_t nepochs, epochs_alloc;
-	uint64_t last_reload_ns;
-	bool dirty;		/* mappings changed (clone, exec): reread soon */
+	uint64_t last_reload_ns;	/* of the newest epoch (single-process users) */
+	bool dirty;		/* the newest epoch: reread soon */
 };
 
 void addrspace_init(struct addrspace *as, pid_t pid);
@@ -88,6 +100,27 @@ int addrspace_refresh(struct addrspace *as, uint64_t min_age_ns);
 
 /* Start a new epoch (after exec) and read it. */
 int addrspace_new_epoch(struct addrspace *as);
+
+/*
+ * Processes (attach/target.c follows forks): a new epoch for pid, its
+ * maps a copy of epoch `from`'s (a forked child's address space is its
+ * parent's) or empty (from == ADDRSPACE_NONE), marked dirty, not read:
+ * the child is not held up for it.  Returns the epoch.
+ */
+#define ADDRSPACE_NONE UINT32_MAX
+uint32_t addrspace_add_process(struct addrspace *as, pid_t pid, uint32_t from);
+
+/* (Re)read epoch's process's maps now; 0 or -errno. */
+int addrspace_reload_epoch(struct addrspace *as, uint32_t epoch);
+
+/* exec: epoch is over, a new one for the same process is read; returns it. */
+uint32_t addrspace_exec(struct addrspace *as, uint32_t epoch);
+
+/* The process is gone (or execed): its epoch is never read again. */
+void addrspace_end(struct addrspace *as, uint32_t epoch);
+
+/* Reread every live dirty epoch last read more than min_age_ns ago. */
+void addrspace_refresh_all(struct addrspace *as, uint64_t min_age_ns);
 
 static inline struct maps *addrspace_current(struct addrspace *as)
 {

@@ -115,7 +115,7 @@ static void test_maps_line(void)
 	struct mapping v[] = { { .start = 0x1000, .end = 0x2000 },
 			       { .start = 0x3000, .end = 0x5000 },
 			       { .start = 0x5000, .end = 0x6000 } };
-	struct maps m = { v, 3, NULL };
+	struct maps m = { .v = v, .n = 3 };
 
 	ok(maps_find(&m, 0x1000) == &v[0] && maps_find(&m, 0x1fff) == &v[0] &&
 	   maps_find(&m, 0x2000) == NULL && maps_find(&m, 0x4fff) == &v[1] &&
