@@ -14,6 +14,7 @@
 #define PC_TRUNCATED 0xfffffffffffffff1ULL	/* depth cap or copy ended */
 #define PC_UNKNOWN 0xfffffffffffffff2ULL	/* no unwind info: gave up */
 #define PC_BEFORE_ATTACH 0xfffffffffffffff3ULL	/* threadcreate: an older thread */
+#define PC_NOT_SAMPLED 0xfffffffffffffff4ULL	/* time of a thread no tick caught */
 /*
  * Flag on a real pc: name this frame by its physical function only, not by
  * the inlined functions at that address (the caller frame a syscall-exit
@@ -22,14 +23,16 @@
 #define PC_PHYSICAL ((uint64_t)1 << 62)
 static inline bool pc_is_pseudo(uint64_t pc)
 {
-	return pc == PC_TRUNCATED || pc == PC_UNKNOWN || pc == PC_BEFORE_ATTACH;
+	return pc == PC_TRUNCATED || pc == PC_UNKNOWN || pc == PC_BEFORE_ATTACH ||
+	       pc == PC_NOT_SAMPLED;
 }
 
-/* "[truncated]", "[unknown]", "[created before attach]" */
+/* "[truncated]", "[unknown]", "[created before attach]", "[not sampled]" */
 static inline const char *pc_pseudo_name(uint64_t pc)
 {
 	return pc == PC_TRUNCATED ? "[truncated]" :
-	       pc == PC_BEFORE_ATTACH ? "[created before attach]" : "[unknown]";
+	       pc == PC_BEFORE_ATTACH ? "[created before attach]" :
+	       pc == PC_NOT_SAMPLED ? "[not sampled]" : "[unknown]";
 }
 
 #endif
