@@ -76,6 +76,35 @@ int proc_tasks(pid_t pid, pid_t **out, size_t *n)
 	return 0;
 }
 
+int proc_children(pid_t pid, pid_t **out, size_t *n)
+{
+	pid_t *tids;
+	size_t ntids, alloc = 0;
+	int ret = proc_tasks(pid, &tids, &ntids);
+
+	*out = NULL;
+	*n = 0;
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < ntids; i++) {
+		char path[96], buf[4096], *p, *end;
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, tids[i]);
+		if (read_file(path, buf, sizeof(buf)) <= 0)
+			continue;
+		for (p = buf;; p = end) {
+			long v = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			GROW(*out, alloc, *n + 1);
+			(*out)[(*n)++] = (pid_t)v;
+		}
+	}
+	free(tids);
+	return 0;
+}
+
 int proc_open_task_file(pid_t pid, pid_t tid, const char *file)
 {
 	char path[96];

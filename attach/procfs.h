@@ -26,6 +26,13 @@ int proc_status(pid_t pid, pid_t tid, struct proc_status *st);
 /* Thread ids of a process (sorted); *out is malloc'ed. */
 int proc_tasks(pid_t pid, pid_t **out, size_t *n);
 
+/*
+ * The children of a process (of any of its threads) now, from
+ * /proc/PID/task/TID/children; *out is malloc'ed.  A long list may be cut
+ * at 4 KiB a thread.
+ */
+int proc_children(pid_t pid, pid_t **out, size_t *n);
+
 /* Open /proc/PID/task/TID/{schedstat,stat} for the two readers below. */
 int proc_open_task_file(pid_t pid, pid_t tid, const char *file);
 

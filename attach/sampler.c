@@ -359,6 +359,8 @@ static void record(struct sampler *s)
 		s->res.status = target_attach(t, s->opts.pid);
 	for (size_t i = 0; !s->res.status && i < s->opts.nmore_pids; i++)
 		s->res.status = target_attach(t, s->opts.more_pids[i]);
+	if (!s->res.status && !s->opts.argv && s->opts.follow)
+		target_attach_descendants(t);
 	if (s->res.status)
 		goto out;
 	tfd = open_timer(s);

@@ -301,6 +301,74 @@ int target_attach(struct target *t, pid_t pid)
 	return 0;
 }
 
+/*
+ * Seize one process the user did not name (a descendant of one who was):
+ * 0, or -1 if it could not be (gone, or another tracer's: said under -v).
+ */
+static int attach_child(struct target *t, pid_t pid, struct process *parent)
+{
+	struct process *p;
+	size_t seized = 0;
+	bool grew = true;
+
+	if (target_process(t, pid) && !target_process(t, pid)->exited)
+		return 0;
+	p = child_add(t, pid, parent);
+	/* rescanned while threads appear, as target_attach() does */
+	for (size_t pass = 0; grew && pass < ATTACH_PASSES; pass++) {
+		pid_t *tids;
+		size_t ntids;
+
+		grew = false;
+		if (proc_tasks(pid, &tids, &ntids))
+			break;
+		for (size_t i = 0; i < ntids; i++) {
+			struct thread *th = target_thread(t, tids[i]);
+
+			if (th && th->state != THREAD_GONE)
+				continue;
+			if (ptrace(PTRACE_SEIZE, tids[i], 0, t->options) == 0) {
+				thread_add(t, p, tids[i], true);
+				seized++;
+				grew = true;
+			} else if (errno != ESRCH) {
+				debug("attach %d: ptrace(PTRACE_SEIZE, %d): %s", pid,
+				      tids[i], strerror(errno));
+			}
+		}
+		free(tids);
+	}
+	if (!seized) {
+		p->exited = true;
+		addrspace_end(&t->as, p->epoch);
+		return -1;
+	}
+	addrspace_reload_epoch(&t->as, p->epoch);
+	return 0;
+}
+
+/*
+ * --follow in attach mode: the processes already there below the roots,
+ * too.  Each is seized before its children are listed, so a child it
+ * forks meanwhile is either listed or traced by the kernel (TRACEFORK).
+ * Threads a process creates while being seized come with their first
+ * stop (newcomer()).
+ */
+void target_attach_descendants(struct target *t)
+{
+	for (size_t i = 0; i < t->nprocs; i++) {
+		struct process *p = t->procs[i];
+		pid_t *kids;
+		size_t nkids;
+
+		if (p->exited || proc_children(p->pid, &kids, &nkids))
+			continue;
+		for (size_t k = 0; k < nkids; k++)
+			attach_child(t, kids[k], p);
+		free(kids);
+	}
+}
+
 int target_seize(struct target *t, const pid_t *tids, size_t n)
 {
 	struct process *p = root_add(t, t->pid);

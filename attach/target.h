@@ -167,6 +167,9 @@ void target_set_follow(struct target *t, bool follow, bool exit_stops);
  */
 int target_attach(struct target *t, pid_t pid);
 
+/* --follow: seize the descendants the roots already have, too. */
+void target_attach_descendants(struct target *t);
+
 struct process *target_process(struct target *t, pid_t pid);
 
 /* The maps of the image a thread runs now. */
