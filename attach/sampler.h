@@ -37,6 +37,8 @@ struct sample_mode {
 	bool read_syscalls;	/* open each thread's /proc syscall file */
 	bool clone_stacks;	/* capture the parent at each clone event */
 	bool stop_runtime;	/* weigh samples by the cpu read at their stop */
+	bool follows;		/* needs the processes followed (unless
+				 * --no-follow): processcreate */
 	unsigned flags;		/* the mode's own (e.g. OFFCPU_WALL) */
 	/* attached (or launched), before the first tick */
 	void (*start)(struct sampler *s);
@@ -65,6 +67,7 @@ void sampler_leftover_to_last(struct sampler *s, struct thread *th);
 extern const struct sample_mode cpu_mode;		/* attach/cpu.c */
 extern const struct sample_mode wall_mode, block_mode, mutex_mode; /* offcpu.c */
 extern const struct sample_mode threadcreate_mode;	/* attach/threadcreate.c */
+extern const struct sample_mode processcreate_mode;	/* ... the same file */
 
 struct sampler_opts {
 	const struct sample_mode *mode;

@@ -196,7 +196,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 	if (!a->pt->mode && (a->npids > 1 || a->follow == 1))
 		return usage_error("record", "-t threads is a snapshot of one process (see cprof threads --children)%s", "");
 	if (a->follow < 0)
-		a->follow = a->argv != NULL;
+		a->follow = a->argv != NULL || (a->pt->mode && a->pt->mode->follows);
 	return 0;
 }
 

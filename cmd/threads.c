@@ -30,6 +30,8 @@ static const char threads_usage[] =
 	"Threads are left as they were (a stopped process stays stopped).\n"
 	"\n"
 	"  -p, --pid PID          the process (a thread id means its process)\n"
+	"      --children         and every process below it, one after another\n"
+	"                         (each one consistent snapshot), by process\n"
 	"      --no-stacks        one line per thread, no stacks\n"
 	"      --json             one JSON document, for scripts\n"
 	"      --tid TID,...      only these threads\n"
@@ -52,7 +54,7 @@ static const char threads_usage[] =
 
 struct threads_args {
 	struct common_args c;
-	bool no_stacks, json, stop_all;
+	bool no_stacks, json, stop_all, children;
 	pid_t *tids;
 	size_t ntids;
 	uint64_t timeout_ns;
@@ -60,7 +62,8 @@ struct threads_args {
 
 static int parse_args(int argc, char **argv, struct threads_args *a)
 {
-	enum { OPT_NO_STACKS = OPT_FIRST_OWN, OPT_JSON, OPT_TID, OPT_TIMEOUT, OPT_STOP_ALL };
+	enum { OPT_NO_STACKS = OPT_FIRST_OWN, OPT_JSON, OPT_TID, OPT_TIMEOUT, OPT_STOP_ALL,
+	       OPT_CHILDREN };
 	static const struct option longopts[] = {
 		COMMON_LONGOPTS,
 		{ "no-stacks", no_argument, NULL, OPT_NO_STACKS },
@@ -68,6 +71,7 @@ static int parse_args(int argc, char **argv, struct threads_args *a)
 		{ "tid", required_argument, NULL, OPT_TID },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "stop-all", no_argument, NULL, OPT_STOP_ALL },
+		{ "children", no_argument, NULL, OPT_CHILDREN },
 		{ 0 },
 	};
 	int c, r;
@@ -86,6 +90,7 @@ static int parse_args(int argc, char **argv, struct threads_args *a)
 		case OPT_NO_STACKS: a->no_stacks = true; break;
 		case OPT_JSON: a->json = true; break;
 		case OPT_STOP_ALL: a->stop_all = true; break;
+		case OPT_CHILDREN: a->children = true; break;
 		case OPT_TID:
 			free(a->tids);
 			if (parse_id_list(optarg, &a->tids, &a->ntids))
@@ -257,13 +262,88 @@ static void print_json(const struct snapshot *s, struct symbolizer *sym)
 	printf("]}\n");
 }
 
-int cmd_threads(int argc, char **argv)
+/* One process's snapshot, printed; its exit status (CPROF_EXIT_*). */
+static int threads_of(const struct threads_args *a, pid_t pid, bool *printed)
 {
-	struct threads_args a;
 	struct snapshot s = { 0 };
 	struct symbolizer *sym;
 	size_t unread = 0;
 	int ret;
+
+	s.opts = (struct snapshot_opts){
+		.pid = pid, .tids = a->tids, .ntids = a->ntids,
+		.timeout_ns = a->timeout_ns, .stack_size = (size_t)a->c.stack_size,
+		.max_depth = (size_t)a->c.max_depth, .debuginfo_path = a->c.debuginfo_path,
+		.stop_all = a->stop_all,
+	};
+	block_handled_signals(&s.opts.handled, NULL);
+	if (snapshot_take(&s)) {
+		snapshot_release(&s);
+		return CPROF_EXIT_FAILURE;
+	}
+	uint64_t t0 = now_ns();
+	sym = snapshot_symbolizer(&s);
+	if (a->children && !a->json) {
+		const struct maps *m = &s.target.as.epochs[0];
+
+		printf("%sprocess %d (%s)%s\n", *printed ? "\n" : "", pid,
+		       m->comm[0] ? m->comm : "?", a->no_stacks ? ":" : "");
+		if (!a->no_stacks)
+			printf("\n");
+	}
+	if (a->children && a->json && *printed)
+		printf(",");
+	*printed = true;
+	if (a->json)
+		print_json(&s, sym);
+	else if (a->no_stacks)
+		print_table(&s);
+	else
+		threads_print_dump(stdout, &s, sym);
+	if (verbose > 1)
+		debug("timing: symbolized and printed in %.1fms", (now_ns() - t0) / 1e6);
+	for (size_t i = 0; i < s.n; i++)
+		unread += s.v[i].result == SNAP_GONE || s.v[i].result == SNAP_NO_STOP ||
+			  s.v[i].partial;
+	debug("process %d stopped for %" PRIu64 "us, %zu threads, %.1fms in all",
+	      pid, s.stopped_ns / 1000, s.n, s.total_ns / 1e6);
+	if (verbose && !a->json)
+		fprintf(stderr, "cprof: %zu of %zu threads were stopped, for %" PRIu64
+			"us; the others were read without stopping them\n",
+			s.stopped_threads, s.n, s.stopped_ns / 1000);
+	ret = unread ? CPROF_EXIT_PARTIAL : CPROF_EXIT_OK;
+	snapshot_release(&s);
+	return ret;
+}
+
+/* pid and the processes below it, parents first; *out malloc'ed */
+static size_t process_tree(pid_t pid, pid_t **out)
+{
+	size_t n = 1, alloc = 1;
+
+	*out = xmalloc(sizeof(**out));
+	(*out)[0] = pid;
+	for (size_t i = 0; i < n; i++) {
+		pid_t *kids;
+		size_t nkids;
+
+		if (proc_children((*out)[i], &kids, &nkids))
+			continue;
+		GROW(*out, alloc, n + nkids);
+		memcpy(*out + n, kids, nkids * sizeof(*kids));
+		n += nkids;
+		free(kids);
+	}
+	return n;
+}
+
+int cmd_threads(int argc, char **argv)
+{
+	struct threads_args a;
+	pid_t *tree = NULL;
+	size_t n;
+	bool printed = false;
+	int ret, worst = CPROF_EXIT_OK;
 
 	ret = parse_args(argc, argv, &a);
 	if (ret) {
@@ -274,40 +354,37 @@ int cmd_threads(int argc, char **argv)
 		free(a.tids);
 		return CPROF_EXIT_FAILURE;
 	}
-	s.opts = (struct snapshot_opts){
-		.pid = a.c.pid, .tids = a.tids, .ntids = a.ntids,
-		.timeout_ns = a.timeout_ns, .stack_size = (size_t)a.c.stack_size,
-		.max_depth = (size_t)a.c.max_depth, .debuginfo_path = a.c.debuginfo_path,
-		.stop_all = a.stop_all,
-	};
-	block_handled_signals(&s.opts.handled, NULL);
-	if (snapshot_take(&s)) {
-		snapshot_release(&s);
-		free(a.tids);
-		return CPROF_EXIT_FAILURE;
+	if (!a.children) {
+		tree = xmalloc(sizeof(*tree));
+		tree[0] = a.c.pid;
+		n = 1;
+	} else {
+		n = process_tree(a.c.pid, &tree);
 	}
-	uint64_t t0 = now_ns();
-	sym = snapshot_symbolizer(&s);
-	if (a.json)
-		print_json(&s, sym);
-	else if (a.no_stacks)
-		print_table(&s);
-	else
-		threads_print_dump(stdout, &s, sym);
-	if (verbose > 1)
-		debug("timing: symbolized and printed in %.1fms", (now_ns() - t0) / 1e6);
-	for (size_t i = 0; i < s.n; i++)
-		unread += s.v[i].result == SNAP_GONE || s.v[i].result == SNAP_NO_STOP ||
-			  s.v[i].partial;
-	debug("process %d stopped for %" PRIu64 "us, %zu threads, %.1fms in all",
-	      a.c.pid, s.stopped_ns / 1000, s.n, s.total_ns / 1e6);
-	if (verbose && !a.json)
-		fprintf(stderr, "cprof: %zu of %zu threads were stopped, for %" PRIu64
-			"us; the others were read without stopping them\n",
-			s.stopped_threads, s.n, s.stopped_ns / 1000);
-	ret = fflush(stdout) || ferror(stdout) ? CPROF_EXIT_FAILURE :
-	      unread ? CPROF_EXIT_PARTIAL : CPROF_EXIT_OK;
-	snapshot_release(&s);
+	if (a.children && a.json)
+		printf("[");
+	for (size_t i = 0; i < n; i++) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "/proc/%d", tree[i]);
+		if (i && access(path, F_OK))
+			continue;	/* a child gone since it was listed */
+		ret = threads_of(&a, tree[i], &printed);
+		/* a child gone meanwhile is not a failure of the whole */
+		if (ret == CPROF_EXIT_FAILURE && i)
+			ret = CPROF_EXIT_PARTIAL;
+		if (ret == CPROF_EXIT_FAILURE)
+			break;
+		if (ret != CPROF_EXIT_OK)
+			worst = ret;
+	}
+	if (a.children && a.json)
+		printf("]\n");
+	if (ret == CPROF_EXIT_FAILURE)
+		worst = ret;
+	if (fflush(stdout) || ferror(stdout))
+		worst = CPROF_EXIT_FAILURE;
+	free(tree);
 	free(a.tids);
-	return ret;
+	return worst;
 }
