@@ -161,10 +161,13 @@ $(B)/asan-tests/unit.sh: tests/unit.sh
 	@mkdir -p $(dir $@)
 	@printf '#!/bin/bash\nexport CPROF_SAN=1\nexec bash tests/unit.sh\n' > $@
 
-# The long version of tests/t0014-torture.sh: 50 trials of each random one.
+# The long version of tests/t0014-torture.sh: 50 trials of each random one;
+# and of tests/t0018-follow.sh: cprof SIGKILLed 30 times over a tree of 20
+# forking processes.
 torture: $(B)/.deps-ok $(B)/cprof $(B)/asan/cprof $(TARGETS)
 	CPROF_TORTURE=1 prove -e bash tests/t0014-torture.sh
 	CPROF_TORTURE=1 CPROF_SAN=1 prove -e bash tests/t0014-torture.sh
+	CPROF_TORTURE=1 prove -e bash tests/t0018-follow.sh
 
 # Fuzz with libFuzzer (clang), FUZZ_TIME seconds per harness; FUZZ=elf or
 # FUZZ=profile runs one.  elf: the ELF/DWARF path cprof owns, from a seed

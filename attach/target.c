@@ -327,13 +327,14 @@ static int attach_child(struct target *t, pid_t pid, struct process *parent)
 
 			if (th && th->state != THREAD_GONE)
 				continue;
-			if (ptrace(PTRACE_SEIZE, tids[i], 0, t->options) == 0) {
-				thread_add(t, p, tids[i], true);
+			/*
+			 * (a process forked since its parent was seized is
+			 * ours already: seize() knows it by its TracerPid;
+			 * one we may not trace is said and left alone)
+			 */
+			if (seize(t, p, tids[i]) > 0) {
 				seized++;
 				grew = true;
-			} else if (errno != ESRCH) {
-				debug("attach %d: ptrace(PTRACE_SEIZE, %d): %s", pid,
-				      tids[i], strerror(errno));
 			}
 		}
 		free(tids);

@@ -13,7 +13,7 @@ trap 'rm -rf "$tmp"' EXIT
 have_perf=1
 perf record -q -o "$tmp/p.data" -- true >/dev/null 2>&1 || have_perf=0
 
-# ONLY=slowdown|pool|accuracy|shares|threads|report runs one section
+# ONLY=slowdown|pool|accuracy|shares|threads|report|job runs one section
 want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
 elapsed() { awk '/^elapsed_ms/ { print $2 }' "$1"; }
@@ -207,4 +207,58 @@ for n in 100000 1000000 5000000; do
 	done
 done
 rm -rf "$tmp"
+fi
+
+if want job; then
+# A build-like job: a shell loop starting JOBS short processes, each ~10
+# ms of cpu (tests/targets/forktree -c: exec_work, then exit), bare, under
+# cprof (which follows them) and under perf record -g (which does too).
+# wall: the job's, start to end (cprof's and perf's writing included).
+# share: the cpu the profile holds over the cpu the job used by the
+# kernel's account (bash's times: the shell and its waited children);
+# sampled: the same without [not sampled] (cpu on real stacks).
+JOBS=${JOBS:-500}
+echo
+echo "== a job of $JOBS short processes (~10 ms cpu each), $TRIALS interleaved trials (medians)"
+job='for i in $(seq "$1"); do "$2" -c 10 0; done; times'
+run_job() {
+	local mode=$1 hz=${1##*-} t0 t1
+	t0=$(date +%s%N)
+	case $mode in
+	bare) bash -c "$job" _ "$JOBS" "$B/targets/forktree" >"$tmp/jout" 2>/dev/null ;;
+	cprof-*) $B/cprof record -q -F "$hz" -o "$tmp/j.pb.gz" -- \
+		bash -c "$job" _ "$JOBS" "$B/targets/forktree" >"$tmp/jout" 2>/dev/null ;;
+	perf-*) perf record -q -g -F "$hz" -o "$tmp/j.data" -- \
+		bash -c "$job" _ "$JOBS" "$B/targets/forktree" >"$tmp/jout" 2>/dev/null ;;
+	esac
+	t1=$(date +%s%N)
+	echo $(((t1 - t0) / 1000000)) >>"$tmp/job-$mode.ms"
+	used=$(awk '{ for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } } END { printf "%.0f", t * 1e9 }' "$tmp/jout")
+	case $mode in
+	cprof-*) go tool pprof -raw -symbolize=none "$tmp/j.pb.gz" 2>/dev/null | awk -v u="$used" '
+		/^Samples:/ { on = 1; next } /^Locations/ { on = 0; loc = 1 }
+		on && /^ *[0-9]+ +[0-9]+:/ { sub(":", "", $2); s += $2; v[$3] += $2 }
+		loc && /\[not sampled\]/ { ns = $1; sub(":", "", ns) }
+		END { printf "%.1f %.1f\n", 100 * s / u, 100 * (s - v[ns]) / u }' >>"$tmp/job-$mode.share" ;;
+	perf-*) perf script -i "$tmp/j.data" -F period 2>/dev/null | awk -v u="$used" '
+		$1 ~ /^[0-9]+$/ { s += $1 } END { printf "%.1f %.1f\n", 100 * s / u, 100 * s / u }' >>"$tmp/job-$mode.share" ;;
+	esac
+}
+jmodes="bare cprof-99 cprof-999"
+[ $have_perf = 1 ] && jmodes="$jmodes perf-99 perf-999"
+for i in $(seq "$TRIALS"); do
+	for m in $jmodes; do run_job "$m"; done
+done
+base=$(median <"$tmp/job-bare.ms")
+printf '%-10s %10s %9s %10s %10s\n' mode wall_ms vs_bare cpu_share sampled
+for m in $jmodes; do
+	ms=$(median <"$tmp/job-$m.ms")
+	sh=-; sa=-
+	if [ -s "$tmp/job-$m.share" ]; then
+		sh=$(awk '{ print $1 }' "$tmp/job-$m.share" | median)
+		sa=$(awk '{ print $2 }' "$tmp/job-$m.share" | median)
+	fi
+	printf '%-10s %10s %8sx %9s%% %9s%%\n' "$m" "$ms" \
+		"$(awk -v a="$ms" -v b="$base" 'BEGIN { printf "%.2f", a / b }')" "$sh" "$sa"
+done
 fi
