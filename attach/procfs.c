@@ -72,7 +72,8 @@ int proc_tasks(pid_t pid, pid_t **out, size_t *n)
 		(*out)[(*n)++] = atoi(de->d_name);
 	}
 	closedir(d);
-	qsort(*out, *n, sizeof(**out), cmp_pid);
+	if (*n)
+		qsort(*out, *n, sizeof(**out), cmp_pid);
 	return 0;
 }
 

@@ -51,7 +51,7 @@ const struct profile_type profile_types[] = {
 	  .types = { { "threadcreate", "count" } },
 	  .period_type = { "threadcreate", "count" } },
 	{ .name = "processcreate", .help = "the stack that started each process",
-	  .more = "(fork, vfork, clone; follows them, in attach mode too)",
+	  .more = "(fork, vfork, clone; follows them)",
 	  .ready = true, .mode = &processcreate_mode, .nvalues = 1,
 	  .types = { { "processcreate", "count" } },
 	  .period_type = { "processcreate", "count" } },

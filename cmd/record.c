@@ -38,8 +38,9 @@ static const char record_usage_head[] =
 	"\n"
 	"  -p, --pid PID,...      attach to these processes (a thread id means its\n"
 	"                         process)\n"
-	"      --follow           also the processes they start while recorded\n"
-	"                         (fork, vfork, clone; the default for a command)\n"
+	"      --follow           also the processes they start (fork, vfork,\n"
+	"                         clone) and, with -p, those already below them;\n"
+	"                         the default for a command\n"
 	"      --no-follow        only the command's own process, not its children\n"
 	"  -t, --type TYPE        profile type (see cprof profiles; default cpu):\n";
 /* ... then a line for each type, from the table in cmd/profiles.c */

@@ -330,7 +330,8 @@ static size_t process_tree(pid_t pid, pid_t **out)
 		if (proc_children((*out)[i], &kids, &nkids))
 			continue;
 		GROW(*out, alloc, n + nkids);
-		memcpy(*out + n, kids, nkids * sizeof(*kids));
+		if (nkids)
+			memcpy(*out + n, kids, nkids * sizeof(*kids));
 		n += nkids;
 		free(kids);
 	}
