@@ -128,7 +128,7 @@ for i in $(seq "$KILLS"); do
 	# cutime+cstime, in clock ticks: it only grows)
 	w=$(tree_of "$R" | sed -n 2p) k=$((RANDOM % 20))
 	wait_until $WAIT eval '[ $(awk '"'"'{ print $16 + $17 }'"'"' /proc/'"$w"'/stat 2>/dev/null || echo 99999) -ge '"$k"' ]'
-	kill -KILL "$cp" 2>/dev/null
+	kill -KILL "$cp" 2>/dev/null; { wait "$cp"; } 2>/dev/null
 	if ! wait_until $WAIT tree_ok $(tree_of "$R"); then
 		bad=$((bad + 1)); diag "trial $i: a process left traced or stopped"
 	fi
