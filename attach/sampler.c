@@ -172,10 +172,11 @@ static void unwind_captured(struct sampler *s, struct unwinder *u, uint64_t *pcs
 
 /*
  * A leftover for modes whose time goes to the thread's last sample.  A
- * thread no tick caught (a child that lived less than a tick: a build's
- * compilers, a test runner's workers) has no stack for it: its time goes
- * to "[not sampled]", with its process's and thread's labels, so that the
- * profile's total stays the time the tree used (tests/t0018-follow.sh).
+ * thread no tick caught that exited (a child that lived less than a tick:
+ * a build's compilers, a test runner's workers) has no stack for it: its
+ * time goes to "[not sampled]", with its process's and thread's labels,
+ * so that the profile's total stays the time the tree used
+ * (tests/t0018-follow.sh).
  */
 void sampler_leftover_to_last(struct sampler *s, struct thread *th)
 {
@@ -183,6 +184,9 @@ void sampler_leftover_to_last(struct sampler *s, struct thread *th)
 	int64_t values[2] = { 0, (int64_t)th->pending_ns };
 
 	if (!th->has_entry) {
+		/* (a live one never sampled is idle: as before, no entry) */
+		if (th->state != THREAD_GONE)
+			return;
 		th->last_entry = pb_add(s->builder, th->tid, th->proc->epoch, &none, 1, values);
 		th->has_entry = true;
 		return;
