@@ -480,8 +480,15 @@ uint32_t addrspace_add_process(struct addrspace *as, pid_t pid, uint32_t from)
 		m->n = p->n;
 		m->exe = p->exe ? xstrdup(p->exe) : NULL;
 		memcpy(m->comm, p->comm, sizeof(m->comm));
+		/*
+		 * exact at the fork: read again only on a sign of change (a
+		 * new thread's stack, a pc in no known mapping), so a child
+		 * that execs at once costs no read of its old image
+		 */
+		m->dirty = p->dirty;
+		m->last_reload_ns = now_ns();
 	}
-	as->dirty = true;
+	as->dirty = m->dirty;
 	return addrspace_epoch(as);
 }
 

@@ -104,8 +104,9 @@ int addrspace_new_epoch(struct addrspace *as);
 /*
  * Processes (attach/target.c follows forks): a new epoch for pid, its
  * maps a copy of epoch `from`'s (a forked child's address space is its
- * parent's) or empty (from == ADDRSPACE_NONE), marked dirty, not read:
- * the child is not held up for it.  Returns the epoch.
+ * parent's, dirty if that was) or empty and dirty (from ==
+ * ADDRSPACE_NONE); not read: the child is not held up for it.  Returns
+ * the epoch.
  */
 #define ADDRSPACE_NONE UINT32_MAX
 uint32_t addrspace_add_process(struct addrspace *as, pid_t pid, uint32_t from);
