@@ -7,8 +7,9 @@
  * the same modules at other addresses (ASLR): a module's debug info is
  * read once, in the first epoch that reports it (its representative), and
  * an address of another epoch is looked up there, moved by the difference
- * of the two load biases.  Measured on 390 short processes of one
- * program (libc6-dbg installed): 9 s to symbolize with a Dwfl each, ...
+ * of the two load biases.  Measured on a 2 s recording of 390 short
+ * processes of one program (libc6-dbg installed): cprof ran 11.3 s with a
+ * Dwfl read for each, 2.7 s this way.
  */
 #define _GNU_SOURCE
 #include "symbolize.h"
