@@ -464,8 +464,10 @@ int cmd_record(int argc, char **argv)
 	int ret, code;
 
 	ret = parse_args(argc, argv, &a);
-	if (ret)
+	if (ret) {
+		free(a.pids);
 		return ret < 0 ? CPROF_EXIT_OK : ret;
+	}
 	for (size_t i = 0; i < a.npids; i++) {
 		if (check_target_pid(&a.pids[i])) {
 			free(a.pids);
