@@ -85,7 +85,7 @@ ok "$(awk -v t="$total" -v j="$job" 'BEGIN { exit !(j > 0 && t >= 0.9 * j && t <
 # 5. attach mode: -p PID --follow takes the processes already below PID
 # and those they start; -p PID1,PID2 records both
 start_target F "$T/forktree" -n 2 -s 60 || exit 1
-run_cprof record -p "$F" --follow -d 1s -o "$TMP/att.pb.gz"
+run_cprof record -p "$F" --follow -d 2s -o "$TMP/att.pb.gz"
 is "$rc" 0 "-p PID --follow: exit 0"
 att=$(pprof -tags "$TMP/att.pb.gz")
 children=$(pprof -top -nodecount=10000 -nodefraction=0 -tagroot pid "$TMP/att.pb.gz" | awk -v f="$F" '$NF ~ /^[0-9]+$/ && $NF != f' | wc -l)
@@ -97,7 +97,7 @@ run_cprof threads -p "$F" --children --no-stacks
 ok "$([ "$rc" = 0 ] || [ "$rc" = 3 ]; echo $?)" "threads --children: exit 0 (or 3: a child gone meanwhile)"
 above "$(grep -c '^process [0-9]* (forktree):$' "$TMP/out")" 2 "threads --children: the root and its workers, each under its own heading"
 # processcreate follows the forks, in attach mode too
-run_cprof record -t processcreate -p "$F" -d 500ms -o "$TMP/pc.pb.gz"
+run_cprof record -t processcreate -p "$F" -d 1s -o "$TMP/pc.pb.gz"
 is "$rc" 0 "processcreate, attach: exit 0"
 pc=$(pprof_top "$TMP/pc.pb.gz")
 like "$pc" " __libc_fork$" "processcreate: the forks' stacks"
