@@ -303,7 +303,8 @@ int target_attach(struct target *t, pid_t pid)
 
 /*
  * Seize one process the user did not name (a descendant of one who was):
- * 0, or -1 if it could not be (gone, or another tracer's: said under -v).
+ * 0, or -1 if it could not be (gone; or not ours to trace: seize() says
+ * why, and the recording goes on without it).
  */
 static int attach_child(struct target *t, pid_t pid, struct process *parent)
 {
