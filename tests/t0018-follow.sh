@@ -13,6 +13,12 @@ tree_of() {
 	echo "$1"
 	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do tree_of "$c"; done
 }
+kids_cpu() {	# kids_cpu PID: cutime+cstime (ticks); huge once it is gone
+	local s
+	read -r s 2>/dev/null </proc/"$1"/stat || { echo 99999; return; }
+	set -- $s
+	echo $((${16:-99999} + ${17:-0}))
+}
 tree_ok() {	# every process of the tree untraced and not stopped
 	local p
 	for p in "$@"; do
@@ -127,7 +133,7 @@ for i in $(seq "$KILLS"); do
 	# then until a worker's waited children used 0-190 ms of cpu (its
 	# cutime+cstime, in clock ticks: it only grows)
 	w=$(tree_of "$R" | sed -n 2p) k=$((RANDOM % 20))
-	wait_until $WAIT eval '[ $(awk '"'"'{ print $16 + $17 }'"'"' /proc/'"$w"'/stat 2>/dev/null || echo 99999) -ge '"$k"' ]'
+	wait_until $WAIT eval '[ "$(kids_cpu '"$w"')" -ge '"$k"' ]'
 	kill -KILL "$cp" 2>/dev/null; { wait "$cp"; } 2>/dev/null
 	if ! wait_until $WAIT tree_ok $(tree_of "$R"); then
 		bad=$((bad + 1)); diag "trial $i: a process left traced or stopped"
