@@ -43,7 +43,7 @@ TARGETS := $(B)/targets/burn $(B)/targets/burn-nopie $(B)/targets/burn-fp $(B)/t
 	$(B)/targets/sigsend $(B)/targets/jit $(B)/targets/states \
 	$(B)/targets/waits $(B)/targets/waits-fp $(B)/targets/hostile \
 	$(B)/targets/sigmix $(B)/targets/plt $(B)/targets/goprof $(B)/targets/gospin \
-	$(B)/targets/shares $(B)/targets/tailcall
+	$(B)/targets/shares $(B)/targets/tailcall $(B)/targets/heapmix $(B)/targets/cxxheap
 
 .PHONY: all deps demo test unit-test e2e-test bench torture fuzz fuzz-elf fuzz-profile install clean check-deps
 all: cprof
@@ -129,6 +129,9 @@ $(B)/targets/waits-fp: tests/targets/waits.c
 	@mkdir -p $(dir $@)
 	$(CC) $(TFLAGS) -fno-omit-frame-pointer -o $@ $<
 $(B)/targets/cxxburn: tests/targets/cxxburn.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(TFLAGS) -o $@ $<
+$(B)/targets/cxxheap: tests/targets/cxxheap.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(TFLAGS) -o $@ $<
 # Go's runtime/pprof writes profiles for cprof report to read (t0015);

@@ -127,6 +127,8 @@ static struct thread *thread_add(struct target *t, pid_t tid, bool baseline)
 	if (!t->hold)
 		target_refresh_name(t, th);
 	t->threads_seen++;
+	if (t->thread_hook)
+		t->thread_hook(t->hook_arg, th, true);
 	return th;
 }
 
@@ -142,6 +144,8 @@ static void thread_gone(struct target *t, struct thread *th)
 	th->state = THREAD_GONE;
 	th->captured = false;
 	thread_close(th);
+	if (t->thread_hook)
+		t->thread_hook(t->hook_arg, th, false);
 }
 
 /*

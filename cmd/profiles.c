@@ -55,8 +55,20 @@ const struct profile_type profile_types[] = {
 	  .ready = true, .nvalues = 1,
 	  .types = { { "threads", "count" } },
 	  .period_type = { "threads", "count" }, .labels = state_labels },
-	{ .name = "heap", .help = "live allocations by stack" },
-	{ .name = "allocs", .help = "all allocations by stack" },
+	{ .name = "heap", .help = "allocations still live at the end, by stack",
+	  .more = "(made during the recording; --rate BYTES)",
+	  .ready = true, .mode = &heap_mode, .nvalues = 4,
+	  .types = { { "alloc_objects", "count" }, { "alloc_space", "bytes" },
+		     { "inuse_objects", "count" }, { "inuse_space", "bytes" } },
+	  .period_type = { "space", "bytes" }, .default_type = 4,
+	  .num_label = "bytes", .heap = true },
+	{ .name = "allocs", .help = "every allocation made, by stack",
+	  .more = "(sampled: one per --rate BYTES, default 512 KiB)",
+	  .ready = true, .mode = &allocs_mode, .nvalues = 4,
+	  .types = { { "alloc_objects", "count" }, { "alloc_space", "bytes" },
+		     { "inuse_objects", "count" }, { "inuse_space", "bytes" } },
+	  .period_type = { "space", "bytes" }, .default_type = 2,
+	  .num_label = "bytes", .heap = true },
 };
 const size_t nprofile_types = sizeof(profile_types) / sizeof(profile_types[0]);
 

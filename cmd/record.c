@@ -56,6 +56,9 @@ static const char record_usage[] =
 	"                         at most 1 MiB)\n"
 	"      --debuginfo-path P where to look for separate debug files, in elfutils'\n"
 	"                         form (default \"-:.debug:/usr/lib/debug\")\n"
+	"      --rate BYTES       heap, allocs: one sample per BYTES allocated on\n"
+	"                         average (default 524288, Go's MemProfileRate;\n"
+	"                         1: every call)\n"
 	"      --raw-stops        keep samples where the thread stopped, without\n"
 	"                         moving the user share of syscall-exit stops to\n"
 	"                         the calling code (see ACCURACY in cprof(1))\n"
@@ -78,11 +81,12 @@ struct record_args {
 	uint64_t duration_ns;
 	const char *output;
 	bool raw_stops;
+	long rate;
 };
 
 static int parse_args(int argc, char **argv, struct record_args *a)
 {
-	enum { OPT_RAW_STOPS = OPT_FIRST_OWN };
+	enum { OPT_RAW_STOPS = OPT_FIRST_OWN, OPT_RATE };
 	static const struct option longopts[] = {
 		COMMON_LONGOPTS,
 		{ "type", required_argument, NULL, 't' },
@@ -91,12 +95,14 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "raw-stops", no_argument, NULL, OPT_RAW_STOPS },
+		{ "rate", required_argument, NULL, OPT_RATE },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ 0 },
 	};
 	int c, r;
 
-	*a = (struct record_args){ .type = "cpu", .format = "pprof", .hz = 99 };
+	*a = (struct record_args){ .type = "cpu", .format = "pprof", .hz = 99,
+				   .rate = HEAP_DEFAULT_RATE };
 	common_args_init(&a->c);
 	opterr = 0;
 	optind = 1;
@@ -127,6 +133,10 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			break;
 		case OPT_RAW_STOPS:
 			a->raw_stops = true;
+			break;
+		case OPT_RATE:
+			if (parse_long(optarg, 1, 1L << 40, &a->rate))
+				return usage_error("record", "--rate: '%s' is not a number of bytes from 1", optarg);
 			break;
 		case 'q':
 			quiet = true;
@@ -298,10 +308,12 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 	struct pprof_meta meta = {
 		.ntypes = pt->nvalues,
 		.period_type = { pt->period_type[0], pt->period_type[1] },
-		.period = pt->per_hz ? 1000000000LL / a->hz : 1,
+		.period = pt->per_hz ? 1000000000LL / a->hz : pt->heap ? a->rate : 1,
 		.time_nanos = (int64_t)r->start_realtime_ns,
 		.duration_nanos = (int64_t)r->duration_ns,
 		.labels = pt->labels,
+		.num_label = pt->num_label,
+		.default_type = pt->default_type,
 	};
 	char *cmdline = join_args(argv);
 	int ret;
@@ -323,19 +335,30 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 	} else {
 		add_comment(&meta, xasprintf("target: pid %d", r->pid));
 	}
-	add_comment(&meta, xasprintf("pause per sample: p50 %lluus p99 %lluus max %lluus over %zu samples",
-				     (unsigned long long)r->pause_p50_ns / 1000,
-				     (unsigned long long)r->pause_p99_ns / 1000,
-				     (unsigned long long)r->pause_max_ns / 1000, r->npauses));
-	if (pt->blocked_stacks)
-		add_comment(&meta, xasprintf("blocked stacks: %llu copied without stopping the thread, %llu by stopping it once",
-					     (unsigned long long)r->blocked_copies,
-					     (unsigned long long)r->blocked_stops));
-	add_comment(&meta, xasprintf("stops at a system call return: %llu of %llu samples%s",
-				     (unsigned long long)r->syscall_stops,
-				     (unsigned long long)r->samples,
-				     a->raw_stops ? " (left as sampled: --raw-stops)" :
-				     " (user share moved to the calling code)"));
+	if (pt->heap) {
+		add_comment(&meta, xasprintf("%s: allocations made while cprof recorded%s, sampled by calls "
+					     "about one per %ld bytes and scaled to estimates; %zu allocator functions probed",
+					     pt->name, a->argv ? "" : " (not those made before it attached)",
+					     a->rate, r->heap_probes));
+		if (!strcmp(pt->name, "allocs"))
+			add_comment(&meta, xasprintf("allocs: frees are not followed: inuse is 0 (see -t heap)"));
+		add_comment(&meta, xasprintf("lost records: %llu (perf ring full)",
+					     (unsigned long long)r->lost_samples));
+	} else {
+		add_comment(&meta, xasprintf("pause per sample: p50 %lluus p99 %lluus max %lluus over %zu samples",
+					     (unsigned long long)r->pause_p50_ns / 1000,
+					     (unsigned long long)r->pause_p99_ns / 1000,
+					     (unsigned long long)r->pause_max_ns / 1000, r->npauses));
+		if (pt->blocked_stacks)
+			add_comment(&meta, xasprintf("blocked stacks: %llu copied without stopping the thread, %llu by stopping it once",
+						     (unsigned long long)r->blocked_copies,
+						     (unsigned long long)r->blocked_stops));
+		add_comment(&meta, xasprintf("stops at a system call return: %llu of %llu samples%s",
+					     (unsigned long long)r->syscall_stops,
+					     (unsigned long long)r->samples,
+					     a->raw_stops ? " (left as sampled: --raw-stops)" :
+					     " (user share moved to the calling code)"));
+	}
 	ret = emit(out, a->fmt, b, sym, &meta, pt, NULL);
 	free_comments(&meta);
 	symbolizer_free(sym);
@@ -474,6 +497,7 @@ int cmd_record(int argc, char **argv)
 		.max_depth = (size_t)a.c.max_depth,
 		.stack_size = (size_t)a.c.stack_size,
 		.raw_stops = a.raw_stops,
+		.mem_rate = (uint64_t)a.rate,
 	};
 	block_handled_signals(&s->opts.handled, &s->opts.orig_mask);
 
