@@ -72,39 +72,40 @@ struct afunc {
 	signed char frees;		/* the pointer freed, -1: none */
 	bool memptr;			/* the result is stored at *arg0 */
 	bool own;			/* only from the module that has malloc */
+	bool count;			/* probe:SYMBOL: each call counts 1 */
 };
 
 static const struct afunc afuncs[] = {
-	{ "malloc", 0, -1, -1, false, false },
-	{ "calloc", 0, 1, -1, false, false },
-	{ "realloc", 1, -1, 0, false, false },
-	{ "reallocarray", 1, 2, 0, false, false },
-	{ "posix_memalign", 2, -1, -1, true, false },
-	{ "aligned_alloc", 1, -1, -1, false, false },
-	{ "memalign", 1, -1, -1, false, false },
-	{ "valloc", 0, -1, -1, false, false },
-	{ "pvalloc", 0, -1, -1, false, false },
-	{ "free", -1, -1, 0, false, false },
+	{ "malloc", 0, -1, -1, false, false, false },
+	{ "calloc", 0, 1, -1, false, false, false },
+	{ "realloc", 1, -1, 0, false, false, false },
+	{ "reallocarray", 1, 2, 0, false, false, false },
+	{ "posix_memalign", 2, -1, -1, true, false, false },
+	{ "aligned_alloc", 1, -1, -1, false, false, false },
+	{ "memalign", 1, -1, -1, false, false, false },
+	{ "valloc", 0, -1, -1, false, false, false },
+	{ "pvalloc", 0, -1, -1, false, false, false },
+	{ "free", -1, -1, 0, false, false, false },
 	/* jemalloc's own API */
-	{ "mallocx", 0, -1, -1, false, true },
-	{ "rallocx", 1, -1, 0, false, true },
-	{ "sdallocx", -1, -1, 0, false, true },
-	{ "dallocx", -1, -1, 0, false, true },
+	{ "mallocx", 0, -1, -1, false, true, false },
+	{ "rallocx", 1, -1, 0, false, true, false },
+	{ "sdallocx", -1, -1, 0, false, true, false },
+	{ "dallocx", -1, -1, 0, false, true, false },
 	/* C++ new/delete, where the allocator has its own (tcmalloc, jemalloc) */
-	{ "_Znwm", 0, -1, -1, false, true },
-	{ "_Znam", 0, -1, -1, false, true },
-	{ "_ZnwmRKSt9nothrow_t", 0, -1, -1, false, true },
-	{ "_ZnamRKSt9nothrow_t", 0, -1, -1, false, true },
-	{ "_ZnwmSt11align_val_t", 0, -1, -1, false, true },
-	{ "_ZnamSt11align_val_t", 0, -1, -1, false, true },
-	{ "_ZdlPv", -1, -1, 0, false, true },
-	{ "_ZdaPv", -1, -1, 0, false, true },
-	{ "_ZdlPvm", -1, -1, 0, false, true },
-	{ "_ZdaPvm", -1, -1, 0, false, true },
-	{ "_ZdlPvSt11align_val_t", -1, -1, 0, false, true },
-	{ "_ZdaPvSt11align_val_t", -1, -1, 0, false, true },
-	{ "_ZdlPvmSt11align_val_t", -1, -1, 0, false, true },
-	{ "_ZdaPvmSt11align_val_t", -1, -1, 0, false, true },
+	{ "_Znwm", 0, -1, -1, false, true, false },
+	{ "_Znam", 0, -1, -1, false, true, false },
+	{ "_ZnwmRKSt9nothrow_t", 0, -1, -1, false, true, false },
+	{ "_ZnamRKSt9nothrow_t", 0, -1, -1, false, true, false },
+	{ "_ZnwmSt11align_val_t", 0, -1, -1, false, true, false },
+	{ "_ZnamSt11align_val_t", 0, -1, -1, false, true, false },
+	{ "_ZdlPv", -1, -1, 0, false, true, false },
+	{ "_ZdaPv", -1, -1, 0, false, true, false },
+	{ "_ZdlPvm", -1, -1, 0, false, true, false },
+	{ "_ZdaPvm", -1, -1, 0, false, true, false },
+	{ "_ZdlPvSt11align_val_t", -1, -1, 0, false, true, false },
+	{ "_ZdaPvSt11align_val_t", -1, -1, 0, false, true, false },
+	{ "_ZdlPvmSt11align_val_t", -1, -1, 0, false, true, false },
+	{ "_ZdaPvmSt11align_val_t", -1, -1, 0, false, true, false },
 };
 #define NAFUNCS (sizeof(afuncs) / sizeof(afuncs[0]))
 
@@ -152,6 +153,8 @@ struct event_id {
 
 struct heap {
 	bool inuse;		/* heap: returns and frees too */
+	struct afunc user;	/* probe:[LIB:]SYMBOL, or .name NULL */
+	char *lib, *sym;	/* ... as given */
 	bool failed;
 	bool resolved;
 	struct probe *probes;
@@ -262,16 +265,46 @@ static void add_probe(struct heap *h, const struct maps *m, struct module *mod,
 			     .start = loc->vaddr + bias,
 			     .end = loc->vaddr + bias + (loc->size ? loc->size : 1) };
 	p->path = xasprintf("/proc/%d/fd/%d", getpid(), mod->fd);
-	p->alloc = f->size_a >= 0;
+	p->alloc = f->size_a >= 0 || f->count;
 	p->frees = f->frees >= 0;
 }
 
 /* 1 resolved, 0 not yet (no allocator mapped), -1 error reported */
+static const char *base_name(const char *path)
+{
+	const char *b = strrchr(path, '/');
+
+	return b ? b + 1 : path;
+}
+
+/* probe:[LIB:]SYMBOL: the first module, in binding order, that has it */
+static int resolve_user(struct heap *h, const struct maps *m, struct module **mods,
+			size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		struct func_loc loc;
+
+		if (h->lib && strncmp(base_name(mods[k]->path), h->lib, strlen(h->lib)))
+			continue;
+		if (uprobe_find_func(mods[k], h->user.name, &loc))
+			continue;
+		add_probe(h, m, mods[k], &h->user, &loc);
+		debug("probe: %s in %s at 0x%llx", h->user.name, mods[k]->path,
+		      (unsigned long long)loc.offset);
+		h->resolved = true;
+		return 1;
+	}
+	return 0;
+}
+
 static int resolve(struct heap *h, struct target *t)
 {
 	const struct maps *m = addrspace_current(&t->as);
 	struct module *mods[256], *owner = NULL;
 	size_t n = lookup_order(m, mods, 256);
+
+	if (h->user.name)
+		return resolve_user(h, m, mods, n);
 
 	for (size_t k = 0; k < n && !owner; k++) {
 		struct func_loc loc;
@@ -468,7 +501,7 @@ static void on_entry(struct heap *h, const struct event_id *ev, const unsigned c
 		memcpy(&dyn, stack + stack_size, 8);
 	if (dyn > stack_size)
 		dyn = stack_size;
-	size = reg_at(regs, UPROBE_REGS_ALL, arg_reg[p->f->size_a]);
+	size = p->f->count ? 1 : reg_at(regs, UPROBE_REGS_ALL, arg_reg[p->f->size_a]);
 	if (p->f->size_b >= 0) {
 		a = reg_at(regs, UPROBE_REGS_ALL, arg_reg[p->f->size_b]);
 		if (__builtin_mul_overflow(size, a, &size))
@@ -476,8 +509,9 @@ static void on_entry(struct heap *h, const struct event_id *ev, const unsigned c
 	}
 	if (!size)
 		return;
-	/* keep it with Go's chance, 1 - e^(-size/rate), and scale by 1/chance */
-	pk = -expm1(-(double)size / (double)h->rate);
+	/* keep it with Go's chance, 1 - e^(-size/rate), and scale by 1/chance;
+	 * a call of probe:SYMBOL with 1 / --every */
+	pk = p->f->count ? 1 / (double)h->rate : -expm1(-(double)size / (double)h->rate);
 	if (uniform(h) >= pk)
 		return;
 	inv_p = 1 / pk;
@@ -734,12 +768,30 @@ static int start_heap(struct sampler *s)
 	if (stack > MAX_PROBE_STACK)
 		stack = MAX_PROBE_STACK;
 	capture_init(&h->cap, stack & ~7UL);
+	if (s->opts.probe) {
+		char *colon;
+
+		h->sym = xstrdup(s->opts.probe);
+		colon = strrchr(h->sym, ':');
+		if (colon) {
+			*colon = 0;
+			h->lib = h->sym;
+			h->user.name = colon + 1;
+		} else {
+			h->user.name = h->sym;
+		}
+		h->user.size_a = h->user.size_b = h->user.frees = -1;
+		h->user.count = true;
+	}
 	ret = check_access(h, t);
 	if (ret)
 		return error("heap: perf_event_open(uprobe): %s%s%s", strerror(-ret),
 			     *uprobe_refused(-ret) ? ": " : "", uprobe_refused(-ret));
 	if (resolve(h, t) > 0)
 		open_all(h, t);
+	else if (h->user.name && !t->launched)
+		return error("probe: no function %s in %s", h->user.name,
+			     h->lib ? h->lib : "the program or its libraries");
 	return h->failed ? -1 : 0;
 }
 
@@ -860,6 +912,7 @@ static void release_heap(struct sampler *s)
 	s->res.lost_samples += h->lost;
 	s->res.heap_nested = h->dropped_nested;
 	s->res.heap_probes = h->nprobes;
+	free(h->sym);
 	free(h->probes);
 	free(h->threads);
 	free(h->evs);
@@ -881,6 +934,14 @@ const struct sample_mode heap_mode = {
 };
 
 const struct sample_mode allocs_mode = {
+	.start = start_heap,
+	.thread_new = thread_new_heap,
+	.thread_gone = thread_gone_heap,
+	.probes = probes_heap,
+	.release = release_heap,
+};
+
+const struct sample_mode probe_mode = {
 	.start = start_heap,
 	.thread_new = thread_new_heap,
 	.thread_gone = thread_gone_heap,

@@ -76,7 +76,7 @@ void sampler_leftover_to_last(struct sampler *s, struct thread *th);
 extern const struct sample_mode cpu_mode;		/* attach/cpu.c */
 extern const struct sample_mode wall_mode, block_mode, mutex_mode; /* offcpu.c */
 extern const struct sample_mode threadcreate_mode;	/* attach/threadcreate.c */
-extern const struct sample_mode heap_mode, allocs_mode;	/* attach/heap.c */
+extern const struct sample_mode heap_mode, allocs_mode, probe_mode; /* heap.c */
 #define HEAP_INUSE 1		/* heap_mode's flag: returns and frees too */
 #define HEAP_DEFAULT_RATE (512 * 1024)	/* bytes per sample, as Go's */
 
@@ -89,7 +89,9 @@ struct sampler_opts {
 	size_t max_depth;
 	size_t stack_size;
 	bool raw_stops;		/* no stop-bias correction (--raw-stops) */
-	uint64_t mem_rate;	/* heap, allocs: bytes per sample (--rate) */
+	uint64_t mem_rate;	/* heap, allocs: bytes per sample (--rate);
+				 * probe: calls per sample (--every) */
+	const char *probe;	/* probe: "[LIB:]SYMBOL" */
 	sigset_t orig_mask;	/* the launched command gets this mask */
 	sigset_t handled;	/* blocked everywhere, read from a signalfd */
 };

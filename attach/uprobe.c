@@ -54,9 +54,6 @@ static int find_in(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, const char *name
 		if (!gelf_getsym(d, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
 		    sym.st_shndx == SHN_UNDEF || !sym.st_value)
 			continue;
-		if (GELF_ST_BIND(sym.st_info) != STB_GLOBAL &&
-		    GELF_ST_BIND(sym.st_info) != STB_WEAK)
-			continue;
 		s = elf_strptr(elf, sh->sh_link, sym.st_name);
 		if (!s || strcmp(s, name))
 			continue;

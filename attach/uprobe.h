@@ -26,7 +26,8 @@ struct func_loc {
 };
 
 /*
- * Look name up in mod's .symtab, then .dynsym: a defined function.
+ * Look name up in mod's .symtab, then .dynsym: a defined function, of any
+ * binding (probe:SYMBOL may name a static function).
  * 0, or -1 when mod does not define it.
  */
 int uprobe_find_func(struct module *mod, const char *name, struct func_loc *loc);

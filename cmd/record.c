@@ -59,6 +59,7 @@ static const char record_usage[] =
 	"      --rate BYTES       heap, allocs: one sample per BYTES allocated on\n"
 	"                         average (default 524288, Go's MemProfileRate;\n"
 	"                         1: every call)\n"
+	"      --every N          probe: keep one call in N, at random (default 1)\n"
 	"      --raw-stops        keep samples where the thread stopped, without\n"
 	"                         moving the user share of syscall-exit stops to\n"
 	"                         the calling code (see ACCURACY in cprof(1))\n"
@@ -81,12 +82,12 @@ struct record_args {
 	uint64_t duration_ns;
 	const char *output;
 	bool raw_stops;
-	long rate;
+	long rate, every;
 };
 
 static int parse_args(int argc, char **argv, struct record_args *a)
 {
-	enum { OPT_RAW_STOPS = OPT_FIRST_OWN, OPT_RATE };
+	enum { OPT_RAW_STOPS = OPT_FIRST_OWN, OPT_RATE, OPT_EVERY };
 	static const struct option longopts[] = {
 		COMMON_LONGOPTS,
 		{ "type", required_argument, NULL, 't' },
@@ -96,13 +97,14 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		{ "output", required_argument, NULL, 'o' },
 		{ "raw-stops", no_argument, NULL, OPT_RAW_STOPS },
 		{ "rate", required_argument, NULL, OPT_RATE },
+		{ "every", required_argument, NULL, OPT_EVERY },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ 0 },
 	};
 	int c, r;
 
 	*a = (struct record_args){ .type = "cpu", .format = "pprof", .hz = 99,
-				   .rate = HEAP_DEFAULT_RATE };
+				   .rate = HEAP_DEFAULT_RATE, .every = 1 };
 	common_args_init(&a->c);
 	opterr = 0;
 	optind = 1;
@@ -133,6 +135,10 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			break;
 		case OPT_RAW_STOPS:
 			a->raw_stops = true;
+			break;
+		case OPT_EVERY:
+			if (parse_long(optarg, 1, 1L << 40, &a->every))
+				return usage_error("record", "--every: '%s' is not a count from 1", optarg);
 			break;
 		case OPT_RATE:
 			if (parse_long(optarg, 1, 1L << 40, &a->rate))
@@ -169,6 +175,9 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		return usage_error_not_in("record", a->pt ? "not built yet: profile type" :
 					  "unknown profile type", a->type, more);
 	}
+	if (a->pt->probe && (strncmp(a->type, "probe:", 6) || !a->type[6] ||
+			     a->type[strlen(a->type) - 1] == ':'))
+		return usage_error("record", "-t %s: say which function: probe:SYMBOL or probe:LIB:SYMBOL", a->type);
 	a->fmt = output_format_find(a->format, true);
 	if (!a->fmt)
 		return usage_error_not_in("record", "unknown format", a->format,
@@ -308,7 +317,8 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 	struct pprof_meta meta = {
 		.ntypes = pt->nvalues,
 		.period_type = { pt->period_type[0], pt->period_type[1] },
-		.period = pt->per_hz ? 1000000000LL / a->hz : pt->heap ? a->rate : 1,
+		.period = pt->per_hz ? 1000000000LL / a->hz : pt->heap ? a->rate :
+			  pt->probe ? a->every : 1,
 		.time_nanos = (int64_t)r->start_realtime_ns,
 		.duration_nanos = (int64_t)r->duration_ns,
 		.labels = pt->labels,
@@ -335,7 +345,12 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 	} else {
 		add_comment(&meta, xasprintf("target: pid %d", r->pid));
 	}
-	if (pt->heap) {
+	if (pt->probe) {
+		add_comment(&meta, xasprintf("probe: calls of %s made while cprof recorded, one in %ld kept and scaled",
+					     a->type + 6, a->every));
+		add_comment(&meta, xasprintf("lost records: %llu (perf ring full)",
+					     (unsigned long long)r->lost_samples));
+	} else if (pt->heap) {
 		add_comment(&meta, xasprintf("%s: allocations made while cprof recorded%s, sampled by calls "
 					     "about one per %ld bytes and scaled to estimates; %zu allocator functions probed",
 					     pt->name, a->argv ? "" : " (not those made before it attached)",
@@ -497,7 +512,8 @@ int cmd_record(int argc, char **argv)
 		.max_depth = (size_t)a.c.max_depth,
 		.stack_size = (size_t)a.c.stack_size,
 		.raw_stops = a.raw_stops,
-		.mem_rate = (uint64_t)a.rate,
+		.mem_rate = (uint64_t)(a.pt->probe ? a.every : a.rate),
+		.probe = a.pt->probe ? a.type + 6 : NULL,
 	};
 	block_handled_signals(&s->opts.handled, &s->opts.orig_mask);
 

@@ -88,6 +88,20 @@ for i in $(seq "$trials"); do
 done
 is "$bad" "" "cprof SIGKILLed $trials times during -t heap: the target runs on, untraced, code intact, malloc works"
 
+# probe:SYMBOL: the stacks that called a function, every call or one in N
+run_cprof record -t probe:libc.so.6:free -d 1s -p "$P" -o "$TMP/free.pb.gz"
+is "$rc" 0 "probe:libc.so.6:free: exit 0"
+like "$(pprof -raw "$TMP/free.pb.gz")" "calls/count" "probe: sample type calls/count"
+n=$(samples_of)
+within "$(share_of "$TMP/free.pb.gz" calls churn)" 50 "$(tol_of 0.5 "$n")" "probe: churn and keep free as often ($n calls)"
+run_cprof record -t probe:keep --every 10 -d 1s -p "$P" -o "$TMP/keep.pb.gz"
+is "$rc" 0 "probe:keep (a static function of the program) --every 10: exit 0"
+like "$(pprof_top "$TMP/keep.pb.gz")" "main" "probe:keep: called from main"
+run_cprof record -t probe:no_such_function -d 1s -p "$P" -o "$TMP/none.pb.gz"
+is "$rc" 1 "probe: a function that does not exist: exit 1"
+like "$err" "no function no_such_function" "probe: says so"
+like "$("$CPROF" profiles)" "probe .*calls/count" "cprof profiles lists probe"
+
 # C++: new/delete through libstdc++ into malloc
 start_target C "$T/cxxheap" || exit 1
 run_cprof record -t allocs --rate 4096 -d 2s -p "$C" -o "$TMP/cxx.pb.gz"
