@@ -119,6 +119,7 @@ struct sampler_result {
 	uint64_t blocked_stops;	/* ... and blocked threads stopped instead */
 	size_t heap_probes;	/* heap, allocs: functions probed */
 	uint64_t heap_nested;	/* ... samples inside another allocator call */
+	uint64_t heap_lost;	/* ... records the rings had no room for */
 };
 
 struct stop_fix;

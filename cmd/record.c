@@ -349,7 +349,7 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 		add_comment(&meta, xasprintf("probe: calls of %s made while cprof recorded, one in %ld kept and scaled",
 					     a->type + 6, a->every));
 		add_comment(&meta, xasprintf("lost records: %llu (perf ring full)",
-					     (unsigned long long)r->lost_samples));
+					     (unsigned long long)r->heap_lost));
 	} else if (pt->heap) {
 		add_comment(&meta, xasprintf("%s: allocations made while cprof recorded%s, sampled by calls "
 					     "about one per %ld bytes and scaled to estimates; %zu allocator functions probed",
@@ -358,7 +358,7 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 		if (!strcmp(pt->name, "allocs"))
 			add_comment(&meta, xasprintf("allocs: frees are not followed: inuse is 0 (see -t heap)"));
 		add_comment(&meta, xasprintf("lost records: %llu (perf ring full)",
-					     (unsigned long long)r->lost_samples));
+					     (unsigned long long)r->heap_lost));
 	} else {
 		add_comment(&meta, xasprintf("pause per sample: p50 %lluus p99 %lluus max %lluus over %zu samples",
 					     (unsigned long long)r->pause_p50_ns / 1000,
@@ -540,6 +540,11 @@ int cmd_record(int argc, char **argv)
 		snprintf(blocked, sizeof(blocked), ", %llu blocked stacks copied (%llu needed a stop)",
 			 (unsigned long long)r->blocked_copies,
 			 (unsigned long long)r->blocked_stops);
+	if (a.pt->heap || a.pt->probe)
+		note("%llu samples, %zu threads, %.2fs, %llu records lost, wrote %s",
+		     (unsigned long long)r->samples, r->threads_seen, r->duration_ns / 1e9,
+		     (unsigned long long)r->heap_lost, path);
+	else
 	note("%llu samples, %zu threads, %.2fs, pause p50 %lluus p99 %lluus max %lluus, "
 	     "%llu missed ticks, %llu lost samples%s, wrote %s",
 	     (unsigned long long)r->samples, r->threads_seen,

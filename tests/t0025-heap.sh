@@ -102,6 +102,15 @@ is "$rc" 1 "probe: a function that does not exist: exit 1"
 like "$err" "no function no_such_function" "probe: says so"
 like "$("$CPROF" profiles)" "probe .*calls/count" "cprof profiles lists probe"
 
+# threads born while cprof records get their probes
+start_target W "$T/heapmix" -n 1024 -T || exit 1
+run_cprof record -t heap --rate 4096 -d 2s -p "$W" -o "$TMP/threads.pb.gz"
+is "$rc" 0 "new threads: exit 0"
+like "$(pprof_top "$TMP/threads.pb.gz" -sample_index=alloc_space)" "worker_alloc" \
+	"new threads: allocations of threads born during the recording are seen"
+kill -USR1 "$W"
+is "$(read_line "$W_fd")" "malloc ok" "new threads: malloc still works, pthread_create too"
+
 # C++: new/delete through libstdc++ into malloc
 start_target C "$T/cxxheap" || exit 1
 run_cprof record -t allocs --rate 4096 -d 2s -p "$C" -o "$TMP/cxx.pb.gz"

@@ -1,7 +1,7 @@
 /*
  * tests/targets/heapmix.c - two allocating call sites whose truth is known.
  *
- *   heapmix [-i ITERS_PER_SEC] [-n RING] [-x SECONDS]
+ *   heapmix [-i ITERS_PER_SEC] [-n RING] [-x SECONDS] [-T]
  *
  * Each iteration takes a size s from a fixed cycle of 16 (32..992 bytes,
  * mean 512): churn() allocates 3s and frees it at once, keep() allocates s
@@ -10,11 +10,14 @@
  * with equal call counts (a sampler by calls must still weigh by size);
  * once the ring has turned over, the live bytes are RING x 512, all from
  * keep.  Paced to ITERS_PER_SEC (default 8000) in steps of 1/100 s.
- * Prints "ready PID" once the ring is full; with -x, exits after SECONDS.  On SIGUSR1 it checks that
+ * Prints "ready PID" once the ring is full; with -x, exits after SECONDS.
+ * With -T, every 10th step starts a short-lived thread that allocates in
+ * worker_alloc() (threads born while cprof records).  On SIGUSR1 it checks that
  * every allocator function still works and prints "malloc ok" (or dies).
  */
 #define _GNU_SOURCE
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +27,6 @@
 
 #define NSIZES 16
 
-static void *volatile sink;
 static void **ring;
 static unsigned long nring = 16384;
 static volatile sig_atomic_t check;
@@ -36,8 +38,9 @@ static size_t size_at(unsigned long i)
 
 static __attribute__((noinline)) void churn(size_t s)
 {
-	sink = malloc(3 * s);
-	free(sink);
+	void *volatile p = malloc(3 * s);
+
+	free(p);
 	__asm__ volatile("" ::: "memory");	/* no tail call */
 }
 
@@ -46,6 +49,22 @@ static __attribute__((noinline)) void keep(unsigned long i, size_t s)
 	free(ring[i % nring]);
 	ring[i % nring] = malloc(s);
 	__asm__ volatile("" ::: "memory");
+}
+
+static __attribute__((noinline)) void worker_alloc(size_t s)
+{
+	void *volatile p = malloc(s);
+
+	free(p);
+	__asm__ volatile("" ::: "memory");
+}
+
+static void *worker(void *arg)
+{
+	(void)arg;
+	for (int k = 0; k < 2000; k++)
+		worker_alloc(4096);
+	return NULL;
 }
 
 static void self_check(void)
@@ -79,11 +98,14 @@ static void on_usr1(int sig)
 int main(int argc, char **argv)
 {
 	unsigned long per_sec = 8000, i = 0, rounds = 0, max_rounds = 0;
+	int threads = 0;
 	struct timespec next;
 	int c;
 
-	while ((c = getopt(argc, argv, "i:n:x:")) != -1) {
-		if (c == 'x')
+	while ((c = getopt(argc, argv, "i:n:x:T")) != -1) {
+		if (c == 'T')
+			threads = 1;
+		else if (c == 'x')
 			max_rounds = 100 * strtoul(optarg, NULL, 10);
 		else if (c == 'i')
 			per_sec = strtoul(optarg, NULL, 10);
@@ -105,6 +127,12 @@ int main(int argc, char **argv)
 
 			churn(s);
 			keep(i, s);
+		}
+		if (threads && rounds % 10 == 0) {
+			pthread_t t;
+
+			if (!pthread_create(&t, NULL, worker, NULL))
+				pthread_detach(t);
 		}
 		if (check) {
 			check = 0;
