@@ -812,10 +812,10 @@ static int check_access(struct heap *h, struct target *t)
 	a.path = path;
 	fd = uprobe_open(&a, t->pid, -1);
 	free(path);
-	if (fd >= 0) {
+	if (fd >= 0)
 		close(fd);
-		return 0;
-	}
+	if (fd >= 0 || fd == -ESRCH)
+		return 0;	/* allowed, or the target is gone already */
 	(void)h;
 	return fd;
 }
