@@ -81,7 +81,7 @@ struct record_args {
 	long hz;
 	uint64_t duration_ns;
 	const char *output;
-	bool raw_stops;
+	bool raw_stops, hz_set;
 	long rate, every;
 };
 
@@ -123,6 +123,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			a->format = optarg;
 			break;
 		case 'F':
+			a->hz_set = true;
 			if (parse_long(optarg, 1, MAX_HZ, &a->hz))
 				return usage_error("record", "-F: '%s' is not a frequency from 1 to 10000 Hz", optarg);
 			break;
@@ -507,7 +508,12 @@ int cmd_record(int argc, char **argv)
 		.mode = a.pt->mode,
 		.pid = a.c.pid,
 		.argv = a.argv,
-		.hz = (unsigned)a.hz,
+		/*
+		 * heap, allocs, probe: a tick reads the rings; every 1 ms a
+		 * thread's 2 MiB ring holds what a busy allocator writes (at
+		 * 99 Hz heapmix lost records, and with them frees)
+		 */
+		.hz = (unsigned)((a.pt->heap || a.pt->probe) && !a.hz_set ? 1000 : a.hz),
 		.duration_ns = a.duration_ns,
 		.max_depth = (size_t)a.c.max_depth,
 		.stack_size = (size_t)a.c.stack_size,

@@ -26,6 +26,17 @@ if [ "$rc" != 0 ] && grep -q 'perf_event_open' "$TMP/err"; then
 	skip_all "perf_event_open of a uprobe refused here: $err"
 fi
 
+# refused: says what to grant, and the target is left alone
+if command -v setpriv >/dev/null; then
+	run_cprof_as() { setpriv --inh-caps=-sys_admin,-perfmon --bounding-set=-sys_admin,-perfmon "$CPROF" "$@" >"$TMP/out" 2>"$TMP/err"; rc=$?; err=$(cat "$TMP/err"); }
+	run_cprof_as record -t allocs -d 1s -p "$P" -o "$TMP/denied.pb.gz"
+	is "$rc" 1 "without CAP_SYS_ADMIN: exit 1"
+	like "$err" "perf_event_open\(uprobe\): (Permission denied|Operation not permitted): needs CAP_SYS_ADMIN" \
+		"without CAP_SYS_ADMIN: names the call and what to grant"
+	wait_until "$WAIT" eval '! traced "$P"'
+	is "$?" 0 "without CAP_SYS_ADMIN: the target is not left traced"
+fi
+
 # allocs: 3/4 of the bytes from churn, with as many calls from each
 run_cprof record -t allocs --rate 4096 -d 3s -p "$P" -o "$TMP/allocs.pb.gz"
 is "$rc" 0 "allocs: exit 0"
@@ -52,7 +63,7 @@ keep=$(share_of "$TMP/heap.pb.gz" inuse_space keep)
 ok "$(in_range "$keep" 95 100; echo $?)" "heap: keep holds >= 95% of inuse_space ($keep%)"
 live=$(total_of "$TMP/heap.pb.gz" inuse_space)
 want=$((4096 * 512))
-diag "heap: inuse $live bytes, $want live in keep's ring"
+diag "heap: inuse $live bytes, $want live in keep's ring; $(grep -o '[0-9]* records lost' "$TMP/err")"
 ok "$(in_range "$live" $((want * 85 / 100)) $((want * 115 / 100)); echo $?)" \
 	"heap: inuse total within 15% of the live bytes ($live of $want)"
 like "$(pprof -raw "$TMP/heap.pb.gz")" "heap: allocations made while cprof recorded" "heap: the comment says what is seen"
