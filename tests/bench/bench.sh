@@ -222,7 +222,7 @@ w=$(awk -v w=$w -v r="$r" 'BEGIN { printf "%d", w * r / 20000 }')
 bcc=""
 if command -v memleak-bpfcc >/dev/null; then
 	# BCC compiles against kernel headers; Debian's for an older kernel do
-	hdr=$(ls -d /usr/src/linux-headers-*-common 2>/dev/null | tail -1)
+	hdr=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | tail -1)
 	[ -n "$hdr" ] && bcc="env BCC_KERNEL_SOURCE=$hdr"
 fi
 run_heap() {	# run_heap MODE WORK: one trial, appends ops/s to $tmp/h.MODE.WORK
