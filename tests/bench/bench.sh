@@ -233,7 +233,7 @@ run_heap() {	# run_heap MODE WORK: one trial, appends ops/s to $tmp/h.MODE.WORK
 	heaptrack) heaptrack -o "$tmp/ht" $cmd >"$out" 2>/dev/null; rm -f "$tmp"/ht* ;;
 	dhat) valgrind -q --tool=dhat --dhat-out-file="$tmp/dhat.out" $cmd >"$out" 2>/dev/null ;;
 	memleak) $bcc memleak-bpfcc -c "$cmd" 5 >"$tmp/ml.out" 2>/dev/null
-		grep '^ops_per_sec' "$tmp/ml.out" >"$out" ;;
+		grep -a '^ops_per_sec' "$tmp/ml.out" >"$out" ;;
 	esac
 	ops "$out" >>"$tmp/h.$mode.$wk"
 }
