@@ -18,6 +18,8 @@ DEPS_BUILD := gcc make pkg-config linux-libc-dev libunwind-dev libelf-dev libdw-
 	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
 DEPS_TEST := g++ golang-go perl binutils elfutils procps python3 linux-perf valgrind strace gdb \
 	chromium libc6-dbg redis-server
+# only for make bench: the tools cprof's heap profiles are measured beside
+DEPS_BENCH := heaptrack bpfcc-tools redis-tools linux-headers-amd64
 DEPS := $(DEPS_BUILD) $(DEPS_TEST)
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
@@ -43,9 +45,10 @@ TARGETS := $(B)/targets/burn $(B)/targets/burn-nopie $(B)/targets/burn-fp $(B)/t
 	$(B)/targets/sigsend $(B)/targets/jit $(B)/targets/states \
 	$(B)/targets/waits $(B)/targets/waits-fp $(B)/targets/hostile \
 	$(B)/targets/sigmix $(B)/targets/plt $(B)/targets/goprof $(B)/targets/gospin \
-	$(B)/targets/shares $(B)/targets/tailcall $(B)/targets/forktree
+	$(B)/targets/shares $(B)/targets/tailcall $(B)/targets/forktree \
+	$(B)/targets/heapmix $(B)/targets/cxxheap
 
-.PHONY: all deps demo test unit-test e2e-test bench torture fuzz fuzz-elf fuzz-profile install clean check-deps
+.PHONY: all deps deps-bench demo test unit-test e2e-test bench torture fuzz fuzz-elf fuzz-profile install clean check-deps
 all: cprof
 
 # Install what the build and tests need (Debian), or say what is missing.
@@ -63,6 +66,10 @@ deps:
 $(B)/.deps-ok: Makefile
 	@$(MAKE) -s deps
 	@mkdir -p $(B) && touch $@
+
+# make bench's own: installed when it runs, not for the tests
+deps-bench:
+	@$(MAKE) -s deps DEPS="$(DEPS_BENCH)"
 
 cprof: $(B)/cprof
 	@ln -sf $(B)/cprof cprof
@@ -131,6 +138,9 @@ $(B)/targets/waits-fp: tests/targets/waits.c
 $(B)/targets/cxxburn: tests/targets/cxxburn.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(TFLAGS) -o $@ $<
+$(B)/targets/cxxheap: tests/targets/cxxheap.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(TFLAGS) -o $@ $<
 # Go's runtime/pprof writes profiles for cprof report to read (t0015);
 # gospin is a Go program to unwind (t0009).
 define go_build
@@ -168,6 +178,7 @@ torture: $(B)/.deps-ok $(B)/cprof $(B)/asan/cprof $(TARGETS)
 	CPROF_TORTURE=1 prove -e bash tests/t0014-torture.sh
 	CPROF_TORTURE=1 CPROF_SAN=1 prove -e bash tests/t0014-torture.sh
 	CPROF_TORTURE=1 prove -e bash tests/t0018-follow.sh
+	CPROF_TORTURE=1 prove -e bash tests/t0025-heap.sh
 
 # Fuzz with libFuzzer (clang), FUZZ_TIME seconds per harness; FUZZ=elf or
 # FUZZ=profile runs one.  elf: the ELF/DWARF path cprof owns, from a seed
@@ -218,7 +229,8 @@ $(B)/bench/%: tests/bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(TFLAGS) -o $@ $<
 
-bench: $(B)/cprof $(TARGETS) $(B)/bench/spin $(B)/bench/bareloop $(B)/bench/many
+bench: deps-bench $(B)/cprof $(TARGETS) $(B)/bench/spin $(B)/bench/bareloop $(B)/bench/many \
+		$(B)/bench/mallocloop
 	@bash tests/bench/bench.sh
 
 install: $(B)/cprof

@@ -334,6 +334,18 @@ static uint64_t fail_poll_at(void)
 	return v ? strtoull(v, NULL, 10) : 0;
 }
 
+/* the target's thread events, for modes that keep things per thread */
+static void thread_hook(void *arg, struct thread *th, bool born)
+{
+	struct sampler *s = arg;
+	const struct sample_mode *m = s->opts.mode;
+
+	if (born && m->thread_new)
+		m->thread_new(s, th);
+	else if (!born && m->thread_gone)
+		m->thread_gone(s, th);
+}
+
 static void record(struct sampler *s)
 {
 	struct target *t = &s->target;
@@ -357,6 +369,8 @@ static void record(struct sampler *s)
 	 * a short-lived child's maps before it is gone (attach/target.c).
 	 */
 	target_set_follow(t, s->opts.follow, s->opts.follow || t->stop_runtime);
+	t->thread_hook = thread_hook;
+	t->hook_arg = s;
 	if (s->opts.argv)
 		s->res.status = target_launch(t, s->opts.argv, &s->opts.orig_mask);
 	else
@@ -377,8 +391,10 @@ static void record(struct sampler *s)
 		s->res.status = -1;
 		goto out;
 	}
-	if (s->opts.mode->start)
-		s->opts.mode->start(s);
+	if (s->opts.mode->start && s->opts.mode->start(s)) {
+		s->res.status = -1;
+		goto out;
+	}
 	start = now_ns();
 	for (size_t i = 0; i < t->nthreads; i++)
 		t->threads[i]->acct_ns = start;
@@ -424,6 +440,8 @@ static void record(struct sampler *s)
 		unwind_captured(s, u, pcs);
 		if (s->opts.mode->clones)
 			s->opts.mode->clones(s, u, pcs);
+		if (s->opts.mode->probes)
+			s->opts.mode->probes(s, u, pcs, false);
 	}
 	s->res.duration_ns = now_ns() - start;
 	/* resume every stop reported so far, re-injecting signals */
@@ -431,8 +449,13 @@ static void record(struct sampler *s)
 	unwind_captured(s, u, pcs);
 	if (s->opts.mode->clones)
 		s->opts.mode->clones(s, u, pcs);
+	if (s->opts.mode->probes)
+		s->opts.mode->probes(s, u, pcs, true);
 	finish(s);
 out:
+	/* a mode's probes (perf events) go before the tracees do */
+	if (s->opts.mode->release)
+		s->opts.mode->release(s);
 	unwinder_free(u);
 	free(s->fixes);
 	u64map_release(&s->fix_index);

@@ -40,8 +40,9 @@ struct sample_mode {
 	bool follows;		/* needs the processes followed (unless
 				 * --no-follow): processcreate */
 	unsigned flags;		/* the mode's own (e.g. OFFCPU_WALL) */
-	/* attached (or launched), before the first tick */
-	void (*start)(struct sampler *s);
+	/* attached (or launched), before the first tick; -1 (reported)
+	 * ends the recording before it begins */
+	int (*start)(struct sampler *s);
 	/* a tick: pick threads, interrupt them (target_interrupt) or
 	 * capture them without a stop (th->captured) */
 	void (*tick)(struct sampler *s);
@@ -58,6 +59,16 @@ struct sample_mode {
 	void (*end_time)(struct sampler *s, struct thread *th, uint64_t end_ns);
 	/* ... and th->pending_ns (not 0) to the entry it belongs to */
 	void (*leftover)(struct sampler *s, struct thread *th);
+	/* a thread was seized or born / exited: modes that keep something
+	 * per thread (perf events) open or close it; no ptrace here */
+	void (*thread_new)(struct sampler *s, struct thread *th);
+	void (*thread_gone)(struct sampler *s, struct thread *th);
+	/* samples the kernel took without a stop (uprobes): read, unwind
+	 * and add them, after each loop turn; last: the recording is over */
+	void (*probes)(struct sampler *s, struct unwinder *u, uint64_t *pcs,
+		       bool last);
+	/* free s->mode_state */
+	void (*release)(struct sampler *s);
 };
 
 /* The leftover of modes whose time goes to a thread's last sample. */
@@ -68,6 +79,9 @@ extern const struct sample_mode cpu_mode;		/* attach/cpu.c */
 extern const struct sample_mode wall_mode, block_mode, mutex_mode; /* offcpu.c */
 extern const struct sample_mode threadcreate_mode;	/* attach/threadcreate.c */
 extern const struct sample_mode processcreate_mode;	/* ... the same file */
+extern const struct sample_mode heap_mode, allocs_mode, probe_mode; /* heap.c */
+#define HEAP_INUSE 1		/* heap_mode's flag: returns and frees too */
+#define HEAP_DEFAULT_RATE (512 * 1024)	/* bytes per sample, as Go's */
 
 struct sampler_opts {
 	const struct sample_mode *mode;
@@ -81,6 +95,9 @@ struct sampler_opts {
 	size_t max_depth;
 	size_t stack_size;
 	bool raw_stops;		/* no stop-bias correction (--raw-stops) */
+	uint64_t mem_rate;	/* heap, allocs: bytes per sample (--rate);
+				 * probe: calls per sample (--every) */
+	const char *probe;	/* probe: "[LIB:]SYMBOL" */
 	sigset_t orig_mask;	/* the launched command gets this mask */
 	sigset_t handled;	/* blocked everywhere, read from a signalfd */
 };
@@ -107,6 +124,9 @@ struct sampler_result {
 	uint64_t syscall_stops;	/* samples whose stop was a syscall return */
 	uint64_t blocked_copies;	/* blocked stacks copied without a stop */
 	uint64_t blocked_stops;	/* ... and blocked threads stopped instead */
+	size_t heap_probes;	/* heap, allocs: functions probed */
+	uint64_t heap_nested;	/* ... samples inside another allocator call */
+	uint64_t heap_lost;	/* ... records the rings had no room for */
 };
 
 struct stop_fix;
@@ -121,6 +141,7 @@ struct sampler {
 	size_t nfixes, fixes_alloc;
 	struct u64map fix_index;	/* builder entry -> fixes[] */
 	uint64_t period, next_tick, rng;	/* dithered ticks */
+	void *mode_state;	/* the mode's own (heap: attach/heap.c) */
 };
 
 int sampler_start(struct sampler *s, struct profile_builder *b);

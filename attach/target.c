@@ -200,6 +200,8 @@ static struct thread *thread_add(struct target *t, struct process *p, pid_t tid,
 	if (!t->hold)
 		target_refresh_name(t, th);
 	t->threads_seen++;
+	if (t->thread_hook)
+		t->thread_hook(t->hook_arg, th, true);
 	return th;
 }
 
@@ -215,6 +217,8 @@ static void thread_gone(struct target *t, struct thread *th)
 	th->state = THREAD_GONE;
 	th->captured = false;
 	thread_close(th);
+	if (t->thread_hook)
+		t->thread_hook(t->hook_arg, th, false);
 }
 
 /*

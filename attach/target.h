@@ -149,6 +149,10 @@ struct target {
 	size_t npauses, pauses_alloc;
 	uint64_t lost_samples;	/* thread died or stopped before capture */
 	size_t in_flight;	/* interrupts sent, stops not yet seen */
+	/* told of each thread seized or born (born) and of each gone, after
+	 * the fact; no ptrace call may be made from it (heap's perf events) */
+	void (*thread_hook)(void *arg, struct thread *th, bool born);
+	void *hook_arg;
 };
 
 void target_init(struct target *t, size_t stack_size);

@@ -21,15 +21,16 @@ static bool of_processes(const struct sampler *s)
 }
 
 /* threads (processes) that were there before: one count each, no stack */
-static void start_threadcreate(struct sampler *s)
+static int start_threadcreate(struct sampler *s)
 {
 	struct target *t = &s->target;
 	static const uint64_t before = PC_BEFORE_ATTACH;
 	int64_t count = (int64_t)(of_processes(s) ? t->nprocs : t->nthreads);
 
 	if (t->launched || !t->nthreads)
-		return;
+		return 0;
 	pb_add(s->builder, 0, 0, &before, 1, &count);
+	return 0;
 }
 
 /* threadcreate: one count for the stack that made each new thread */

@@ -36,7 +36,11 @@ struct profile_type {
 	bool ready;		/* false: listed as "(not yet)" */
 	const struct sample_mode *mode;	/* NULL: a snapshot (threads) */
 	size_t nvalues;
-	const char *types[2][2];	/* sample types, {type, unit} */
+	const char *types[4][2];	/* sample types, {type, unit} */
+	size_t default_type;	/* index of pprof's default_sample_type, or 0 */
+	const char *num_label;	/* the entry's label is this numeric label */
+	bool heap;		/* Go's heap text format; --rate */
+	bool probe;		/* -t probe:[LIB:]SYMBOL; --every */
 	const char *period_type[2];
 	bool per_hz;		/* period is 1e9/HZ ns, else 1 */
 	pb_label_fn labels;

@@ -60,13 +60,33 @@ const struct profile_type profile_types[] = {
 	  .ready = true, .nvalues = 1,
 	  .types = { { "threads", "count" } },
 	  .period_type = { "threads", "count" }, .labels = state_labels },
-	{ .name = "heap", .help = "live allocations by stack" },
-	{ .name = "allocs", .help = "all allocations by stack" },
+	{ .name = "heap", .help = "allocations still live at the end, by stack",
+	  .more = "(made during the recording; --rate BYTES)",
+	  .ready = true, .mode = &heap_mode, .nvalues = 4,
+	  .types = { { "alloc_objects", "count" }, { "alloc_space", "bytes" },
+		     { "inuse_objects", "count" }, { "inuse_space", "bytes" } },
+	  .period_type = { "space", "bytes" }, .default_type = 4,
+	  .num_label = "bytes", .heap = true },
+	{ .name = "allocs", .help = "every allocation made, by stack",
+	  .more = "(sampled: one per --rate BYTES, default 512 KiB)",
+	  .ready = true, .mode = &allocs_mode, .nvalues = 4,
+	  .types = { { "alloc_objects", "count" }, { "alloc_space", "bytes" },
+		     { "inuse_objects", "count" }, { "inuse_space", "bytes" } },
+	  .period_type = { "space", "bytes" }, .default_type = 2,
+	  .num_label = "bytes", .heap = true },
+	{ .name = "probe", .help = "stacks that called a function",
+	  .more = "(probe:SYMBOL or probe:LIB:SYMBOL; --every N)",
+	  .ready = true, .mode = &probe_mode, .nvalues = 1,
+	  .types = { { "calls", "count" } },
+	  .period_type = { "calls", "count" }, .probe = true },
 };
 const size_t nprofile_types = sizeof(profile_types) / sizeof(profile_types[0]);
 
 const struct profile_type *profile_type_find(const char *name)
 {
+	/* probe:SYMBOL is the probe type with its argument */
+	if (!strncmp(name, "probe:", 6))
+		name = "probe";
 	for (size_t i = 0; i < nprofile_types; i++)
 		if (!strcmp(profile_types[i].name, name))
 			return &profile_types[i];
@@ -105,7 +125,7 @@ int cmd_profiles(int argc, char **argv)
 			printf("%s%s/%s", v ? ", " : ": ", pt->types[v][0], pt->types[v][1]);
 		if (pt->ready)
 			printf(" (record -t %s%s)", pt->name,
-			       pt->mode ? "" : "; cprof threads");
+			       pt->probe ? ":[LIB:]SYMBOL" : pt->mode ? "" : "; cprof threads");
 		printf("\n");
 	}
 	return CPROF_EXIT_OK;

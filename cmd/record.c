@@ -61,6 +61,10 @@ static const char record_usage[] =
 	"                         at most 1 MiB)\n"
 	"      --debuginfo-path P where to look for separate debug files, in elfutils'\n"
 	"                         form (default \"-:.debug:/usr/lib/debug\")\n"
+	"      --rate BYTES       heap, allocs: one sample per BYTES allocated on\n"
+	"                         average (default 524288, Go's MemProfileRate;\n"
+	"                         1: every call)\n"
+	"      --every N          probe: keep one call in N, at random (default 1)\n"
 	"      --raw-stops        keep samples where the thread stopped, without\n"
 	"                         moving the user share of syscall-exit stops to\n"
 	"                         the calling code (see ACCURACY in cprof(1))\n"
@@ -82,15 +86,16 @@ struct record_args {
 	long hz;
 	uint64_t duration_ns;
 	const char *output;
-	bool raw_stops;
+	bool raw_stops, hz_set;
 	pid_t *pids;		/* -p PID1,PID2,...; c.pid is the first */
 	size_t npids;
 	int follow;		/* -1: the default (a command's children, yes) */
+	long rate, every;
 };
 
 static int parse_args(int argc, char **argv, struct record_args *a)
 {
-	enum { OPT_RAW_STOPS = OPT_FIRST_OWN, OPT_FOLLOW, OPT_NO_FOLLOW };
+	enum { OPT_RAW_STOPS = OPT_FIRST_OWN, OPT_FOLLOW, OPT_NO_FOLLOW, OPT_RATE, OPT_EVERY };
 	static const struct option longopts[] = {
 		COMMON_LONGOPTS,
 		{ "type", required_argument, NULL, 't' },
@@ -101,12 +106,15 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		{ "raw-stops", no_argument, NULL, OPT_RAW_STOPS },
 		{ "follow", no_argument, NULL, OPT_FOLLOW },
 		{ "no-follow", no_argument, NULL, OPT_NO_FOLLOW },
+		{ "rate", required_argument, NULL, OPT_RATE },
+		{ "every", required_argument, NULL, OPT_EVERY },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ 0 },
 	};
 	int c, r;
 
-	*a = (struct record_args){ .type = "cpu", .format = "pprof", .hz = 99, .follow = -1 };
+	*a = (struct record_args){ .type = "cpu", .format = "pprof", .hz = 99, .follow = -1,
+				   .rate = HEAP_DEFAULT_RATE, .every = 1 };
 	common_args_init(&a->c);
 	opterr = 0;
 	optind = 1;
@@ -132,6 +140,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			a->format = optarg;
 			break;
 		case 'F':
+			a->hz_set = true;
 			if (parse_long(optarg, 1, MAX_HZ, &a->hz))
 				return usage_error("record", "-F: '%s' is not a frequency from 1 to 10000 Hz", optarg);
 			break;
@@ -150,6 +159,14 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			break;
 		case OPT_NO_FOLLOW:
 			a->follow = 0;
+			break;
+		case OPT_EVERY:
+			if (parse_long(optarg, 1, 1L << 40, &a->every))
+				return usage_error("record", "--every: '%s' is not a count from 1", optarg);
+			break;
+		case OPT_RATE:
+			if (parse_long(optarg, 1, 1L << 40, &a->rate))
+				return usage_error("record", "--rate: '%s' is not a number of bytes from 1", optarg);
 			break;
 		case 'q':
 			quiet = true;
@@ -182,6 +199,9 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		return usage_error_not_in("record", a->pt ? "not built yet: profile type" :
 					  "unknown profile type", a->type, more);
 	}
+	if (a->pt->probe && (strncmp(a->type, "probe:", 6) || !a->type[6] ||
+			     a->type[strlen(a->type) - 1] == ':'))
+		return usage_error("record", "-t %s: say which function: probe:SYMBOL or probe:LIB:SYMBOL", a->type);
 	a->fmt = output_format_find(a->format, true);
 	if (!a->fmt)
 		return usage_error_not_in("record", "unknown format", a->format,
@@ -325,10 +345,13 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 	struct pprof_meta meta = {
 		.ntypes = pt->nvalues,
 		.period_type = { pt->period_type[0], pt->period_type[1] },
-		.period = pt->per_hz ? 1000000000LL / a->hz : 1,
+		.period = pt->per_hz ? 1000000000LL / a->hz : pt->heap ? a->rate :
+			  pt->probe ? a->every : 1,
 		.time_nanos = (int64_t)r->start_realtime_ns,
 		.duration_nanos = (int64_t)r->duration_ns,
 		.labels = pt->labels,
+		.num_label = pt->num_label,
+		.default_type = pt->default_type,
 	};
 	char *cmdline = join_args(argv);
 	int ret;
@@ -350,19 +373,35 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 	} else {
 		add_comment(&meta, xasprintf("target: pid %d", r->pid));
 	}
-	add_comment(&meta, xasprintf("pause per sample: p50 %lluus p99 %lluus max %lluus over %zu samples",
-				     (unsigned long long)r->pause_p50_ns / 1000,
-				     (unsigned long long)r->pause_p99_ns / 1000,
-				     (unsigned long long)r->pause_max_ns / 1000, r->npauses));
-	if (pt->blocked_stacks)
-		add_comment(&meta, xasprintf("blocked stacks: %llu copied without stopping the thread, %llu by stopping it once",
-					     (unsigned long long)r->blocked_copies,
-					     (unsigned long long)r->blocked_stops));
-	add_comment(&meta, xasprintf("stops at a system call return: %llu of %llu samples%s",
-				     (unsigned long long)r->syscall_stops,
-				     (unsigned long long)r->samples,
-				     a->raw_stops ? " (left as sampled: --raw-stops)" :
-				     " (user share moved to the calling code)"));
+	if (pt->probe) {
+		add_comment(&meta, xasprintf("probe: calls of %s made while cprof recorded, one in %ld kept and scaled",
+					     a->type + 6, a->every));
+		add_comment(&meta, xasprintf("lost records: %llu (perf ring full)",
+					     (unsigned long long)r->heap_lost));
+	} else if (pt->heap) {
+		add_comment(&meta, xasprintf("%s: allocations made while cprof recorded%s, sampled by calls "
+					     "about one per %ld bytes and scaled to estimates; %zu allocator functions probed",
+					     pt->name, a->argv ? "" : " (not those made before it attached)",
+					     a->rate, r->heap_probes));
+		if (!strcmp(pt->name, "allocs"))
+			add_comment(&meta, xasprintf("allocs: frees are not followed: inuse is 0 (see -t heap)"));
+		add_comment(&meta, xasprintf("lost records: %llu (perf ring full)",
+					     (unsigned long long)r->heap_lost));
+	} else {
+		add_comment(&meta, xasprintf("pause per sample: p50 %lluus p99 %lluus max %lluus over %zu samples",
+					     (unsigned long long)r->pause_p50_ns / 1000,
+					     (unsigned long long)r->pause_p99_ns / 1000,
+					     (unsigned long long)r->pause_max_ns / 1000, r->npauses));
+		if (pt->blocked_stacks)
+			add_comment(&meta, xasprintf("blocked stacks: %llu copied without stopping the thread, %llu by stopping it once",
+						     (unsigned long long)r->blocked_copies,
+						     (unsigned long long)r->blocked_stops));
+		add_comment(&meta, xasprintf("stops at a system call return: %llu of %llu samples%s",
+					     (unsigned long long)r->syscall_stops,
+					     (unsigned long long)r->samples,
+					     a->raw_stops ? " (left as sampled: --raw-stops)" :
+					     " (user share moved to the calling code)"));
+	}
 	ret = emit(out, a->fmt, b, sym, &meta, pt, NULL);
 	free_comments(&meta);
 	symbolizer_free(sym);
@@ -509,11 +548,18 @@ int cmd_record(int argc, char **argv)
 		.more_pids = a.npids > 1 ? a.pids + 1 : NULL,
 		.nmore_pids = a.npids > 1 ? a.npids - 1 : 0,
 		.follow = a.follow,
-		.hz = (unsigned)a.hz,
+		/*
+		 * heap, allocs, probe: a tick reads the rings; every 1 ms a
+		 * thread's 2 MiB ring holds what a busy allocator writes (at
+		 * 99 Hz heapmix lost records, and with them frees)
+		 */
+		.hz = (unsigned)((a.pt->heap || a.pt->probe) && !a.hz_set ? 1000 : a.hz),
 		.duration_ns = a.duration_ns,
 		.max_depth = (size_t)a.c.max_depth,
 		.stack_size = (size_t)a.c.stack_size,
 		.raw_stops = a.raw_stops,
+		.mem_rate = (uint64_t)(a.pt->probe ? a.every : a.rate),
+		.probe = a.pt->probe ? a.type + 6 : NULL,
 	};
 	block_handled_signals(&s->opts.handled, &s->opts.orig_mask);
 
@@ -544,6 +590,11 @@ int cmd_record(int argc, char **argv)
 
 	if (r->processes_seen > 1)
 		snprintf(procs, sizeof(procs), " in %zu processes", r->processes_seen);
+	if (a.pt->heap || a.pt->probe)
+		note("%llu samples, %zu threads%s, %.2fs, %llu records lost, wrote %s",
+		     (unsigned long long)r->samples, r->threads_seen, procs,
+		     r->duration_ns / 1e9, (unsigned long long)r->heap_lost, path);
+	else
 	note("%llu samples, %zu threads%s, %.2fs, pause p50 %lluus p99 %lluus max %lluus, "
 	     "%llu missed ticks, %llu lost samples%s, wrote %s",
 	     (unsigned long long)r->samples, r->threads_seen, procs,

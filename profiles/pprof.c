@@ -263,6 +263,8 @@ int pprof_encode(const struct profile_builder *b, struct symbolizer *s,
 	for (size_t i = 0; i < meta->ntypes; i++)
 		p->sample_type[i] = value_type(&pb, meta->sample_types[i][0],
 					       meta->sample_types[i][1]);
+	if (meta->default_type)
+		p->default_sample_type = str(&pb, meta->sample_types[meta->default_type - 1][0]);
 	p->period_type = value_type(&pb, meta->period_type[0], meta->period_type[1]);
 	p->period = meta->period;
 	p->time_nanos = meta->time_nanos;
@@ -329,7 +331,9 @@ int pprof_encode(const struct profile_builder *b, struct symbolizer *s,
 			sm->label[sm->n_label++] = label(&pb, "thread_name",
 							 pb_thread_name_of(b, e->tid), 0);
 		}
-		if (meta->labels) {
+		if (meta->num_label)
+			sm->label[sm->n_label++] = label(&pb, meta->num_label, NULL, e->label);
+		else if (meta->labels) {
 			const char *kv[PB_MAX_LABELS][2];
 			size_t n = meta->labels(e->label, kv);
 

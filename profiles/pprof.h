@@ -32,6 +32,9 @@ struct pprof_meta {
 	 * not 0), then those labels(entry->label) gives.
 	 */
 	pb_label_fn labels;
+	/* or: entry->label is the value of this numeric label ("bytes") */
+	const char *num_label;
+	size_t default_type;	/* 1 + index into sample_types, 0: none */
 };
 
 int pprof_encode(const struct profile_builder *b, struct symbolizer *s,

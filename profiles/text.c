@@ -83,9 +83,27 @@ static size_t *sorted_entries(const struct profile_builder *b, size_t value)
 	return ix;
 }
 
+/*
+ * Go's heap header: inuse objects: bytes [allocated objects: bytes].
+ * "heap_v2/1": the values are already scaled estimates, so pprof must not
+ * scale them again by a sampling rate.
+ */
+static void heap_header(FILE *f, const struct profile_builder *b)
+{
+	int64_t t[4] = { 0 };
+
+	for (size_t i = 0; i < b->nentries; i++)
+		for (size_t v = 0; v < 4; v++)
+			t[v] += b->entries[i].values[v];
+	fprintf(f, "heap profile: %" PRId64 ": %" PRId64 " [%" PRId64 ": %" PRId64 "] @ heap_v2/1\n",
+		t[2], t[3], t[0], t[1]);
+}
+
 int text_legacy(FILE *f, const struct profile_builder *b, struct symbolizer *s,
 		const char *type, bool contention, pb_label_fn labels)
 {
+	bool heap = b->nvalues == 4 && !contention;
+
 	size_t key = contention ? 1 : 0;
 	size_t *ix = sorted_entries(b, key);
 	int64_t total = 0;
@@ -94,6 +112,8 @@ int text_legacy(FILE *f, const struct profile_builder *b, struct symbolizer *s,
 		total += b->entries[i].values[0];
 	if (contention)
 		fprintf(f, "--- contention:\ncycles/second=1000000000\n");
+	else if (heap)
+		heap_header(f, b);
 	else
 		fprintf(f, "%s profile: total %" PRId64 "\n", type, total);
 	for (size_t k = 0; k < b->nentries; k++) {
@@ -101,11 +121,14 @@ int text_legacy(FILE *f, const struct profile_builder *b, struct symbolizer *s,
 		const uint64_t *pcs;
 		size_t npcs;
 
-		if (!e->values[key])
+		if (!e->values[key] && !(heap && e->values[0]))
 			continue;
 		pcs = symbolizer_tailcalls(s, e->epoch, pb_pcs(b, e), e->npcs, &npcs);
 		if (contention)
 			fprintf(f, "%" PRId64 " %" PRId64 " @", e->values[1], e->values[0]);
+		else if (heap)
+			fprintf(f, "%" PRId64 ": %" PRId64 " [%" PRId64 ": %" PRId64 "] @",
+				e->values[2], e->values[3], e->values[0], e->values[1]);
 		else
 			fprintf(f, "%" PRId64 " @", e->values[0]);
 		for (size_t i = 0; i < npcs; i++)

@@ -31,7 +31,9 @@ void text_stack(FILE *f, struct symbolizer *s, uint32_t epoch,
  * "TYPE profile: total N", then "COUNT @ 0xaddr ...".  With contention
  * (block, mutex; values[0] count, values[1] ns), Go's contention form
  * instead: "--- contention:", "cycles/second=1000000000", then
- * "NANOSECONDS COUNT @ 0xaddr ...".  With labels, each entry gets
+ * "NANOSECONDS COUNT @ 0xaddr ...".  A four-value builder (heap, allocs)
+ * gets Go's heap form: "heap profile: N: B [N: B] @ heap_v2/1", then
+ * "INUSE_N: INUSE_B [ALLOC_N: ALLOC_B] @ 0xaddr ...".  With labels, each entry gets
  * "# labels: {"key":"value", ...}".
  */
 int text_legacy(FILE *f, const struct profile_builder *b, struct symbolizer *s,

@@ -148,5 +148,6 @@ out=$(bash -c 'exec "$0" threads -p $$' "$CPROF" 2>&1); is $? 1 "own pid: exit 1
 out=$("$CPROF" profiles); is $? 0 "cprof profiles exits 0"
 like "$out" "^cpu " "profiles: cpu"
 like "$out" "threads " "profiles: threads"
-like "$out" "heap +\(not yet\)" "profiles: types not built yet are marked"
+like "$out" "heap .*inuse_space/bytes \(record -t heap\)" "profiles: heap, with Go's four sample types"
+like "$out" "allocs .*\(record -t allocs\)" "profiles: allocs"
 done_testing

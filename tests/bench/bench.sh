@@ -13,7 +13,7 @@ trap 'rm -rf "$tmp"' EXIT
 have_perf=1
 perf record -q -o "$tmp/p.data" -- true >/dev/null 2>&1 || have_perf=0
 
-# ONLY=slowdown|pool|accuracy|shares|threads|report|job runs one section
+# ONLY=slowdown|pool|accuracy|shares|threads|report|job|heap runs one section
 want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
 elapsed() { awk '/^elapsed_ms/ { print $2 }' "$1"; }
@@ -194,11 +194,11 @@ t = time.monotonic()
 subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 print(int((time.monotonic() - t) * 1000), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$@"
 }
-tmp=$(mktemp -d)
+rtmp=$(mktemp -d)
 for n in 100000 1000000 5000000; do
-	python3 tests/data/mkprof.py big "$n" "$tmp/p.pb"
-	gzip -1 -c "$tmp/p.pb" > "$tmp/p.pb.gz"
-	for f in "$tmp/p.pb" "$tmp/p.pb.gz"; do
+	python3 tests/data/mkprof.py big "$n" "$rtmp/p.pb"
+	gzip -1 -c "$rtmp/p.pb" > "$rtmp/p.pb.gz"
+	for f in "$rtmp/p.pb" "$rtmp/p.pb.gz"; do
 		mib=$(( $(stat -c %s "$f") >> 20 ))
 		set -- $(peak $B/cprof report "$f")
 		c_ms=$1 c_rss=$2
@@ -206,7 +206,7 @@ for n in 100000 1000000 5000000; do
 		printf '%10s %8s %12s %12s %12s %12s  %s\n' "$n" "$mib" "$c_ms" "$c_rss" "$1" "$2" "${f##*.}"
 	done
 done
-rm -rf "$tmp"
+rm -rf "$rtmp"
 fi
 
 if want job; then
@@ -261,4 +261,76 @@ for m in $jmodes; do
 	printf '%-10s %10s %8sx %9s%% %9s%%\n' "$m" "$ms" \
 		"$(awk -v a="$ms" -v b="$base" 'BEGIN { printf "%.2f", a / b }')" "$sh" "$sa"
 done
+fi
+
+if want heap; then
+echo
+echo "== heap and allocs: allocation throughput as a share of the unprofiled run,"
+echo "   malloc(16..4096)+free, ${HEAP_SECS:=3} s per run, $TRIALS interleaved trials (medians)"
+ml=$B/bench/mallocloop
+ops() { sed -n 's/^ops_per_sec //p' "$1"; }
+# W units of work per call for ~20k allocations a second unprofiled
+w=10000
+r=$($ml -w $w -s 1 | sed -n 's/^ops_per_sec //p')
+w=$(awk -v w=$w -v r="$r" 'BEGIN { printf "%d", w * r / 20000 }')
+bcc=""
+if command -v memleak-bpfcc >/dev/null; then
+	# BCC compiles against kernel headers; Debian's for an older kernel do
+	hdr=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | tail -1)
+	[ -n "$hdr" ] && bcc="env BCC_KERNEL_SOURCE=$hdr"
+fi
+run_heap() {	# run_heap MODE WORK: one trial, appends ops/s to $tmp/h.MODE.WORK
+	local mode=$1 wk=$2 out=$tmp/hout cmd="$ml -w $2 -s $HEAP_SECS"
+	case $mode in
+	bare) $cmd >"$out" 2>/dev/null ;;
+	allocs|heap) $B/cprof record -q -t $mode -o "$tmp/h.pb.gz" -- $cmd >"$out" 2>/dev/null ;;
+	heaptrack) heaptrack -o "$tmp/ht" $cmd >"$out" 2>/dev/null; rm -f "$tmp"/ht* ;;
+	dhat) valgrind -q --tool=dhat --dhat-out-file="$tmp/dhat.out" $cmd >"$out" 2>/dev/null ;;
+	memleak) $bcc memleak-bpfcc -c "$cmd" 5 >"$tmp/ml.out" 2>/dev/null
+		grep -a '^ops_per_sec' "$tmp/ml.out" >"$out" ;;
+	esac
+	ops "$out" >>"$tmp/h.$mode.$wk"
+}
+hmodes="bare allocs heap heaptrack dhat"
+command -v memleak-bpfcc >/dev/null && hmodes="$hmodes memleak"
+for i in $(seq "$TRIALS"); do
+	for m in $hmodes; do run_heap $m "$w"; run_heap $m 0; done
+done
+printf "%-10s %14s %8s %14s %8s\n" mode "~20k/s ops/s" ratio "flat ops/s" ratio
+b20=$(median <"$tmp/h.bare.$w"); b0=$(median <"$tmp/h.bare.0")
+for m in $hmodes; do
+	a=$(median <"$tmp/h.$m.$w"); z=$(median <"$tmp/h.$m.0")
+	printf "%-10s %14s %8s %14s %8s\n" "$m" "$a" \
+		"$(awk -v a="$a" -v b="$b20" 'BEGIN { if (a != "-" && b > 0) printf "%.3f", a / b; else print "-" }')" "$z" \
+		"$(awk -v a="$z" -v b="$b0" 'BEGIN { if (a != "-" && b > 0) printf "%.4f", a / b; else print "-" }')"
+done
+echo "   (heaptrack and dhat run the program themselves (LD_PRELOAD, emulation);"
+echo "    memleak-bpfcc and cprof load nothing into it)"
+
+if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
+	echo
+	echo "== redis-server (jemalloc) under redis-benchmark -t set,get,lpush -n 200000: requests/s, $TRIALS trials (medians)"
+	port=$((20000 + RANDOM % 20000))
+	redis-server --port $port --save "" --appendonly no --daemonize no >/dev/null 2>&1 & rp=$!
+	for k in $(seq 100); do redis-benchmark -p $port -n 1 -t ping -q >/dev/null 2>&1 && break; sleep 0.1; done
+	rb() { redis-benchmark -p $port -t set,get,lpush -n 200000 -q 2>/dev/null |
+		awk '{ for (i = 1; i <= NF; i++) if ($i ~ /requests/) { s += $(i - 1); n++ } } END { if (n) printf "%.0f\n", s / n }'; }
+	for i in $(seq "$TRIALS"); do
+		rb >>"$tmp/r.bare"
+		for m in allocs heap; do
+			$B/cprof record -q -t $m -p $rp -o "$tmp/r.$m.pb.gz" & cp=$!
+			sleep 1
+			rb >>"$tmp/r.$m"
+			kill -INT $cp; wait $cp
+		done
+	done
+	rbare=$(median <"$tmp/r.bare")
+	for m in bare allocs heap; do
+		v=$(median <"$tmp/r.$m")
+		printf "%-8s %10s req/s  ratio %s\n" $m "$v" "$(awk -v a="$v" -v b="$rbare" 'BEGIN { if (b > 0) printf "%.3f", a / b }')"
+	done
+	echo "   top allocating functions in the heap profile of the last run:"
+	go tool pprof -top -nodecount=6 -sample_index=alloc_space "$tmp/r.heap.pb.gz" 2>/dev/null | sed -n '/flat%/,$p' | sed 's/^/   /'
+	kill $rp; wait $rp 2>/dev/null
+fi
 fi

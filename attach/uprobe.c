@@ -1,0 +1,249 @@
+/*
+ * attach/uprobe.c - open kernel uprobes as perf events, one per thread,
+ * and read the ring buffer they write their samples into.
+ */
+#define _GNU_SOURCE
+#include "uprobe.h"
+#include "../lib/util.h"
+#include "../symbolize/maps.h"
+
+#include <errno.h>
+#include <gelf.h>
+#include <linux/perf_event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int uprobe_file_offset(Elf *elf, uint64_t vaddr, uint64_t *off)
+{
+	size_t n;
+
+	if (elf_getphdrnum(elf, &n))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD ||
+		    !(ph.p_flags & PF_X))
+			continue;
+		if (vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + ph.p_filesz) {
+			*off = vaddr - ph.p_vaddr + ph.p_offset;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int find_in(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, const char *name,
+		   struct func_loc *loc)
+{
+	Elf_Data *d = elf_getdata(scn, NULL);
+	size_t n;
+
+	if (!d || !sh->sh_entsize)
+		return -1;
+	n = sh->sh_size / sh->sh_entsize;
+	for (size_t i = 1; i < n; i++) {
+		GElf_Sym sym;
+		const char *s;
+
+		if (!gelf_getsym(d, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
+		    sym.st_shndx == SHN_UNDEF || !sym.st_value)
+			continue;
+		s = elf_strptr(elf, sh->sh_link, sym.st_name);
+		if (!s || strcmp(s, name))
+			continue;
+		loc->vaddr = sym.st_value;
+		loc->size = sym.st_size;
+		return uprobe_file_offset(elf, sym.st_value, &loc->offset);
+	}
+	return -1;
+}
+
+int uprobe_find_func(struct module *mod, const char *name, struct func_loc *loc)
+{
+	Elf_Scn *scn = NULL;
+	int found = -1;
+
+	if (!mod || !mod->elf || mod->is_vdso)
+		return -1;
+	/* .symtab first (it has the sizes of static builds), then .dynsym */
+	for (int pass = 0; pass < 2 && found; pass++) {
+		Elf32_Word want = pass ? SHT_DYNSYM : SHT_SYMTAB;
+
+		scn = NULL;
+		while (found && (scn = elf_nextscn(mod->elf, scn))) {
+			GElf_Shdr sh;
+
+			if (gelf_getshdr(scn, &sh) && sh.sh_type == want)
+				found = find_in(mod->elf, scn, &sh, name, loc);
+		}
+	}
+	return found;
+}
+
+static int uprobe_pmu(bool ret, uint64_t *retbit)
+{
+	static int type = -2;
+	static uint64_t bit;
+	char buf[64];
+
+	if (type == -2) {
+		type = -1;
+		if (read_file("/sys/bus/event_source/devices/uprobe/type", buf, sizeof(buf)) > 0)
+			type = atoi(buf);
+		/* "config:0": the bit that makes a uretprobe */
+		bit = 0;
+		if (read_file("/sys/bus/event_source/devices/uprobe/format/retprobe",
+			      buf, sizeof(buf)) > 0 && !strncmp(buf, "config:", 7))
+			bit = 1ULL << atoi(buf + 7);
+	}
+	*retbit = ret ? bit : 0;
+	return type;
+}
+
+int uprobe_open(const struct uprobe_attr *a, pid_t tid, int group)
+{
+	struct perf_event_attr pa = { .size = sizeof(pa) };
+	uint64_t retbit;
+	int type = uprobe_pmu(a->ret, &retbit), fd;
+
+	if (type < 0)
+		return -ENOENT;
+	if (a->ret && !retbit)
+		return -EOPNOTSUPP;
+	pa.type = (uint32_t)type;
+	pa.config = retbit;
+	pa.config1 = (uint64_t)(uintptr_t)a->path;
+	pa.config2 = a->offset;
+	pa.sample_period = a->period ? a->period : 1;
+	pa.sample_type = PERF_SAMPLE_IDENTIFIER;
+	if (a->regs) {
+		pa.sample_type |= PERF_SAMPLE_REGS_USER;
+		pa.sample_regs_user = a->regs;
+	}
+	if (a->stack) {
+		pa.sample_type |= PERF_SAMPLE_STACK_USER;
+		pa.sample_stack_user = a->stack;
+	}
+	if (a->read_group)
+		pa.read_format = PERF_FORMAT_GROUP | PERF_FORMAT_ID;
+	/*
+	 * Never inherit: at clone the kernel reads config1 (a pointer into
+	 * cprof) again from the child's memory, and the target's
+	 * pthread_create fails with EFAULT.  One event per thread instead.
+	 */
+	pa.inherit = 0;
+	pa.exclude_kernel = 1;
+	pa.exclude_hv = 1;
+	fd = (int)syscall(SYS_perf_event_open, &pa, tid, -1, group, PERF_FLAG_FD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+const char *uprobe_refused(int err)
+{
+	switch (err) {
+	case EACCES:
+	case EPERM:
+		return "needs CAP_SYS_ADMIN (CAP_PERFMON alone is refused for uprobes), "
+		       "e.g. run cprof as root or `setcap cap_sys_admin,cap_sys_ptrace+ep cprof`";
+	case ENOENT:
+		return "this kernel has no uprobe PMU (/sys/bus/event_source/devices/uprobe; "
+		       "CONFIG_UPROBE_EVENTS)";
+	case EMFILE:
+	case ENFILE:
+		return "out of file descriptors: one per probe and thread (raise ulimit -n)";
+	default:
+		return "";
+	}
+}
+
+int perf_ring_map(struct perf_ring *r, int fd, unsigned order)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	*r = (struct perf_ring){ .fd = fd, .size = page << order };
+	r->base = mmap(NULL, page + r->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (r->base == MAP_FAILED) {
+		r->base = NULL;
+		return -errno;
+	}
+	return 0;
+}
+
+void perf_ring_unmap(struct perf_ring *r)
+{
+	if (r->base)
+		munmap(r->base, (size_t)sysconf(_SC_PAGESIZE) + r->size);
+	free(r->tmp);
+	r->base = NULL;
+	r->tmp = NULL;
+}
+
+int perf_ring_redirect(const struct perf_ring *r, int fd)
+{
+	return ioctl(fd, PERF_EVENT_IOC_SET_OUTPUT, r->fd) < 0 ? -errno : 0;
+}
+
+uint64_t perf_event_id(int fd)
+{
+	uint64_t id = 0;
+
+	if (ioctl(fd, PERF_EVENT_IOC_ID, &id) < 0)
+		return 0;
+	return id;
+}
+
+size_t perf_ring_read(struct perf_ring *r,
+		      void (*fn)(void *arg, const unsigned char *data, size_t len),
+		      void *arg)
+{
+	struct perf_event_mmap_page *mp = r->base;
+	unsigned char *data;
+	uint64_t head, tail;
+	size_t seen = 0, page = (size_t)sysconf(_SC_PAGESIZE);
+
+	if (!mp)
+		return 0;
+	data = (unsigned char *)r->base + page;
+	head = __atomic_load_n(&mp->data_head, __ATOMIC_ACQUIRE);
+	tail = mp->data_tail;
+	while (tail < head) {
+		struct perf_event_header h;
+		size_t at = tail & (r->size - 1);
+		const unsigned char *rec;
+
+		/* a header never wraps: records are 8-byte aligned */
+		memcpy(&h, data + at, sizeof(h));
+		if (h.size < sizeof(h) || tail + h.size > head)
+			break;
+		if (at + h.size <= r->size) {
+			rec = data + at;
+		} else {
+			/* wraps around the end: copy it whole */
+			size_t first = r->size - at;
+
+			if (!r->tmp)
+				r->tmp = xmalloc(65536);
+			memcpy(r->tmp, data + at, first);
+			memcpy(r->tmp + first, data, h.size - first);
+			rec = r->tmp;
+		}
+		if (h.type == PERF_RECORD_SAMPLE) {
+			fn(arg, rec + sizeof(h), h.size - sizeof(h));
+			seen++;
+		} else if (h.type == PERF_RECORD_LOST) {
+			uint64_t lost[2];
+
+			memcpy(lost, rec + sizeof(h), sizeof(lost));
+			r->lost += lost[1];
+		}
+		tail += h.size;
+	}
+	__atomic_store_n(&mp->data_tail, tail, __ATOMIC_RELEASE);
+	return seen;
+}

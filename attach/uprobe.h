@@ -1,0 +1,85 @@
+/*
+ * attach/uprobe.h - kernel uprobes through perf_event_open (the uprobe
+ * PMU): a breakpoint the kernel owns, per thread, that vanishes with its
+ * file descriptor, also when cprof is SIGKILLed (tests/t0018-heap.sh,
+ * torture).  Nothing is written into the target by cprof.
+ *
+ * uprobe_open() returns an fd or -errno; uprobe_refused() says what to
+ * grant.  A struct perf_ring is one mmap'ed ring buffer; the caller owns
+ * it and reads it with perf_ring_read() from one thread only.
+ */
+#ifndef CPROF_UPROBE_H
+#define CPROF_UPROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <libelf.h>
+
+struct module;
+
+/* Where a function starts in its ELF file. */
+struct func_loc {
+	uint64_t vaddr, size;	/* link-time address and st_size */
+	uint64_t offset;	/* file offset of vaddr (for config2) */
+};
+
+/*
+ * Look name up in mod's .symtab, then .dynsym: a defined function, of any
+ * binding (probe:SYMBOL may name a static function).
+ * 0, or -1 when mod does not define it.
+ */
+int uprobe_find_func(struct module *mod, const char *name, struct func_loc *loc);
+
+/* The file offset of a link-time address in an executable segment; 0/-1. */
+int uprobe_file_offset(Elf *elf, uint64_t vaddr, uint64_t *off);
+
+/* What a probe records. */
+struct uprobe_attr {
+	const char *path;	/* a path the kernel resolves to the file */
+	uint64_t offset;	/* file offset of the probed instruction */
+	bool ret;		/* a uretprobe: fires at the function's return */
+	uint64_t period;	/* one sample every period hits */
+	uint64_t regs;		/* PERF_SAMPLE_REGS_USER mask, 0 for none */
+	uint32_t stack;		/* PERF_SAMPLE_STACK_USER bytes, 0 for none */
+	bool read_group;	/* read() gives {nr, {value, id}...} */
+};
+
+/* Open on thread tid; group: a leader's fd or -1.  fd, or -errno. */
+int uprobe_open(const struct uprobe_attr *a, pid_t tid, int group);
+
+/* Why perf_event_open of a uprobe was refused, and what to grant. */
+const char *uprobe_refused(int err);
+
+/* The x86-64 register mask cprof unwinds with, and its order. */
+#define UPROBE_REGS_ALL 0xff0fffULL	/* ax..ss, r8..r15 (no ds..gs) */
+
+struct perf_ring {
+	int fd;
+	void *base;
+	size_t size;		/* data area, a power of two */
+	uint64_t lost;		/* PERF_RECORD_LOST counts */
+	unsigned char *tmp;	/* a record that wraps, made whole */
+};
+
+/* mmap 1 + 2^order pages of fd. 0 or -errno. */
+int perf_ring_map(struct perf_ring *r, int fd, unsigned order);
+void perf_ring_unmap(struct perf_ring *r);
+
+/* Redirect fd's records into the ring's. 0 or -errno. */
+int perf_ring_redirect(const struct perf_ring *r, int fd);
+
+/*
+ * Each PERF_RECORD_SAMPLE in the ring, oldest first, as (data, len) after
+ * the header; then the space is given back to the kernel.  Returns how
+ * many were seen.
+ */
+size_t perf_ring_read(struct perf_ring *r,
+		      void (*fn)(void *arg, const unsigned char *data, size_t len),
+		      void *arg);
+
+/* The event's id (PERF_EVENT_IOC_ID), or 0. */
+uint64_t perf_event_id(int fd);
+
+#endif

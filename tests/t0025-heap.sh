@@ -1,0 +1,144 @@
+#!/bin/bash
+# heap and allocs: kernel uprobes on the allocator (attach/heap.c), read
+# without stopping the target.  heapmix's truth is known: churn() makes
+# 3/4 of the bytes and frees them at once, keep() 1/4 and keeps the last
+# RING blocks (RING x 512 bytes live).  The target runs on after cprof,
+# also after a SIGKILLed cprof, and every allocator function still works.
+. "$(dirname "$0")/lib.sh"
+
+# the "N samples" of cprof's summary line
+samples_of() { sed -n 's/^cprof: \([0-9]*\) samples,.*/\1/p' "$TMP/err"; }
+# a sample type's total (bytes or count) and one function's share of it
+total_of() {
+	pprof -raw -sample_index="$2" "$1" >/dev/null || return
+	pprof -top -nodefraction=0 -unit=B -sample_index="$2" "$1" |
+		sed -n 's/^Showing nodes accounting for \([0-9.]*\)B.*/\1/p'
+}
+share_of() { pprof_top "$1" -sample_index="$2" | awk -v f="$3" '$NF == f { sub("%", "", $5); print $5 }'; }
+# the four-sigma half-width, in points, of a share p measured over n samples
+tol_of() { awk -v p="$1" -v n="$2" 'BEGIN { if (n < 1) n = 1; t = 400 * sqrt(p * (1 - p) / n); printf "%.2f", t < 1 ? 1 : t }'; }
+in_range() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x != "" && x >= lo && x <= hi) }'; }
+CHECKED="malloc free calloc realloc posix_memalign aligned_alloc valloc pvalloc reallocarray"
+
+start_target P "$T/heapmix" -n 4096 || exit 1
+run_cprof record -t allocs -d 200ms -p "$P" -o "$TMP/probe.pb.gz"
+if [ "$rc" != 0 ] && grep -q 'perf_event_open' "$TMP/err"; then
+	skip_all "perf_event_open of a uprobe refused here: $err"
+fi
+
+# refused: says what to grant, and the target is left alone
+if command -v setpriv >/dev/null; then
+	run_cprof_as() { setpriv --inh-caps=-sys_admin,-perfmon --bounding-set=-sys_admin,-perfmon "$CPROF" "$@" >"$TMP/out" 2>"$TMP/err"; rc=$?; err=$(cat "$TMP/err"); }
+	run_cprof_as record -t allocs -d 1s -p "$P" -o "$TMP/denied.pb.gz"
+	is "$rc" 1 "without CAP_SYS_ADMIN: exit 1"
+	like "$err" "perf_event_open\(uprobe\): (Permission denied|Operation not permitted): needs CAP_SYS_ADMIN" \
+		"without CAP_SYS_ADMIN: names the call and what to grant"
+	wait_until "$WAIT" eval '! traced "$P"'
+	is "$?" 0 "without CAP_SYS_ADMIN: the target is not left traced"
+fi
+
+# allocs: 3/4 of the bytes from churn, with as many calls from each
+run_cprof record -t allocs --rate 4096 -d 3s -p "$P" -o "$TMP/allocs.pb.gz"
+is "$rc" 0 "allocs: exit 0"
+n=$(samples_of)
+raw=$(pprof -raw "$TMP/allocs.pb.gz")
+like "$raw" "alloc_objects/count alloc_space/bytes(\[dflt\])? inuse_objects/count inuse_space/bytes" \
+	"allocs: Go's four sample types"
+like "$(pprof -top "$TMP/allocs.pb.gz" | head -20)" "Type: alloc_space" "allocs: alloc_space is the default"
+like "$raw" "bytes:\[[0-9]+\]" "allocs: a numeric bytes label"
+churn=$(share_of "$TMP/allocs.pb.gz" alloc_space churn)
+tol=$(tol_of 0.75 "$n")
+diag "allocs: $n samples, churn $churn% of the bytes (4 sigma: $tol points)"
+if awk -v t="$tol" 'BEGIN { exit !(t <= 3) }'; then tol=3; fi
+within "$churn" 75 "$tol" "allocs: churn has 75% of the bytes (keep 25%), within $tol points"
+objs=$(share_of "$TMP/allocs.pb.gz" alloc_objects churn)
+within "$objs" 50 "$(tol_of 0.5 "$n")" "allocs: and half the objects"
+above "${n:-0}" 300 "allocs: samples taken"
+
+# heap: what is live at the end is keep's ring
+run_cprof record -t heap --rate 4096 -d 3s -p "$P" -o "$TMP/heap.pb.gz"
+is "$rc" 0 "heap: exit 0"
+like "$(pprof -top "$TMP/heap.pb.gz" | head -20)" "Type: inuse_space" "heap: inuse_space is the default"
+keep=$(share_of "$TMP/heap.pb.gz" inuse_space keep)
+ok "$(in_range "$keep" 95 100; echo $?)" "heap: keep holds >= 95% of inuse_space ($keep%)"
+live=$(total_of "$TMP/heap.pb.gz" inuse_space)
+want=$((4096 * 512))
+diag "heap: inuse $live bytes, $want live in keep's ring; $(grep -o '[0-9]* records lost' "$TMP/err")"
+ok "$(in_range "$live" $((want * 85 / 100)) $((want * 115 / 100)); echo $?)" \
+	"heap: inuse total within 15% of the live bytes ($live of $want)"
+like "$(pprof -raw "$TMP/heap.pb.gz")" "heap: allocations made while cprof recorded" "heap: the comment says what is seen"
+
+# text: Go's heap format, read back by pprof
+run_cprof record -t heap -f text --rate 4096 -d 1s -p "$P" -o "$TMP/heap.txt"
+is "$rc" 0 "heap -f text: exit 0"
+like "$(head -1 "$TMP/heap.txt")" "^heap profile: [0-9]+: [0-9]+ \[[0-9]+: [0-9]+\] @ heap" "heap -f text: Go's header"
+pprof -raw "$TMP/heap.txt" >"$TMP/heap.raw"
+is "$?" 0 "heap -f text: go tool pprof reads it back"
+like "$(cat "$TMP/heap.raw")" "inuse_space/bytes" "heap -f text: as a heap profile"
+
+# never harm: no breakpoint left, every allocator function works
+out=$(python3 "$TOP/tests/codebytes.py" "$P" $CHECKED)
+is "$?" 0 "after cprof: the code of every probed function equals the file's"
+kill -USR1 "$P"
+is "$(read_line "$P_fd")" "malloc ok" "after cprof: malloc and friends still work"
+
+trials=${CPROF_HEAP_KILLS:-3}
+[ -n "${CPROF_TORTURE:-}" ] && trials=20
+bad=""
+for i in $(seq "$trials"); do
+	"$CPROF" record -q -t heap --rate 4096 -p "$P" -o "$TMP/k.pb.gz" 2>/dev/null & cp=$!
+	wait_until "$WAIT" traced "$P"
+	nap "0.$((RANDOM % 50))"
+	kill -KILL $cp
+	wait $cp 2>/dev/null
+	wait_until "$WAIT" eval '! traced "$P"' || bad="$bad $i:traced"
+	python3 "$TOP/tests/codebytes.py" "$P" $CHECKED >/dev/null || bad="$bad $i:code"
+	kill -0 "$P" 2>/dev/null || { bad="$bad $i:dead"; break; }
+	kill -USR1 "$P"
+	[ "$(read_line "$P_fd")" = "malloc ok" ] || bad="$bad $i:malloc"
+done
+is "$bad" "" "cprof SIGKILLed $trials times during -t heap: the target runs on, untraced, code intact, malloc works"
+
+# probe:SYMBOL: the stacks that called a function, every call or one in N
+run_cprof record -t probe:libc.so.6:free -d 1s -p "$P" -o "$TMP/free.pb.gz"
+is "$rc" 0 "probe:libc.so.6:free: exit 0"
+like "$(pprof -raw "$TMP/free.pb.gz")" "calls/count" "probe: sample type calls/count"
+n=$(samples_of)
+within "$(share_of "$TMP/free.pb.gz" calls churn)" 50 "$(tol_of 0.5 "$n")" "probe: churn and keep free as often ($n calls)"
+run_cprof record -t probe:keep --every 10 -d 1s -p "$P" -o "$TMP/keep.pb.gz"
+is "$rc" 0 "probe:keep (a static function of the program) --every 10: exit 0"
+like "$(pprof_top "$TMP/keep.pb.gz")" "main" "probe:keep: called from main"
+run_cprof record -t probe:no_such_function -d 1s -p "$P" -o "$TMP/none.pb.gz"
+is "$rc" 1 "probe: a function that does not exist: exit 1"
+like "$err" "no function no_such_function" "probe: says so"
+like "$("$CPROF" profiles)" "probe .*calls/count" "cprof profiles lists probe"
+
+# threads born while cprof records get their probes
+start_target W "$T/heapmix" -n 1024 -T || exit 1
+run_cprof record -t heap --rate 4096 -d 2s -p "$W" -o "$TMP/threads.pb.gz"
+is "$rc" 0 "new threads: exit 0"
+like "$(pprof_top "$TMP/threads.pb.gz" -sample_index=alloc_space)" "worker_alloc" \
+	"new threads: allocations of threads born during the recording are seen"
+kill -USR1 "$W"
+is "$(read_line "$W_fd")" "malloc ok" "new threads: malloc still works, pthread_create too"
+
+# C++: new/delete through libstdc++ into malloc
+start_target C "$T/cxxheap" || exit 1
+run_cprof record -t allocs --rate 4096 -d 2s -p "$C" -o "$TMP/cxx.pb.gz"
+is "$rc" 0 "c++ allocs: exit 0"
+top=$(pprof_top "$TMP/cxx.pb.gz")
+like "$top" "build_tree" "c++ allocs: build_tree allocates"
+like "$top" "churn_vectors" "c++ allocs: churn_vectors allocates"
+like "$top" "operator new" "c++ allocs: through operator new"
+run_cprof record -t heap --rate 4096 -d 2s -p "$C" -o "$TMP/cxxh.pb.gz"
+is "$rc" 0 "c++ heap: exit 0"
+like "$(pprof_top "$TMP/cxxh.pb.gz" -sample_index=inuse_space)" "build_tree" "c++ heap: the tree is what stays live"
+kill -0 "$C" 2>/dev/null
+is "$?" 0 "c++: the target runs on"
+
+# launch mode: the allocator is found once the loader maps it
+run_cprof record -t allocs --rate 4096 -o "$TMP/launch.pb.gz" -- "$T/heapmix" -n 1024 -x 2
+is "$rc" 0 "launch: exit 0 (the command's)"
+like "$(pprof_top "$TMP/launch.pb.gz")" "churn" "launch: allocs of a command cprof starts"
+
+done_testing
