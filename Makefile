@@ -12,12 +12,12 @@ CC ?= cc
 CXX ?= c++
 B := build
 
-PKGS := libunwind-generic libdw libelf libprotobuf-c zlib
+PKGS := libunwind-generic libdw libelf libprotobuf-c zlib libmicrohttpd
 # Debian packages: to build, and to run the tests
 DEPS_BUILD := gcc make pkg-config linux-libc-dev libunwind-dev libelf-dev libdw-dev \
-	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
+	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libmicrohttpd-dev
 DEPS_TEST := g++ golang-go perl binutils elfutils procps python3 linux-perf valgrind strace gdb \
-	chromium libc6-dbg redis-server
+	chromium libc6-dbg redis-server curl
 DEPS := $(DEPS_BUILD) $(DEPS_TEST)
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
