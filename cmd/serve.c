@@ -76,7 +76,7 @@ static const char serve_usage[] =
 	"      --window DUR       what block, mutex, threadcreate and the delta_\n"
 	"                         paths record without ?seconds= (default 5s)\n"
 	"  -F, --freq HZ          ticks per second of recordings (default 99)\n"
-	"      --max-connections N  requests served at once (default 16)\n"
+	"      --max-connections N  requests served at once (default 32)\n"
 	"      --timeout DUR      a connection idle this long is closed: headers\n"
 	"                         and body must keep coming (default 10s)\n"
 	"      --max-depth N      keep at most N frames per stack (default 256)\n"
@@ -920,6 +920,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 {
 	struct conn *cn = *con_cls;
 	struct reply r = { .status = 500 };
+	const char *seconds, *debug;
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	uint64_t t0;
@@ -940,6 +941,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return MHD_YES;
 	}
 	t0 = now_ns();
+	seconds = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "seconds");
+	debug = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "debug");
 	handle(c, url, method, cn, &r);
 	resp = MHD_create_response_from_buffer(r.len, r.body, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
@@ -958,8 +961,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	ret = MHD_queue_response(c, r.status, resp);
 	MHD_destroy_response(resp);
 	if (!quiet)
-		fprintf(stderr, "cprof: serve: %s %s -> %u, %zu bytes, %.3fs\n", method,
-			url, r.status, r.len, (now_ns() - t0) / 1e9);
+		fprintf(stderr, "cprof: serve: %s %s%s%s%s%s -> %u, %zu bytes, %.3fs\n",
+			method, url, seconds ? " seconds=" : "", seconds ?: "",
+			debug ? " debug=" : "", debug ?: "", r.status, r.len,
+			(now_ns() - t0) / 1e9);
 	return ret;
 }
 
@@ -990,7 +995,10 @@ static bool is_loopback(const struct sockaddr *sa)
 	return sa->sa_family == AF_UNIX;
 }
 
-/* Bind ADDR; print where (for people and for tests: port 0). -1 or fd. */
+/*
+ * Bind ADDR; print where (for people and for tests: port 0).  The fd, or
+ * -1 (reported), or -2: a non-loopback address without --allow-remote.
+ */
 static int listen_on(const char *addr, bool allow_remote, int *family)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
@@ -1039,8 +1047,9 @@ static int listen_on(const char *addr, bool allow_remote, int *family)
 		return error("serve: --listen %s: %s", addr, gai_strerror(err));
 	if (!is_loopback(ai->ai_addr) && !allow_remote) {
 		freeaddrinfo(ai);
-		return error("serve: --listen %s is not a loopback address: whoever reaches it can read "
-			     "every stack of the process; add --allow-remote if that is meant", addr);
+		error("serve: --listen %s is not a loopback address: whoever reaches it can read "
+		      "every stack of the process; add --allow-remote if that is meant", addr);
+		return -2;
 	}
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
 	if (fd >= 0)
@@ -1092,7 +1101,7 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
 
 	*a = (struct serve_args){
 		.listen = "127.0.0.1:6060", .max_seconds = 120, .hz = 99,
-		.max_conns = 16, .window_ns = 5000000000ULL,
+		.max_conns = 32, .window_ns = 5000000000ULL,
 		.timeout_ns = 10000000000ULL,
 	};
 	common_args_init(&a->c);
@@ -1192,7 +1201,7 @@ int cmd_serve(int argc, char **argv)
 	if (lfd < 0) {
 		close(sfd);
 		free(srv.exe_real);
-		return CPROF_EXIT_FAILURE;
+		return lfd == -2 ? CPROF_EXIT_USAGE : CPROF_EXIT_FAILURE;
 	}
 	flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 		MHD_USE_POLL | MHD_USE_ITC;
