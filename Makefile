@@ -45,7 +45,7 @@ TARGETS := $(B)/targets/burn $(B)/targets/burn-nopie $(B)/targets/burn-fp $(B)/t
 	$(B)/targets/sigmix $(B)/targets/plt $(B)/targets/goprof $(B)/targets/gospin \
 	$(B)/targets/shares $(B)/targets/tailcall
 
-.PHONY: all deps demo test unit-test e2e-test bench torture fuzz fuzz-elf fuzz-profile install clean check-deps
+.PHONY: all deps demo test unit-test e2e-test bench torture fuzz fuzz-elf fuzz-profile fuzz-http install clean check-deps
 all: cprof
 
 # Install what the build and tests need (Debian), or say what is missing.
@@ -170,9 +170,10 @@ torture: $(B)/.deps-ok $(B)/cprof $(B)/asan/cprof $(TARGETS)
 # FUZZ=profile runs one.  elf: the ELF/DWARF path cprof owns, from a seed
 # corpus made of the test targets (plain, stripped, compressed debug info).
 # profile: the profile reader and every report format, from the profiles in
-# tests/fuzz/profiles plus ones Go's runtime/pprof writes now.
+# tests/fuzz/profiles plus ones Go's runtime/pprof writes now.  http: cprof
+# serve's request parsing (profiles/httpreq.c), from tests/fuzz/http.
 FUZZ_TIME ?= 300
-FUZZ ?= elf profile
+FUZZ ?= elf profile http
 FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 $(B)/fuzz/elf-fuzz: tests/fuzz/elf_fuzz.c $(SRCS) $(HDRS) $(GEN)
 	@mkdir -p $(dir $@)
@@ -182,6 +183,11 @@ $(B)/fuzz/profile-fuzz: tests/fuzz/profile_fuzz.c $(SRCS) $(HDRS) $(GEN)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -I$(B)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
 		-o $@ tests/fuzz/profile_fuzz.c $(SRCS) $(GEN) $(LIBS)
+
+$(B)/fuzz/http-fuzz: tests/fuzz/http_fuzz.c $(SRCS) $(HDRS) $(GEN)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -I$(B)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+		-o $@ tests/fuzz/http_fuzz.c $(SRCS) $(GEN) $(LIBS)
 
 fuzz: $(B)/.deps-ok $(TARGETS)
 	@command -v clang >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq clang >/dev/null; } || \
@@ -207,6 +213,13 @@ fuzz-profile:
 	@$(B)/targets/goprof $(B)/fuzz/profile-corpus >/dev/null 2>&1 || echo "goprof failed: no Go profiles in the corpus"
 	$(B)/fuzz/profile-fuzz -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -rss_limit_mb=2048 \
 		-max_len=65536 -artifact_prefix=$(B)/fuzz/profile- $(B)/fuzz/profile-corpus 2>&1 | tail -25
+
+fuzz-http:
+	@$(MAKE) -s $(B)/fuzz/http-fuzz
+	@rm -rf $(B)/fuzz/http-corpus && mkdir -p $(B)/fuzz/http-corpus
+	@cp tests/fuzz/http/* $(B)/fuzz/http-corpus/
+	$(B)/fuzz/http-fuzz -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -rss_limit_mb=1024 \
+		-max_len=4096 -artifact_prefix=$(B)/fuzz/http- $(B)/fuzz/http-corpus 2>&1 | tail -25
 
 demo: $(B)/cprof $(B)/targets/burn
 	@bash tests/demo.sh
