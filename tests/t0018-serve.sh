@@ -273,6 +273,12 @@ get "${E}"
 like "$(cat "$TMP/body")" "pid/$W/debug/pprof/" "--exe: the index lists each process of the program"
 like "$(cat "$TMP/body")" "pid/$F/debug/pprof/" "... both of them"
 kill -TERM "$E_pid"; wait "$E_pid"
+start_serve C --comm waits -q || exit 1
+get "${C}cmdline"
+is "$(tr '\0' ' ' <"$TMP/body")" "$T/waits" "--comm: the lowest pid of that name is the default"
+get "${C%/debug/pprof/}/pid/$F/debug/pprof/cmdline"
+is "$(tr '\0' ' ' <"$TMP/body")" "$T/waits -f 0" "--comm: /pid/N/ reaches the other"
+kill -TERM "$C_pid"; wait "$C_pid"
 
 # --- the listener: Unix socket, request limits, idle connections ---------------
 start_serve U -p "$P" --listen "unix:$TMP/s.sock" --timeout 1s -q || exit 1
