@@ -240,7 +240,9 @@ for dbg in 0 2; do
 	echo "goroutine?debug=$dbg: $r requests/s (one client, keep-alive)"
 done
 s=${EPOCHREALTIME/./}
-for c in 1 2 3 4; do curl -s $urls & done; wait
+cps=()
+for c in 1 2 3 4; do curl -s $urls & cps+=($!); done
+wait "${cps[@]}"	# not a bare wait: that waits for serve's <( ) too
 e=${EPOCHREALTIME/./}
 echo "4 clients at once: $(awk -v us=$((e - s)) 'BEGIN { printf "%.1f", 200 / (us / 1e6) }') requests/s in all"
 stop_serve
