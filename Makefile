@@ -12,12 +12,12 @@ CC ?= cc
 CXX ?= c++
 B := build
 
-PKGS := libunwind-generic libdw libelf libprotobuf-c zlib
+PKGS := libunwind-generic libdw libelf libprotobuf-c zlib libmicrohttpd
 # Debian packages: to build, and to run the tests
 DEPS_BUILD := gcc make pkg-config linux-libc-dev libunwind-dev libelf-dev libdw-dev \
-	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
+	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libmicrohttpd-dev
 DEPS_TEST := g++ golang-go perl binutils elfutils procps python3 linux-perf valgrind strace gdb \
-	chromium libc6-dbg redis-server
+	chromium libc6-dbg redis-server curl
 # only for make bench: the tools cprof's heap profiles are measured beside
 DEPS_BENCH := heaptrack bpfcc-tools redis-tools linux-headers-amd64
 DEPS := $(DEPS_BUILD) $(DEPS_TEST)
@@ -48,7 +48,7 @@ TARGETS := $(B)/targets/burn $(B)/targets/burn-nopie $(B)/targets/burn-fp $(B)/t
 	$(B)/targets/shares $(B)/targets/tailcall $(B)/targets/forktree \
 	$(B)/targets/heapmix $(B)/targets/cxxheap
 
-.PHONY: all deps deps-bench demo test unit-test e2e-test bench torture fuzz fuzz-elf fuzz-profile install clean check-deps
+.PHONY: all deps deps-bench demo test unit-test e2e-test bench torture fuzz fuzz-elf fuzz-profile fuzz-http install clean check-deps
 all: cprof
 
 # Install what the build and tests need (Debian), or say what is missing.
@@ -184,9 +184,10 @@ torture: $(B)/.deps-ok $(B)/cprof $(B)/asan/cprof $(TARGETS)
 # FUZZ=profile runs one.  elf: the ELF/DWARF path cprof owns, from a seed
 # corpus made of the test targets (plain, stripped, compressed debug info).
 # profile: the profile reader and every report format, from the profiles in
-# tests/fuzz/profiles plus ones Go's runtime/pprof writes now.
+# tests/fuzz/profiles plus ones Go's runtime/pprof writes now.  http: cprof
+# serve's request parsing (profiles/httpreq.c), from tests/fuzz/http.
 FUZZ_TIME ?= 300
-FUZZ ?= elf profile
+FUZZ ?= elf profile http
 FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 $(B)/fuzz/elf-fuzz: tests/fuzz/elf_fuzz.c $(SRCS) $(HDRS) $(GEN)
 	@mkdir -p $(dir $@)
@@ -196,6 +197,11 @@ $(B)/fuzz/profile-fuzz: tests/fuzz/profile_fuzz.c $(SRCS) $(HDRS) $(GEN)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -I$(B)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
 		-o $@ tests/fuzz/profile_fuzz.c $(SRCS) $(GEN) $(LIBS)
+
+$(B)/fuzz/http-fuzz: tests/fuzz/http_fuzz.c $(SRCS) $(HDRS) $(GEN)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -I$(B)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+		-o $@ tests/fuzz/http_fuzz.c $(SRCS) $(GEN) $(LIBS)
 
 fuzz: $(B)/.deps-ok $(TARGETS)
 	@command -v clang >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq clang >/dev/null; } || \
@@ -221,6 +227,13 @@ fuzz-profile:
 	@$(B)/targets/goprof $(B)/fuzz/profile-corpus >/dev/null 2>&1 || echo "goprof failed: no Go profiles in the corpus"
 	$(B)/fuzz/profile-fuzz -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -rss_limit_mb=2048 \
 		-max_len=65536 -artifact_prefix=$(B)/fuzz/profile- $(B)/fuzz/profile-corpus 2>&1 | tail -25
+
+fuzz-http:
+	@$(MAKE) -s $(B)/fuzz/http-fuzz
+	@rm -rf $(B)/fuzz/http-corpus && mkdir -p $(B)/fuzz/http-corpus
+	@cp tests/fuzz/http/* $(B)/fuzz/http-corpus/
+	$(B)/fuzz/http-fuzz -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -rss_limit_mb=1024 \
+		-max_len=4096 -artifact_prefix=$(B)/fuzz/http- $(B)/fuzz/http-corpus 2>&1 | tail -25
 
 demo: $(B)/cprof $(B)/targets/burn
 	@bash tests/demo.sh

@@ -562,6 +562,7 @@ static void to_capture(struct capture *c, const uint64_t *r, const unsigned char
 	mp = maps_find(m, c->regs.rsp);
 	c->stack_map_end = mp ? mp->end : 0;
 	c->partial = false;
+	c->epoch = m->epoch;
 	c->time_ns = now_ns();
 }
 

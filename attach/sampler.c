@@ -426,6 +426,8 @@ static void record(struct sampler *s)
 		}
 		/* stops first: a thread we interrupted waits for its resume */
 		target_drain(t);
+		if (s->opts.cancel && atomic_load(s->opts.cancel))
+			break;
 		if (fds[1].revents & POLLIN && read_signals(s, sfd))
 			break;
 		if (fds[0].revents & POLLIN &&

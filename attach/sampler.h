@@ -18,6 +18,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "target.h"
@@ -100,6 +101,9 @@ struct sampler_opts {
 	const char *probe;	/* probe: "[LIB:]SYMBOL" */
 	sigset_t orig_mask;	/* the launched command gets this mask */
 	sigset_t handled;	/* blocked everywhere, read from a signalfd */
+	/* set by another thread: end the recording at the next tick, as a
+	 * signal would (cprof serve shutting down); may be NULL */
+	const atomic_bool *cancel;
 };
 
 /* What the caller reads after sampler_join(); nothing else of the sampler. */

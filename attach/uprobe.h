@@ -1,7 +1,7 @@
 /*
  * attach/uprobe.h - kernel uprobes through perf_event_open (the uprobe
  * PMU): a breakpoint the kernel owns, per thread, that vanishes with its
- * file descriptor, also when cprof is SIGKILLed (tests/t0018-heap.sh,
+ * file descriptor, also when cprof is SIGKILLed (tests/t0025-heap.sh,
  * torture).  Nothing is written into the target by cprof.
  *
  * uprobe_open() returns an fd or -errno; uprobe_refused() says what to

@@ -8,6 +8,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -22,6 +23,7 @@ int cmd_threads(int argc, char **argv);
 int cmd_profiles(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /*
  * The profile types (cmd/profiles.c): one row each, and all that record,
@@ -58,6 +60,42 @@ const struct profile_type *profile_type_find(const char *name);
 
 /* "cpu, wall, ... or threads": the types record takes. */
 char *profile_type_names(void);
+
+/*
+ * A finished recording (res) or snapshot (snap), as record writes it and
+ * serve answers it: record_print() prints it in fmt into f (a file's
+ * memory stream, see output_render(), or any FILE).  cmd/record.c.
+ */
+struct output_format;
+struct sampler;
+struct sampler_result;
+struct record_view {
+	const struct profile_type *pt;
+	const struct output_format *fmt;
+	const struct profile_builder *b;
+	struct symbolizer *sym;	/* record_symbolizer() or snapshot_symbolizer() */
+	const struct sampler_result *res;	/* a recording's result, or NULL: */
+	const struct snapshot *snap;	/* ... a snapshot, taken at: */
+	uint64_t snap_realtime_ns;
+	long hz;
+	long rate, every;	/* heap, allocs: --rate; probe: --every */
+	const char *probe;	/* probe: the function, as -t gave it */
+	bool raw_stops;
+	const char *command;	/* the cprof command line, for a comment */
+	const char *target_cmd;	/* a launched command's, or NULL */
+	const char *path;	/* the file's name (svg's title), or NULL */
+};
+int record_print(FILE *f, void *record_view);
+
+/* The symbolizer of a joined recording, its type's filter applied to b
+ * (once: the filter zeroes what it drops). */
+struct symbolizer *record_symbolizer(struct sampler *s, struct profile_builder *b,
+				     const struct profile_type *pt,
+				     const char *debuginfo_path);
+
+/* A snapshot's threads into b (1 value), merged by stack and state;
+ * returns how many threads were counted. */
+size_t record_snapshot_samples(const struct snapshot *snap, struct profile_builder *b);
 
 /* Options that record and threads both take. */
 enum { OPT_MAX_DEPTH = 256, OPT_STACK_SIZE, OPT_DEBUGINFO, OPT_FIRST_OWN };

@@ -18,6 +18,7 @@ static const struct command {
 	{ "profiles", cmd_profiles, "list the profile types cprof can record" },
 	{ "report", cmd_report, "print a profile: top, tree, folded, flame graph, json" },
 	{ "diff", cmd_diff, "compare two profiles; fail a CI job on a slowdown" },
+	{ "serve", cmd_serve, "answer Go's /debug/pprof HTTP requests for a process" },
 };
 
 static void usage(FILE *f)

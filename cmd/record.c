@@ -237,19 +237,8 @@ static char *join_args(char **argv)
 	return s;
 }
 
-/* What record renders, in the format the table says (profiles/format.h). */
-struct render_args {
-	const struct output_format *fmt;
-	const struct profile_builder *b;
-	struct symbolizer *sym;
-	const struct pprof_meta *meta;
-	const struct profile_type *pt;
-	const struct snapshot *snap;	/* -t threads: dump from the snapshot */
-	const char *path;
-};
-
 /* The pprof profile read back and printed as `cprof report` prints it. */
-static int print_read_back(FILE *f, const struct render_args *a,
+static int print_read_back(FILE *f, const struct record_view *a,
 			   const unsigned char *pb, size_t pblen)
 {
 	struct report_opts o = { .node_fraction = 0.005 };
@@ -272,13 +261,12 @@ static int print_read_back(FILE *f, const struct render_args *a,
 	return ret;
 }
 
-static int render(FILE *f, void *arg)
+static int render(FILE *f, const struct record_view *a, const struct pprof_meta *meta)
 {
-	const struct render_args *a = arg;
 	const struct pb_view v = {
 		.b = a->b, .sym = a->sym, .type = a->pt->name,
 		.count_name = a->pt->types[0][0], .contention = a->pt->contention,
-		.labels = a->meta->labels,
+		.labels = meta->labels,
 	};
 	unsigned char *pb = NULL;
 	size_t pblen = 0;
@@ -294,7 +282,7 @@ static int render(FILE *f, void *arg)
 		return a->fmt->print_samples(f, &v);
 	case RECORD_ENCODED:
 	case RECORD_READ_BACK:
-		if (pprof_encode(a->b, a->sym, a->meta, &pb, &pblen))
+		if (pprof_encode(a->b, a->sym, meta, &pb, &pblen))
 			return -1;
 		if (a->fmt->record == RECORD_ENCODED)
 			ret = fwrite(pb, 1, pblen, f) == pblen ? 0 : -1;
@@ -306,20 +294,6 @@ static int render(FILE *f, void *arg)
 		break;
 	}
 	BUG("format %s is not one of record's", a->fmt->name);
-}
-
-/* Render in the chosen format, then write atomically (or remove the temp). */
-static int emit(struct output *out, const struct output_format *fmt,
-		const struct profile_builder *b, struct symbolizer *sym,
-		const struct pprof_meta *meta, const struct profile_type *pt,
-		const struct snapshot *snap)
-{
-	struct render_args a = {
-		.fmt = fmt, .b = b, .sym = sym, .meta = meta, .pt = pt,
-		.snap = snap, .path = out->path,
-	};
-
-	return output_render(out, render, &a);
 }
 
 /* The profile's comments are the caller's, freed by free_comments(). */
@@ -335,14 +309,24 @@ static void free_comments(struct pprof_meta *m)
 	m->ncomments = 0;
 }
 
-static int write_profile(struct sampler *s, struct profile_builder *b,
-			 struct output *out, const struct record_args *a,
-			 char **argv)
+struct symbolizer *record_symbolizer(struct sampler *s, struct profile_builder *b,
+				     const struct profile_type *pt,
+				     const char *debuginfo_path)
 {
-	const struct sampler_result *r = &s->res;
-	struct symbolizer *sym = symbolizer_new(sampler_addrspace(s), a->c.debuginfo_path);
+	struct symbolizer *sym = symbolizer_new(sampler_addrspace(s), debuginfo_path);
+
+	if (pt->filter)
+		pt->filter(b, sym);
+	return sym;
+}
+
+/* A recording's meta data and comments (Go's sample types, our pauses). */
+static void recording_meta(const struct record_view *a, struct pprof_meta *meta)
+{
+	const struct sampler_result *r = a->res;
 	const struct profile_type *pt = a->pt;
-	struct pprof_meta meta = {
+
+	*meta = (struct pprof_meta){
 		.ntypes = pt->nvalues,
 		.period_type = { pt->period_type[0], pt->period_type[1] },
 		.period = pt->per_hz ? 1000000000LL / a->hz : pt->heap ? a->rate :
@@ -353,59 +337,129 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 		.num_label = pt->num_label,
 		.default_type = pt->default_type,
 	};
-	char *cmdline = join_args(argv);
+	for (size_t i = 0; i < pt->nvalues; i++) {
+		meta->sample_types[i][0] = pt->types[i][0];
+		meta->sample_types[i][1] = pt->types[i][1];
+	}
+	add_comment(meta, xasprintf("cprof %s", CPROF_VERSION));
+	add_comment(meta, xasprintf("command: %s", a->command));
+	if (a->target_cmd)
+		add_comment(meta, xasprintf("target: pid %d: %s", r->pid, a->target_cmd));
+	else
+		add_comment(meta, xasprintf("target: pid %d", r->pid));
+	if (pt->probe) {
+		add_comment(meta, xasprintf("probe: calls of %s made while cprof recorded, one in %ld kept and scaled",
+					    a->probe, a->every));
+		add_comment(meta, xasprintf("lost records: %llu (perf ring full)",
+					    (unsigned long long)r->heap_lost));
+		return;
+	}
+	if (pt->heap) {
+		add_comment(meta, xasprintf("%s: allocations made while cprof recorded%s, sampled by calls "
+					    "about one per %ld bytes and scaled to estimates; %zu allocator functions probed",
+					    pt->name, a->target_cmd ? "" : " (not those made before it attached)",
+					    a->rate, r->heap_probes));
+		if (!strcmp(pt->name, "allocs"))
+			add_comment(meta, xasprintf("allocs: frees are not followed: inuse is 0 (see -t heap)"));
+		add_comment(meta, xasprintf("lost records: %llu (perf ring full)",
+					    (unsigned long long)r->heap_lost));
+		return;
+	}
+	add_comment(meta, xasprintf("pause per sample: p50 %lluus p99 %lluus max %lluus over %zu samples",
+				    (unsigned long long)r->pause_p50_ns / 1000,
+				    (unsigned long long)r->pause_p99_ns / 1000,
+				    (unsigned long long)r->pause_max_ns / 1000, r->npauses));
+	if (pt->blocked_stacks)
+		add_comment(meta, xasprintf("blocked stacks: %llu copied without stopping the thread, %llu by stopping it once",
+					    (unsigned long long)r->blocked_copies,
+					    (unsigned long long)r->blocked_stops));
+	add_comment(meta, xasprintf("stops at a system call return: %llu of %llu samples%s",
+				    (unsigned long long)r->syscall_stops,
+				    (unsigned long long)r->samples,
+				    a->raw_stops ? " (left as sampled: --raw-stops)" :
+				    " (user share moved to the calling code)"));
+}
+
+/* A snapshot's (-t threads) */
+static void snapshot_meta(const struct record_view *a, struct pprof_meta *meta)
+{
+	const struct profile_type *pt = a->pt;
+
+	*meta = (struct pprof_meta){
+		.sample_types = { { pt->types[0][0], pt->types[0][1] } },
+		.ntypes = 1,
+		.period_type = { pt->period_type[0], pt->period_type[1] },
+		.period = 1,
+		.time_nanos = (int64_t)a->snap_realtime_ns,
+		.labels = pt->labels,
+	};
+	add_comment(meta, xasprintf("cprof %s", CPROF_VERSION));
+	add_comment(meta, xasprintf("command: %s", a->command));
+	add_comment(meta, xasprintf("target: pid %d", a->snap->opts.pid));
+	add_comment(meta, xasprintf("process stopped for %lluus",
+				    (unsigned long long)a->snap->stopped_ns / 1000));
+}
+
+int record_print(FILE *f, void *arg)
+{
+	const struct record_view *a = arg;
+	struct pprof_meta meta;
 	int ret;
 
-	for (size_t i = 0; i < pt->nvalues; i++) {
-		meta.sample_types[i][0] = pt->types[i][0];
-		meta.sample_types[i][1] = pt->types[i][1];
-	}
-	if (pt->filter)
-		pt->filter(b, sym);
-	add_comment(&meta, xasprintf("cprof %s", CPROF_VERSION));
-	add_comment(&meta, xasprintf("command: %s", cmdline));
-	free(cmdline);
-	if (a->argv) {
-		char *target_cmd = join_args(a->argv);
-
-		add_comment(&meta, xasprintf("target: pid %d: %s", r->pid, target_cmd));
-		free(target_cmd);
-	} else {
-		add_comment(&meta, xasprintf("target: pid %d", r->pid));
-	}
-	if (pt->probe) {
-		add_comment(&meta, xasprintf("probe: calls of %s made while cprof recorded, one in %ld kept and scaled",
-					     a->type + 6, a->every));
-		add_comment(&meta, xasprintf("lost records: %llu (perf ring full)",
-					     (unsigned long long)r->heap_lost));
-	} else if (pt->heap) {
-		add_comment(&meta, xasprintf("%s: allocations made while cprof recorded%s, sampled by calls "
-					     "about one per %ld bytes and scaled to estimates; %zu allocator functions probed",
-					     pt->name, a->argv ? "" : " (not those made before it attached)",
-					     a->rate, r->heap_probes));
-		if (!strcmp(pt->name, "allocs"))
-			add_comment(&meta, xasprintf("allocs: frees are not followed: inuse is 0 (see -t heap)"));
-		add_comment(&meta, xasprintf("lost records: %llu (perf ring full)",
-					     (unsigned long long)r->heap_lost));
-	} else {
-		add_comment(&meta, xasprintf("pause per sample: p50 %lluus p99 %lluus max %lluus over %zu samples",
-					     (unsigned long long)r->pause_p50_ns / 1000,
-					     (unsigned long long)r->pause_p99_ns / 1000,
-					     (unsigned long long)r->pause_max_ns / 1000, r->npauses));
-		if (pt->blocked_stacks)
-			add_comment(&meta, xasprintf("blocked stacks: %llu copied without stopping the thread, %llu by stopping it once",
-						     (unsigned long long)r->blocked_copies,
-						     (unsigned long long)r->blocked_stops));
-		add_comment(&meta, xasprintf("stops at a system call return: %llu of %llu samples%s",
-					     (unsigned long long)r->syscall_stops,
-					     (unsigned long long)r->samples,
-					     a->raw_stops ? " (left as sampled: --raw-stops)" :
-					     " (user share moved to the calling code)"));
-	}
-	ret = emit(out, a->fmt, b, sym, &meta, pt, NULL);
+	if (a->res)
+		recording_meta(a, &meta);
+	else
+		snapshot_meta(a, &meta);
+	ret = render(f, a, &meta);
 	free_comments(&meta);
-	symbolizer_free(sym);
 	return ret;
+}
+
+static int write_profile(struct sampler *s, struct profile_builder *b,
+			 struct output *out, const struct record_args *a,
+			 char **argv)
+{
+	struct record_view v = {
+		.pt = a->pt, .fmt = a->fmt, .b = b, .res = &s->res,
+		.hz = a->hz, .raw_stops = a->raw_stops, .path = out->path,
+		.rate = a->rate, .every = a->every,
+		.probe = a->pt->probe ? a->type + 6 : NULL,
+	};
+	char *cmdline = join_args(argv), *target_cmd = NULL;
+	int ret;
+
+	v.sym = record_symbolizer(s, b, a->pt, a->c.debuginfo_path);
+	v.command = cmdline;
+	if (a->argv)
+		v.target_cmd = target_cmd = join_args(a->argv);
+	ret = output_render(out, record_print, &v);
+	free(target_cmd);
+	free(cmdline);
+	symbolizer_free(v.sym);
+	return ret;
+}
+
+size_t record_snapshot_samples(const struct snapshot *snap, struct profile_builder *b)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < snap->n; i++) {
+		const struct snap_thread *t = &snap->v[i];
+		static const uint64_t unknown = PC_UNKNOWN;
+		int64_t one = 1;
+
+		if (t->result == SNAP_GONE || t->result == SNAP_SKIPPED)
+			continue;
+		/* a thread that did not stop still counts, with no stack */
+		if (t->result == SNAP_OK)
+			pb_add_labeled(b, 0, (unsigned char)t->state & 127, t->epoch,
+				       t->pcs, t->npcs, &one);
+		else
+			pb_add_labeled(b, 0, (unsigned char)t->state & 127, 0,
+				       &unknown, 1, &one);
+		n++;
+	}
+	return n;
 }
 
 /* -t threads: one snapshot, identical stacks merged, by thread state. */
@@ -414,18 +468,12 @@ static int record_threads(struct record_args *a, struct output *out,
 {
 	struct snapshot snap = { 0 };
 	struct profile_builder b;
-	struct symbolizer *sym;
-	char *cmdline;
-	const struct profile_type *pt = a->pt;
-	struct pprof_meta meta = {
-		.sample_types = { { pt->types[0][0], pt->types[0][1] } },
-		.ntypes = 1,
-		.period_type = { pt->period_type[0], pt->period_type[1] },
-		.period = 1,
-		.time_nanos = (int64_t)realtime_ns(),
-		.labels = pt->labels,
+	struct record_view v = {
+		.pt = a->pt, .fmt = a->fmt, .b = &b, .snap = &snap,
+		.snap_realtime_ns = realtime_ns(), .path = out->path,
 	};
-	size_t n = 0;
+	char *cmdline;
+	size_t n;
 	int ret;
 
 	snap.opts = (struct snapshot_opts){
@@ -440,35 +488,14 @@ static int record_threads(struct record_args *a, struct output *out,
 		return CPROF_EXIT_FAILURE;
 	}
 	pb_init(&b, 1);
-	for (size_t i = 0; i < snap.n; i++) {
-		const struct snap_thread *t = &snap.v[i];
-		static const uint64_t unknown = PC_UNKNOWN;
-		int64_t one = 1;
-
-		if (t->result == SNAP_GONE || t->result == SNAP_SKIPPED)
-			continue;
-		/* a thread that did not stop still counts, with no stack */
-		if (t->result == SNAP_OK)
-			pb_add_labeled(&b, 0, (unsigned char)t->state & 127, t->epoch,
-				       t->pcs, t->npcs, &one);
-		else
-			pb_add_labeled(&b, 0, (unsigned char)t->state & 127, 0,
-				       &unknown, 1, &one);
-		n++;
-	}
-	sym = snapshot_symbolizer(&snap);
-	cmdline = join_args(argv);
-	add_comment(&meta, xasprintf("cprof %s", CPROF_VERSION));
-	add_comment(&meta, xasprintf("command: %s", cmdline));
-	free(cmdline);
-	add_comment(&meta, xasprintf("target: pid %d", a->c.pid));
-	add_comment(&meta, xasprintf("process stopped for %lluus",
-				     (unsigned long long)snap.stopped_ns / 1000));
-	ret = emit(out, a->fmt, &b, sym, &meta, a->pt, &snap);
+	n = record_snapshot_samples(&snap, &b);
+	v.sym = snapshot_symbolizer(&snap);
+	v.command = cmdline = join_args(argv);
+	ret = output_render(out, record_print, &v);
 	if (!ret)
 		note("%zu threads, process stopped %lluus, wrote %s", n,
 		     (unsigned long long)snap.stopped_ns / 1000, path);
-	free_comments(&meta);
+	free(cmdline);
 	pb_release(&b);
 	snapshot_release(&snap);
 	return ret ? CPROF_EXIT_FAILURE : CPROF_EXIT_OK;

@@ -3,7 +3,7 @@
 # file the process maps), compare the first 16 code bytes in the live
 # process (/proc/PID/mem) with the file's.  Prints "SYMBOL ok" or
 # "SYMBOL differs"; exit 1 if any differs or none was found.  Pins that no
-# breakpoint outlives cprof (tests/t0018-heap.sh).
+# breakpoint outlives cprof (tests/t0025-heap.sh).
 import struct
 import sys
 

@@ -97,7 +97,7 @@ ok $? "make install DESTDIR= PREFIX="
 # every option of --help is documented in the man page and the README
 man=$(sed 's/\\-/-/g' "$TOP/man/cprof.1")
 for o in $({ "$CPROF" record --help; "$CPROF" threads --help; "$CPROF" report --help
-		"$CPROF" diff --help; } | grep -oE -- '--[a-z-]+' | sort -u); do
+		"$CPROF" diff --help; "$CPROF" serve --help; } | grep -oE -- '--[a-z-]+' | sort -u); do
 	like "$man" "$o" "man page documents $o"
 	like "$(cat "$TOP/README.md")" "$o" "README documents $o"
 done

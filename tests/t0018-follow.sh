@@ -47,12 +47,20 @@ top=$(pprof_top "$TMP/tree.pb.gz" -nodefraction=0)
 like "$top" " work_a$" "-top: burn's work_a (a child of the shell)"
 like "$top" " fork_work$" "-top: forktree's forked children"
 like "$top" " exec_work$" "-top: the programs its children exec"
-burn=$(pprof_top "$TMP/tree.pb.gz" -tagfocus 'comm=^burn$')
+# burn -r 100:0:0 still calls work_b(0) and work_c(0) each round (a call
+# and a return: ~1% of its samples), burn-nopie work_a(0) alike: each
+# process's other function is held under a tenth of its own
+flat_ms() { awk -v f="$2" '$NF == f { v = $1; sub("ms$", "", v); print v; n = 1; exit } END { if (!n) print 0 }' <<<"$1"; }
+minor() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > 0 && b * 10 < a) }'; }
+burn=$(pprof_top "$TMP/tree.pb.gz" -unit=ms -tagfocus 'comm=^burn$')
 like "$burn" " work_a$" "-tagfocus comm=^burn\$: work_a"
-unlike "$burn" " (work_b|fork_work)$" "-tagfocus comm=^burn\$: nothing of the others"
-nopie=$(pprof_top "$TMP/tree.pb.gz" -tagfocus 'comm=^burn-nopie$')
+unlike "$burn" " fork_work$" "-tagfocus comm=^burn\$: nothing of forktree's"
+minor "$(flat_ms "$burn" work_a)" "$(flat_ms "$burn" work_b)"
+ok $? "-tagfocus comm=^burn\$: work_b (burn-nopie's) under a tenth of work_a"
+nopie=$(pprof_top "$TMP/tree.pb.gz" -unit=ms -tagfocus 'comm=^burn-nopie$')
 like "$nopie" " work_b$" "-tagfocus comm=burn-nopie: work_b, from another binary at other addresses"
-unlike "$nopie" " work_a$" "-tagfocus comm=burn-nopie: not burn's work_a (no location shared by address)"
+minor "$(flat_ms "$nopie" work_b)" "$(flat_ms "$nopie" work_a)"
+ok $? "-tagfocus comm=burn-nopie: work_a (burn's) under a tenth of work_b (no location shared by address)"
 pids=$(pprof -top -nodecount=10000 -nodefraction=0 -tagroot pid "$TMP/tree.pb.gz" | awk '$NF ~ /^[0-9]+$/' | wc -l)
 above "$pids" 3 "-tagroot pid: a node for each process sampled"
 is "$(traces_without pid "$TMP/tree.pb.gz")" 0 "-traces: every sample has a pid label"

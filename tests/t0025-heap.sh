@@ -141,4 +141,14 @@ run_cprof record -t allocs --rate 4096 -o "$TMP/launch.pb.gz" -- "$T/heapmix" -n
 is "$rc" 0 "launch: exit 0 (the command's)"
 like "$(pprof_top "$TMP/launch.pb.gz")" "churn" "launch: allocs of a command cprof starts"
 
+# a launched shell's children (followed): each process's stacks unwound
+# in its own maps, told apart by pid
+run_cprof record -t allocs --rate 4096 -o "$TMP/tree.pb.gz" -- \
+	sh -c "'$T/heapmix' -n 1024 -x 2 & '$T/heapmix' -n 1024 -x 2 & wait"
+is "$rc" 0 "a tree: exit 0"
+like "$err" "in [0-9]+ processes" "a tree: the processes are counted"
+pids=$(pprof -top -nodecount=1000 -tagroot pid "$TMP/tree.pb.gz" | awk '$NF ~ /^[0-9]+$/' | wc -l)
+is "$pids" 2 "a tree: allocations of both heapmix children, by pid"
+like "$(pprof_top "$TMP/tree.pb.gz" -tagfocus comm=heapmix)" " churn$" "a tree: the children's stacks unwound (churn)"
+
 done_testing

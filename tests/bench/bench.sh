@@ -13,7 +13,7 @@ trap 'rm -rf "$tmp"' EXIT
 have_perf=1
 perf record -q -o "$tmp/p.data" -- true >/dev/null 2>&1 || have_perf=0
 
-# ONLY=slowdown|pool|accuracy|shares|threads|report|job|heap runs one section
+# ONLY=slowdown|pool|accuracy|shares|threads|report|job|heap|serve runs one section
 want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
 elapsed() { awk '/^elapsed_ms/ { print $2 }' "$1"; }
@@ -333,4 +333,77 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; 
 	go tool pprof -top -nodecount=6 -sample_index=alloc_space "$tmp/r.heap.pb.gz" 2>/dev/null | sed -n '/flat%/,$p' | sed 's/^/   /'
 	kill $rp; wait $rp 2>/dev/null
 fi
+fi
+
+if want serve; then
+# cprof serve: how fast it answers goroutine (a snapshot) on a 100-thread
+# process, and what a scraper asking for a 10 s cpu profile every 15 s
+# (the duty cycle of Parca's or Alloy's cpu scrape) costs the target's
+# throughput, against no scraping.
+echo
+echo "== cprof serve: goroutine requests/s on 100 idle threads (median of 3 runs of 50)"
+# start_serve PID: $surl, $spid (serve prints its address on stdout)
+start_serve() {
+	exec {sfd}< <($B/cprof serve -q -p "$1" --listen 127.0.0.1:0 2>/dev/null & echo "pid $!"; wait)
+	local l
+	for l in 1 2; do	# in either order
+		read -r -t 30 -u $sfd line
+		case $line in pid\ *) spid=${line#pid };; serving\ *) surl=${line#serving };; esac
+	done
+}
+stop_serve() { kill "$spid"; exec {sfd}<&-; }
+exec {fd}< <($B/bench/many 100)
+read -r -t 60 -u $fd line; pid=${line#ready }
+start_serve "$pid"
+urls=$(for i in $(seq 50); do printf -- '-o /dev/null %sgoroutine ' "$surl"; done)
+for dbg in 0 2; do
+	r=$(for t in 1 2 3; do
+		s=${EPOCHREALTIME/./}
+		curl -s $( [ $dbg = 2 ] && echo "${urls//goroutine/goroutine?debug=2}" || echo "$urls")
+		e=${EPOCHREALTIME/./}
+		awk -v us=$((e - s)) 'BEGIN { printf "%.1f\n", 50 / (us / 1e6) }'
+	done | median)
+	echo "goroutine?debug=$dbg: $r requests/s (one client, keep-alive)"
+done
+s=${EPOCHREALTIME/./}
+cps=()
+for c in 1 2 3 4; do curl -s $urls & cps+=($!); done
+wait "${cps[@]}"	# not a bare wait: that waits for serve's <( ) too
+e=${EPOCHREALTIME/./}
+echo "4 clients at once: $(awk -v us=$((e - s)) 'BEGIN { printf "%.1f", 200 / (us / 1e6) }') requests/s in all"
+stop_serve
+kill "$pid"; exec {fd}<&-
+
+SROUNDS=${SROUNDS:-21000}
+stmp=$(mktemp -d /tmp/cprof-bench-serve.XXXXXX)
+echo
+echo "== cprof serve: a scraper asking profile?seconds=10 every 15 s, one busy thread,"
+echo "   spin -n $SROUNDS (~30 s), ${STRIALS:-3} interleaved trials (medians)"
+scrape_trial() {	# scrape_trial MODE: elapsed_ms of the fixed work
+	exec {wfd}< <($B/bench/spin -n "$SROUNDS")
+	read -r -t 30 -u $wfd line; wpid=${line#ready }
+	if [ "$1" = scraped ]; then
+		start_serve "$wpid"
+		( while kill -0 "$wpid" 2>/dev/null; do
+			s=$SECONDS
+			curl -s -o /dev/null "${surl}profile?seconds=10"
+			sleep $((15 - (SECONDS - s))) 2>/dev/null
+		done ) & scr=$!
+	fi
+	read -r -u $wfd line
+	while [ "${line%% *}" != elapsed_ms ]; do read -r -u $wfd line || break; done
+	if [ "$1" = scraped ]; then
+		kill "$scr" 2>/dev/null; wait "$scr" 2>/dev/null
+		stop_serve
+	fi
+	exec {wfd}<&-
+	echo "${line#elapsed_ms }"
+}
+for t in $(seq "${STRIALS:-3}"); do
+	scrape_trial none >>"$stmp/scrape-none.ms"
+	scrape_trial scraped >>"$stmp/scrape-scraped.ms"
+done
+a=$(median <"$stmp/scrape-none.ms"); b=$(median <"$stmp/scrape-scraped.ms")
+echo "no scraper: ${a} ms; scraped: ${b} ms; throughput ratio $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", a / b }') ($(tr '\n' ' ' <"$stmp/scrape-none.ms")/ $(tr '\n' ' ' <"$stmp/scrape-scraped.ms"))"
+rm -rf "$stmp"
 fi

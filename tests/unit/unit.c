@@ -8,6 +8,7 @@
 #include "../../lib/u64map.h"
 #include "../../lib/util.h"
 #include "../../profiles/builder.h"
+#include "../../profiles/httpreq.h"
 #include "../../profiles/lockwait.h"
 #include "../../attach/offcpu.h"
 #include "../../attach/sampler.h"
@@ -440,6 +441,88 @@ static void test_tailcalls(void)
 	dwfl_end(d);
 }
 
+/* cprof serve's request forms: path + seconds + debug -> what it makes */
+static void test_http_req(void)
+{
+	static const struct {
+		const char *path, *seconds, *debug;
+		enum http_req_kind kind;
+		pid_t pid;
+		const char *name;
+		bool delta;
+		long seconds_want, debug_want;
+	} cases[] = {
+		{ "/debug/pprof/", NULL, NULL, HREQ_INDEX, 0, "", false, 0, 0 },
+		{ "/debug/pprof", NULL, NULL, HREQ_REDIRECT, 0, "", false, 0, 0 },
+		{ "/debug/pprofx", NULL, NULL, HREQ_NOT_FOUND, 0, "", false, 0, 0 },
+		{ "/metrics", NULL, NULL, HREQ_NOT_FOUND, 0, "", false, 0, 0 },
+		{ "/debug/pprof/profile", "10", NULL, HREQ_PROFILE, 0, "profile", false, 10, 0 },
+		{ "/debug/pprof/profile", "", NULL, HREQ_PROFILE, 0, "profile", false, 0, 0 },
+		{ "/debug/pprof/block", "abc", NULL, HREQ_BAD, 0, "block", false, 0, 0 },
+		{ "/debug/pprof/block", "0", NULL, HREQ_BAD, 0, "block", false, 0, 0 },
+		{ "/debug/pprof/block", "-5", NULL, HREQ_BAD, 0, "block", false, 0, 0 },
+		{ "/debug/pprof/block", "1.5", NULL, HREQ_BAD, 0, "block", false, 0, 0 },
+		{ "/debug/pprof/block", "121", NULL, HREQ_BAD, 0, "block", false, 0, 0 },
+		{ "/debug/pprof/block", "120", "x", HREQ_PROFILE, 0, "block", false, 120, 0 },
+		{ "/debug/pprof/goroutine", NULL, "2", HREQ_PROFILE, 0, "goroutine", false, 0, 2 },
+		{ "/debug/pprof/delta_mutex", NULL, NULL, HREQ_PROFILE, 0, "mutex", true, 0, 0 },
+		{ "/debug/pprof/delta_", NULL, NULL, HREQ_PROFILE, 0, "delta_", false, 0, 0 },
+		{ "/debug/pprof//profile", NULL, NULL, HREQ_PROFILE, 0, "?", false, 0, 0 },
+		{ "/debug/pprof/cmdline", "x", NULL, HREQ_CMDLINE, 0, "", false, 0, 0 },
+		{ "/debug/pprof/symbol", NULL, NULL, HREQ_SYMBOL, 0, "", false, 0, 0 },
+		{ "/pid/42/debug/pprof/threads", NULL, "1", HREQ_PROFILE, 42, "threads", false, 0, 1 },
+		{ "/pid/0/debug/pprof/", NULL, NULL, HREQ_NOT_FOUND, 0, "", false, 0, 0 },
+		{ "/pid/99999999999/debug/pprof/", NULL, NULL, HREQ_NOT_FOUND, 0, "", false, 0, 0 },
+		{ "/pid/7debug/pprof/", NULL, NULL, HREQ_NOT_FOUND, 0, "", false, 0, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct http_req r;
+
+		http_req_parse(&r, cases[i].path, cases[i].seconds, cases[i].debug, 120);
+		ok(r.kind == cases[i].kind && r.pid == cases[i].pid &&
+		   (r.kind != HREQ_PROFILE || (!strcmp(r.name, cases[i].name) &&
+					       r.delta == cases[i].delta &&
+					       r.seconds == cases[i].seconds_want)) &&
+		   r.debug == cases[i].debug_want && (r.kind != HREQ_BAD || r.message),
+		   "http_req_parse(%s, seconds=%s, debug=%s) -> kind %d pid %d %s%s s=%ld d=%ld",
+		   cases[i].path, cases[i].seconds ?: "-", cases[i].debug ?: "-", r.kind,
+		   r.pid, r.delta ? "delta_" : "", r.name, r.seconds, r.debug);
+	}
+}
+
+static void add_addr(uint64_t addr, void *arg)
+{
+	FILE *f = arg;
+
+	fprintf(f, "%llx,", (unsigned long long)addr);
+}
+
+/* Go's /symbol body: '+'-separated, ParseUint(s, 0, 64); 0 and junk skipped */
+static void test_http_symbol(void)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "0x4005d0+0x400620", "4005d0,400620," },
+		{ "12+010+0", "c,8," },
+		{ "junk++0x10+", "10," },
+		{ "0x1ffffffffffffffff+0x20", "20," },
+		{ "", "" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+
+		http_symbol_addrs(cases[i].in, strlen(cases[i].in), add_addr, f);
+		fclose(f);
+		ok(!strcmp(buf, cases[i].want), "http_symbol_addrs(%s) -> %s", cases[i].in, buf);
+		free(buf);
+	}
+}
+
 int main(void)
 {
 	test_parse_duration();
@@ -455,6 +538,8 @@ int main(void)
 	test_names();
 	test_json_string();
 	test_tailcalls();
+	test_http_req();
+	test_http_symbol();
 	printf("1..%d\n", n);
 	return failed ? 1 : 0;
 }
