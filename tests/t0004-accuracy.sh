@@ -10,7 +10,11 @@
 # binomial share of the n samples the profile holds), and never tighter
 # than a floor: a loaded machine, where cprof gets fewer samples, is not a
 # failure.  The cpu view has the weights' noise on top (a sample after a
-# late tick carries more cpu): five deviations.
+# late tick carries more cpu): five deviations.  So do the counts with
+# more busy threads than cores: a thread waiting on the run queue is
+# runnable at each tick and sampled where it waits, so its samples are not
+# independent (fewer in effect than counted: -F 499, five threads under
+# ASan, share_b 25.83 against 30 +- 4.11 on an idle machine).
 share_tol() {	# share_tol PCT N [MIN]: 4 sigma of a binomial share, in points
 	awk -v p="$1" -v n="$2" -v m="${3:-1.5}" 'BEGIN { p /= 100; s = n > 0 ? 400 * sqrt(p * (1 - p) / n) : 100; printf "%.2f", s < m ? m : s }'
 }
@@ -64,7 +68,9 @@ for run in "99 8 5" "250 4 5" "499 2 5" "999 2 5" "250 4 1" "999 2 1"; do
 		cpu=$(cum_pct "$TMP/s.pb.gz" "$fn")
 		cnt=$(pprof_top "$TMP/s.pb.gz" -sample_index=samples |
 		      awk -v f="$fn" '$6 == f { sub("%", "", $5); print $5; exit }')
-		within "$cnt" "$want" "$tol" "$what: $fn sample share, $n samples"
+		ctol=$tol
+		[ "$nthreads" -gt "$(nproc)" ] && ctol=$wtol
+		within "$cnt" "$want" "$ctol" "$what: $fn sample share, $n samples"
 		within "$cpu" "$want" "$wtol" "$what: $fn cpu share"
 		within "$cpu" "$cnt" "$wtol" "$what: $fn cpu share agrees with its sample share"
 	done
