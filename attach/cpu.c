@@ -5,9 +5,11 @@
 #define _GNU_SOURCE
 #include "sampler.h"
 #include "procfs.h"
+#include "../lib/util.h"
 #include "../profiles/builder.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 /*
  * cpu: a thread is sampled only if it is runnable at the tick, so sleeping
@@ -33,6 +35,37 @@
  */
 #define MAX_IDLE_SHIFT 4
 
+/* What the cpu mode keeps of each thread (th->mode_data). */
+struct look {
+	uint64_t seen_runtime;	/* schedstat at the last look */
+	bool was_running;	/* ... and the look found it runnable */
+	uint64_t next_check;	/* tick at which to look again */
+	unsigned idle_checks;	/* looks in a row that found no cpu used */
+};
+
+/* seized (its cpu counted from now) or born (from zero) */
+static void cpu_thread_new(struct sampler *s, struct thread *th)
+{
+	struct look *l = xcalloc(1, sizeof(*l));
+
+	(void)s;
+	l->seen_runtime = th->last_runtime;
+	th->mode_data = l;
+}
+
+static void cpu_thread_gone(struct sampler *s, struct thread *th)
+{
+	(void)s;
+	free(th->mode_data);
+	th->mode_data = NULL;
+}
+
+static void cpu_release(struct sampler *s)
+{
+	for (size_t i = 0; i < s->target.nthreads; i++)
+		cpu_thread_gone(s, s->target.threads[i]);
+}
+
 static void tick_cpu(struct sampler *s)
 {
 	struct target *t = &s->target;
@@ -40,34 +73,39 @@ static void tick_cpu(struct sampler *s)
 
 	for (size_t i = 0; i < t->nthreads; i++) {
 		struct thread *th = t->threads[i];
+		struct look *l = th->mode_data;
 		uint64_t rt;
 		char state;
 		bool ran;
 
-		if (th->state != THREAD_RUNNING || th->interrupting || th->captured)
+		if (th->state != THREAD_RUNNING || th->captured)
 			continue;
-		if (tick < th->next_check)
+		if (!l) {
+			cpu_thread_new(s, th);	/* (every thread is told of: never) */
+			l = th->mode_data;
+		}
+		if (tick < l->next_check)
 			continue;
 		if (proc_read_runtime(th->schedstat_fd, th->stat_fd, &rt))
 			continue;
-		ran = rt != th->seen_runtime;
-		th->seen_runtime = rt;
-		if (ran || th->was_running) {
+		ran = rt != l->seen_runtime;
+		l->seen_runtime = rt;
+		if (ran || l->was_running) {
 			if (proc_read_stat(th->stat_fd, &state, &th->utime, &th->stime))
 				continue;
-			th->was_running = state == 'R';
+			l->was_running = state == 'R';
 		}
-		if (!ran && !th->was_running) {
-			unsigned shift = th->idle_checks < MAX_IDLE_SHIFT ?
-					 th->idle_checks : MAX_IDLE_SHIFT;
+		if (!ran && !l->was_running) {
+			unsigned shift = l->idle_checks < MAX_IDLE_SHIFT ?
+					 l->idle_checks : MAX_IDLE_SHIFT;
 
-			th->idle_checks++;
-			th->next_check = tick + (1ULL << shift);
+			l->idle_checks++;
+			l->next_check = tick + (1ULL << shift);
 			continue;
 		}
-		th->idle_checks = 0;
-		th->next_check = tick + 1;
-		if (th->was_running)
+		l->idle_checks = 0;
+		l->next_check = tick + 1;
+		if (l->was_running)
 			target_interrupt(t, th);
 	}
 }
@@ -87,4 +125,7 @@ const struct sample_mode cpu_mode = {
 	.tick = tick_cpu,
 	.end_time = end_cpu,
 	.leftover = sampler_leftover_to_last,
+	.thread_new = cpu_thread_new,
+	.thread_gone = cpu_thread_gone,
+	.release = cpu_release,
 };

@@ -11,6 +11,7 @@
 #include "../profiles/builder.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -40,6 +41,63 @@
  * socket calls with timeouts return EINTR to an interrupted caller; no
  * call returning early: tests/t0013-offcpu.sh).
  */
+
+/*
+ * A place a thread was seen blocked in, with its stack's builder entry.
+ * Threads often alternate between a few (a lock, then a sleep): the last
+ * EPISODES are kept.
+ */
+#define EPISODES 4
+struct episode {
+	struct proc_syscall key;
+	uint32_t label;
+	size_t entry;
+	uint64_t *words;	/* the stack words its unwind read: */
+	size_t nwords, words_alloc;	/* address, value pairs */
+};
+
+/* What these modes keep of each thread (th->mode_data), from its birth. */
+struct blocked {
+	bool sample_episode;	/* the captured sample is of a blocked call: */
+	char bstate;		/* ... its /proc state letter (S, D, T) */
+	struct proc_syscall bkey;	/* ... what /proc said of it */
+	int cur_ep;		/* eps[] it is blocked in now, or -1 */
+	bool adopt;		/* stopped once in it: adopt its restart */
+	bool ignored;		/* blocked in a call this mode does not count */
+	struct episode eps[EPISODES];	/* blocked places seen last */
+	unsigned neps, next_ep;
+};
+
+static struct blocked *B(struct thread *th)
+{
+	struct blocked *b = th->mode_data;
+
+	if (!b) {
+		b = th->mode_data = xcalloc(1, sizeof(*b));
+		b->cur_ep = -1;
+	}
+	return b;
+}
+
+/* a thread gone (its episodes can no longer grow), or the recording's end */
+static void offcpu_thread_gone(struct sampler *s, struct thread *th)
+{
+	struct blocked *b = th->mode_data;
+
+	(void)s;
+	if (!b)
+		return;
+	for (unsigned i = 0; i < EPISODES; i++)
+		free(b->eps[i].words);
+	free(b);
+	th->mode_data = NULL;
+}
+
+static void offcpu_release(struct sampler *s)
+{
+	for (size_t i = 0; i < s->target.nthreads; i++)
+		offcpu_thread_gone(s, s->target.threads[i]);
+}
 
 /* The three modes' flags. */
 enum {
@@ -80,16 +138,17 @@ static bool same_args(const struct proc_syscall *a, const struct proc_syscall *b
 /* A new episode, just unwound: keep it, replacing the oldest. */
 static void offcpu_keep_episode(struct unwinder *u, struct thread *th, size_t entry)
 {
-	unsigned slot = th->next_ep;
-	struct episode *ep = &th->eps[slot];
+	struct blocked *b = B(th);
+	unsigned slot = b->next_ep;
+	struct episode *ep = &b->eps[slot];
 	const struct capture *c = &th->cap;
 	size_t n;
 	const uint64_t *addr = unwinder_stack_reads(u, &n);
 
-	th->next_ep = (slot + 1) % EPISODES;
-	if (th->neps < EPISODES)
-		th->neps++;
-	ep->key = th->bkey;
+	b->next_ep = (slot + 1) % EPISODES;
+	if (b->neps < EPISODES)
+		b->neps++;
+	ep->key = b->bkey;
 	ep->label = th->sample_label;
 	ep->entry = entry;
 	if (n > MAX_WORDS)
@@ -100,7 +159,7 @@ static void offcpu_keep_episode(struct unwinder *u, struct thread *th, size_t en
 		memcpy(&ep->words[2 * i + 1], c->stack + (addr[i] - c->stack_addr), 8);
 	}
 	ep->nwords = n;
-	th->cur_ep = (int)slot;
+	b->cur_ep = (int)slot;
 }
 
 static bool same_stack(pid_t pid, const struct episode *ep)
@@ -126,8 +185,10 @@ static bool same_stack(pid_t pid, const struct episode *ep)
 static int find_episode(struct sampler *s, struct thread *th,
 			const struct proc_syscall *sc, uint32_t label)
 {
-	for (unsigned i = 0; i < th->neps; i++) {
-		const struct episode *ep = &th->eps[i];
+	struct blocked *b = B(th);
+
+	for (unsigned i = 0; i < b->neps; i++) {
+		const struct episode *ep = &b->eps[i];
 
 		if (ep->label == label && same_call(sc, &ep->key) &&
 		    same_stack(th->proc->pid, ep))
@@ -139,23 +200,26 @@ static int find_episode(struct sampler *s, struct thread *th,
 /* Add dt to the thread's blocked episode. */
 static void episode_add(struct sampler *s, struct thread *th, uint64_t dt, bool again)
 {
+	struct blocked *b = B(th);
 	int64_t values[2] = { is_wall(s) || again, (int64_t)(dt + th->pending_ns) };
 
 	th->pending_ns = 0;
-	pb_add_to(s->builder, th->eps[th->cur_ep].entry, values);
+	pb_add_to(s->builder, b->eps[b->cur_ep].entry, values);
 }
 
 static void offcpu_running(struct sampler *s, struct thread *th, uint64_t dt)
 {
-	th->cur_ep = -1;
-	th->adopt = false;
+	struct blocked *b = B(th);
+
+	b->cur_ep = -1;
+	b->adopt = false;
 	if (!is_wall(s))
 		return;		/* block, mutex: time on the cpu is not counted */
 	th->pending_ns += dt;
 	if (th->state != THREAD_RUNNING)
 		return;		/* group-stopped: stays stopped, no sample */
 	th->sample_label = offcpu_label('R', -1);
-	th->sample_episode = false;
+	b->sample_episode = false;
 	target_interrupt(&s->target, th);
 }
 
@@ -172,14 +236,16 @@ static void offcpu_tick(struct sampler *s)
 		struct thread *th = t->threads[i];
 		struct proc_syscall sc, again;
 		uint64_t dt, rt, rt2;
+		struct blocked *b;
 		bool ran;
 		char state;
 
 		if (th->state == THREAD_GONE)
 			continue;
+		b = B(th);
 		dt = now - th->acct_ns;
 		th->acct_ns = now;
-		if (th->interrupting || th->captured) {
+		if (th->state == THREAD_INTERRUPTING || th->captured) {
 			th->pending_ns += dt;	/* the sample on its way takes it */
 			continue;
 		}
@@ -187,13 +253,13 @@ static void offcpu_tick(struct sampler *s)
 			continue;
 		ran = rt != th->last_runtime;
 		th->last_runtime = rt;
-		if (th->cur_ep >= 0 && !ran) {
+		if (b->cur_ep >= 0 && !ran) {
 			episode_add(s, th, dt, false);
 			continue;
 		}
-		if (th->ignored && !ran)
+		if (b->ignored && !ran)
 			continue;
-		th->ignored = false;
+		b->ignored = false;
 		if (proc_read_stat(th->stat_fd, &state, &th->utime, &th->stime) ||
 		    state == 'Z' || state == 'X')
 			continue;
@@ -210,25 +276,25 @@ static void offcpu_tick(struct sampler *s)
 			continue;
 		}
 		if (s->opts.mode->flags & OFFCPU_LOCKS && !is_futex_wait(&sc)) {
-			th->cur_ep = -1;
-			th->adopt = false;
-			th->ignored = true;
+			b->cur_ep = -1;
+			b->adopt = false;
+			b->ignored = true;
 			continue;
 		}
-		if (th->cur_ep >= 0 && th->adopt && sc.sp == th->eps[th->cur_ep].key.sp &&
-		    sc.pc == th->eps[th->cur_ep].key.pc) {
+		if (b->cur_ep >= 0 && b->adopt && sc.sp == b->eps[b->cur_ep].key.sp &&
+		    sc.pc == b->eps[b->cur_ep].key.pc) {
 			/*
 			 * restarted after our one stop (maybe as restart_syscall):
 			 * the same episode; keep the call's own key for the next
 			 * time it blocks there
 			 */
-			th->adopt = false;
+			b->adopt = false;
 			episode_add(s, th, dt, false);
 			continue;
 		}
-		th->adopt = false;
-		th->cur_ep = find_episode(s, th, &sc, offcpu_label(state, sc.nr));
-		if (th->cur_ep >= 0) {
+		b->adopt = false;
+		b->cur_ep = find_episode(s, th, &sc, offcpu_label(state, sc.nr));
+		if (b->cur_ep >= 0) {
 			episode_add(s, th, dt, true);	/* blocked again, same place */
 			continue;
 		}
@@ -241,10 +307,10 @@ static void offcpu_tick(struct sampler *s)
 		    proc_read_runtime(th->schedstat_fd, th->stat_fd, &rt2) || rt2 != rt ||
 		    proc_read_syscall(th->syscall_fd, &again) || !same_args(&sc, &again))
 			continue;	/* it woke meanwhile: next tick */
-		th->bkey = sc;
-		th->bstate = state;
+		b->bkey = sc;
+		b->bstate = state;
 		th->captured = true;
-		th->sample_episode = true;
+		b->sample_episode = true;
 		th->sample_label = offcpu_label(state, sc.nr);
 		th->sample_epoch = th->cap.epoch;
 		th->sample_ns = th->pending_ns;
@@ -260,16 +326,17 @@ static void offcpu_tick(struct sampler *s)
 static bool offcpu_sample_wanted(struct sampler *s, struct unwinder *u, struct thread *th)
 {
 	struct target *t = &s->target;
+	struct blocked *b = B(th);
 
-	if (!th->sample_episode)
+	if (!b->sample_episode)
 		return true;
 	if (th->cap.partial) {
 		s->res.blocked_copies++;
-		if (unwinder_missed_registers(u) && th->bstate == 'S' &&
-		    th->state == THREAD_RUNNING && proc_call_restarts(th->proc->pid, &th->bkey)) {
+		if (unwinder_missed_registers(u) && b->bstate == 'S' &&
+		    th->state == THREAD_RUNNING && proc_call_restarts(th->proc->pid, &b->bkey)) {
 			th->pending_ns += th->sample_ns;
 			if (target_interrupt(t, th) == 0) {
-				th->adopt = true;
+				b->adopt = true;
 				s->res.blocked_stops++;
 			}
 			return false;
@@ -277,9 +344,9 @@ static bool offcpu_sample_wanted(struct sampler *s, struct unwinder *u, struct t
 		return true;
 	}
 	/* stopped for its registers: still in that call? */
-	if (th->cap.regs.rsp == th->bkey.sp && th->cap.regs.rip == th->bkey.pc)
+	if (th->cap.regs.rsp == b->bkey.sp && th->cap.regs.rip == b->bkey.pc)
 		return true;
-	th->sample_episode = th->adopt = false;
+	b->sample_episode = b->adopt = false;
 	th->sample_label = offcpu_label('R', -1);
 	return is_wall(s);
 }
@@ -288,10 +355,12 @@ static bool offcpu_sample_wanted(struct sampler *s, struct unwinder *u, struct t
 static bool offcpu_added(struct sampler *s, struct unwinder *u, struct thread *th,
 			 size_t entry)
 {
-	if (!th->sample_episode)
+	struct blocked *b = B(th);
+
+	if (!b->sample_episode)
 		return false;
 	offcpu_keep_episode(u, th, entry);
-	th->sample_episode = false;
+	b->sample_episode = false;
 	return true;
 }
 
@@ -304,10 +373,11 @@ static void offcpu_end_time(struct sampler *s, struct thread *th, uint64_t end_n
 /* block, mutex: to the episode the thread is blocked in, if any */
 static void offcpu_leftover(struct sampler *s, struct thread *th)
 {
+	const struct blocked *b = th->mode_data;	/* none: gone, or never seen */
 	int64_t values[2] = { 0, (int64_t)th->pending_ns };
 
-	if (th->cur_ep >= 0)
-		pb_add_to(s->builder, th->eps[th->cur_ep].entry, values);
+	if (b && b->cur_ep >= 0)
+		pb_add_to(s->builder, b->eps[b->cur_ep].entry, values);
 }
 
 size_t offcpu_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2])
@@ -339,7 +409,9 @@ size_t offcpu_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2])
 	.tick = offcpu_tick, \
 	.wanted = offcpu_sample_wanted, \
 	.added = offcpu_added, \
-	.end_time = offcpu_end_time
+	.end_time = offcpu_end_time, \
+	.thread_gone = offcpu_thread_gone, \
+	.release = offcpu_release
 
 const struct sample_mode wall_mode = {
 	OFFCPU_OPS, .flags = OFFCPU_WALL, .leftover = sampler_leftover_to_last,

@@ -458,6 +458,8 @@ out:
 	/* a mode's probes (perf events) go before the tracees do */
 	if (s->opts.mode->release)
 		s->opts.mode->release(s);
+	/* the mode is done: the threads the last drain meets are not its */
+	t->thread_hook = NULL;
 	unwinder_free(u);
 	free(s->fixes);
 	u64map_release(&s->fix_index);

@@ -278,7 +278,7 @@ static bool only_d_left(struct target *t)
 		struct thread *th = t->threads[i];
 		char path[96], buf[512], state;
 
-		if (!th->interrupting)
+		if (th->state != THREAD_INTERRUPTING)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", t->pid, th->tid);
 		if (read_file(path, buf, sizeof(buf)) < 0 ||
@@ -349,7 +349,7 @@ static int stop_round(struct snapshot *s, int sfd)
 		uint64_t now, wake;
 		int r = 0;
 
-		while (i < t->nthreads && (!t->threads[i]->interrupting ||
+		while (i < t->nthreads && (t->threads[i]->state != THREAD_INTERRUPTING ||
 					   (r = target_wait_tid(t, t->threads[i]->tid)) < 0))
 			i++;
 		if (r > 0)

@@ -49,12 +49,6 @@ static void thread_close(struct thread *th)
 		close(th->syscall_fd);
 	th->schedstat_fd = th->stat_fd = th->syscall_fd = -1;
 	capture_release(&th->cap);
-	for (unsigned i = 0; i < EPISODES; i++) {
-		free(th->eps[i].words);
-		th->eps[i] = (struct episode){ 0 };
-	}
-	th->neps = 0;
-	th->cur_ep = -1;
 }
 
 void target_release(struct target *t)
@@ -178,7 +172,6 @@ static struct thread *thread_add(struct target *t, struct process *p, pid_t tid,
 	th->proc = p;
 	th->state = THREAD_RUNNING;
 	th->schedstat_fd = th->stat_fd = th->syscall_fd = -1;
-	th->cur_ep = -1;
 	th->acct_ns = now_ns();
 	if (!t->hold) {
 		/* the sampler's per-tick readers; a snapshot reads /proc once */
@@ -192,7 +185,6 @@ static struct thread *thread_add(struct target *t, struct process *p, pid_t tid,
 		char state;
 
 		proc_read_runtime(th->schedstat_fd, th->stat_fd, &th->last_runtime);
-		th->seen_runtime = th->last_runtime;
 		proc_read_stat(th->stat_fd, &state, &th->utime0, &th->stime0);
 		th->utime = th->utime0;
 		th->stime = th->stime0;
@@ -205,15 +197,15 @@ static struct thread *thread_add(struct target *t, struct process *p, pid_t tid,
 	return th;
 }
 
-static void interrupt_done(struct target *t, struct thread *th);
+static void interrupt_done(struct target *t, struct thread *th, enum thread_state next);
 
 static void thread_gone(struct target *t, struct thread *th)
 {
 	if (th->state == THREAD_GONE)
 		return;
-	if (th->interrupting)
+	if (th->state == THREAD_INTERRUPTING)
 		t->lost_samples++;
-	interrupt_done(t, th);
+	interrupt_done(t, th, THREAD_GONE);
 	th->state = THREAD_GONE;
 	th->captured = false;
 	thread_close(th);
@@ -475,17 +467,20 @@ int target_interrupt(struct target *t, struct thread *th)
 	th->interrupt_ns = now_ns();
 	if (ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) < 0)
 		return -errno;
-	th->interrupting = true;
+	th->state = THREAD_INTERRUPTING;
 	t->in_flight++;
 	return 0;
 }
 
-/* An interrupt was answered (or can no longer be): no sample is coming. */
-static void interrupt_done(struct target *t, struct thread *th)
+/*
+ * An interrupt was answered (or can no longer be): the thread is now in
+ * state next.  A thread not interrupting keeps its state.
+ */
+static void interrupt_done(struct target *t, struct thread *th, enum thread_state next)
 {
-	if (!th->interrupting)
+	if (th->state != THREAD_INTERRUPTING)
 		return;
-	th->interrupting = false;
+	th->state = next;
 	t->in_flight--;
 }
 
@@ -560,14 +555,13 @@ static void on_sample_stop(struct target *t, struct thread *th)
 
 	if (t->hold && !ret) {
 		/* a snapshot: everyone stays stopped until all are captured */
-		interrupt_done(t, th);
-		th->held = true;
+		interrupt_done(t, th, THREAD_HELD);
 		th->captured = true;
 		th->sample_epoch = th->cap.epoch;
 		return;
 	}
 	resume(th->tid, 0);
-	interrupt_done(t, th);
+	interrupt_done(t, th, THREAD_RUNNING);
 	if (ret) {
 		t->lost_samples++;
 		return;
@@ -608,21 +602,19 @@ static void capture_clone(struct target *t, struct thread *parent, bool fork)
  */
 static void on_group_stop(struct target *t, struct thread *th)
 {
-	th->state = THREAD_GROUP_STOPPED;
-	if (t->hold && th->interrupting) {
-		/* its registers are readable here too; never CONT it */
-		interrupt_done(t, th);
-		if (!capture_thread(th->proc->pid, th->tid, &th->cap, thread_maps(t, th))) {
-			th->held = th->held_group = true;
+	if (th->state == THREAD_INTERRUPTING) {
+		/* a snapshot: its registers are readable here too; never CONT it */
+		if (t->hold &&
+		    !capture_thread(th->proc->pid, th->tid, &th->cap, thread_maps(t, th))) {
+			interrupt_done(t, th, THREAD_HELD_GROUP);
 			th->captured = true;
 			th->sample_epoch = th->cap.epoch;
 			return;
 		}
 		t->lost_samples++;
+		interrupt_done(t, th, THREAD_GROUP_STOPPED);
 	}
-	if (th->interrupting)
-		t->lost_samples++;
-	interrupt_done(t, th);
+	th->state = THREAD_GROUP_STOPPED;
 	ptrace(PTRACE_LISTEN, th->tid, 0, 0);
 }
 
@@ -712,9 +704,9 @@ static void on_exit_stop(struct target *t, struct thread *th)
 {
 	struct maps *m = thread_maps(t, th);
 
-	if (th->interrupting)
+	if (th->state == THREAD_INTERRUPTING)
 		t->lost_samples++;
-	interrupt_done(t, th);
+	interrupt_done(t, th, THREAD_RUNNING);
 	if (t->stop_runtime)
 		take_runtime(th);
 	if (m->live && m->dirty)
@@ -791,11 +783,12 @@ static void dispatch(struct target *t, pid_t tid, int status)
 		on_group_stop(t, th);
 		return;
 	case TEV_STOP:
-		th->state = THREAD_RUNNING;
-		if (th->interrupting)
+		if (th->state == THREAD_INTERRUPTING) {
 			on_sample_stop(t, th);
-		else
+		} else {
+			th->state = THREAD_RUNNING;	/* or a listened group-stop ended */
 			resume(tid, 0);
+		}
 		return;
 	case TEV_CLONE:
 	case TEV_FORK:
@@ -846,13 +839,13 @@ void target_release_held(struct target *t)
 	for (size_t i = 0; i < t->nthreads; i++) {
 		struct thread *th = t->threads[i];
 
-		if (!th->held)
-			continue;
-		if (th->held_group)
+		if (th->state == THREAD_HELD_GROUP) {
 			ptrace(PTRACE_LISTEN, th->tid, 0, 0);
-		else
+			th->state = THREAD_GROUP_STOPPED;
+		} else if (th->state == THREAD_HELD) {
 			resume(th->tid, 0);
-		th->held = th->held_group = false;
+			th->state = THREAD_RUNNING;
+		}
 	}
 }
 

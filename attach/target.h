@@ -42,24 +42,33 @@
 #include "../lib/u64map.h"
 #include "../symbolize/maps.h"
 
+/*
+ * Where a traced thread is, as cprof's ptrace calls left it.  One state at
+ * a time; each change is made in target.c, at the call or stop that makes
+ * it:
+ *
+ *   RUNNING --target_interrupt--> INTERRUPTING
+ *   INTERRUPTING --its stop, captured, resumed--> RUNNING
+ *   INTERRUPTING --its stop, captured, kept (t->hold)--> HELD
+ *   INTERRUPTING --a group-stop instead, captured (t->hold)--> HELD_GROUP
+ *   RUNNING, INTERRUPTING --a group-stop--> GROUP_STOPPED (LISTEN)
+ *   GROUP_STOPPED --target_interrupt (a snapshot)--> INTERRUPTING
+ *   GROUP_STOPPED --SIGCONT: the listened stop ends--> RUNNING
+ *   INTERRUPTING --its exit stop: no sample comes--> RUNNING
+ *   HELD, HELD_GROUP --target_release_held--> RUNNING, GROUP_STOPPED
+ *   any --exit, kill, another thread's exec--> GONE
+ *
+ * Whether a sample waits in th->cap to be unwound is not a state of the
+ * thread: after its stop it runs on, and may group-stop, clone or exit
+ * before the batch is unwound (th->captured).
+ */
 enum thread_state {
 	THREAD_RUNNING,
+	THREAD_INTERRUPTING,	/* PTRACE_INTERRUPT sent, its stop not seen yet */
+	THREAD_HELD,		/* a snapshot's: captured and kept stopped */
+	THREAD_HELD_GROUP,	/* ... in a group-stop: LISTEN, not CONT, to go */
 	THREAD_GROUP_STOPPED,	/* in a user's SIGSTOP: PTRACE_LISTEN'ed */
 	THREAD_GONE,
-};
-
-/*
- * A place a thread was seen blocked in, with its stack's builder entry.
- * Threads often alternate between a few (a lock, then a sleep): the last
- * EPISODES are kept.
- */
-#define EPISODES 4
-struct episode {
-	struct proc_syscall key;
-	uint32_t label;
-	size_t entry;
-	uint64_t *words;	/* the stack words its unwind read: */
-	size_t nwords, words_alloc;	/* address, value pairs */
 };
 
 /*
@@ -79,20 +88,13 @@ struct thread {
 	pid_t tid;
 	struct process *proc;
 	enum thread_state state;
-	bool interrupting;	/* PTRACE_INTERRUPT sent, stop not seen yet */
 	bool captured;		/* cap holds a sample not yet unwound */
 	uint64_t interrupt_ns;
 	int schedstat_fd, stat_fd;
 	uint64_t last_runtime;	/* cpu ns given to samples up to here */
-	uint64_t seen_runtime;	/* cpu: schedstat at the last look */
-	bool was_running;	/* ... and the look found it runnable */
-	uint64_t next_check;	/* tick at which to read it again */
-	unsigned idle_checks;	/* looks in a row that found no cpu used */
 	uint64_t pending_ns;	/* cpu ns not yet given to a sample */
 	uint64_t sample_ns;	/* weight of the captured sample */
 	uint32_t sample_epoch;
-	bool held;		/* hold mode: captured and kept stopped */
-	bool held_group;	/* ... in a group-stop: LISTEN, not CONT */
 	bool has_entry;		/* a sample of this thread is in the builder */
 	size_t last_entry;
 	uint64_t utime0, stime0;	/* clock ticks when cprof first saw it */
@@ -104,14 +106,9 @@ struct thread {
 	int syscall_fd;		/* /proc/PID/task/TID/syscall, or -1 */
 	uint64_t acct_ns;	/* wall time given to samples up to here */
 	uint32_t sample_label;	/* labels of the captured sample */
-	bool sample_episode;	/* the captured sample is of a blocked call: */
-	char bstate;		/* ... its /proc state letter (S, D, T) */
-	struct proc_syscall bkey;	/* ... what /proc said of it */
-	int cur_ep;		/* eps[] it is blocked in now, or -1 */
-	bool adopt;		/* stopped once in it: adopt its restart */
-	bool ignored;		/* blocked in a call this mode does not count */
-	struct episode eps[EPISODES];	/* blocked places seen last */
-	unsigned neps, next_ep;
+	/* the sampling mode's own, freed by it (attach/offcpu.c: where
+	 * the thread was seen blocked) */
+	void *mode_data;
 };
 
 /* threadcreate: the creating thread's stack, taken at PTRACE_EVENT_CLONE */
