@@ -120,6 +120,7 @@ struct probe {
 	struct module *mod;
 	char *path;		/* for config1: the file through cprof's own fd */
 	struct func_loc loc;
+	uint64_t free_offset;	/* where its frees are seen (uprobe_free_offset) */
 	uint64_t start, end;	/* runtime address range */
 	bool alloc, frees;
 	/* calls counted, not yet shared among the records (see weigh) */
@@ -352,6 +353,12 @@ static void add_probe(struct heap *h, const struct maps *m, struct module *mod,
 	p->path = xasprintf("/proc/%d/fd/%d", getpid(), mod->fd);
 	p->alloc = f->size_a >= 0 || f->count;
 	p->frees = f->frees >= 0;
+	/* a free only: past its null test, where the kernel emulates */
+	p->free_offset = p->frees && !p->alloc ?
+			 uprobe_free_offset(mod->elf, loc, f->frees) : loc->offset;
+	if (p->free_offset != loc->offset)
+		debug("heap: %s's frees probed at +%llu", f->name,
+		      (unsigned long long)(p->free_offset - loc->offset));
 }
 
 /* 1 resolved, 0 not yet (no allocator mapped), -1 error reported */
@@ -473,6 +480,7 @@ static int open_one(struct heap *h, struct hthread *ht, uint32_t pi, enum ev_kin
 		a.regs = 1ULL << R_AX;
 		break;
 	case EV_FREE:
+		a.offset = p->free_offset;
 		a.regs = 1ULL << arg_reg[p->f->frees];
 		break;
 	}

@@ -38,6 +38,34 @@ int uprobe_file_offset(Elf *elf, uint64_t vaddr, uint64_t *off)
 	return -1;
 }
 
+uint64_t uprobe_free_offset(Elf *elf, const struct func_loc *loc, int arg)
+{
+	/* the ModR/M byte of `test %reg,%reg` for rdi, rsi, rdx, rcx */
+	static const unsigned char test_modrm[] = { 0xff, 0xf6, 0xd2, 0xc9 };
+	size_t size, n = 0;
+	const unsigned char *b = (const unsigned char *)elf_rawfile(elf, &size);
+
+	if (!b || arg < 0 || arg > 3 || loc->offset > size || size - loc->offset < 16 ||
+	    (loc->size && loc->size < 16))
+		return loc->offset;
+	b += loc->offset;
+	/* test %reg,%reg (REX.W 85 /r, both operands the argument) */
+	if (b[0] != 0x48 || b[1] != 0x85 || b[2] != test_modrm[arg])
+		return loc->offset;
+	n = 3;
+	/* je rel8, or je rel32 */
+	if (b[n] == 0x74)
+		n += 2;
+	else if (b[n] == 0x0f && b[n + 1] == 0x84)
+		n += 6;
+	else
+		return loc->offset;
+	/* push %reg: 50+r, or 41 50+r for r8-r15 */
+	if ((b[n] & 0xf8) == 0x50 || (b[n] == 0x41 && (b[n + 1] & 0xf8) == 0x50))
+		return loc->offset + n;
+	return loc->offset;
+}
+
 static int find_in(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, const char *name,
 		   struct func_loc *loc)
 {

@@ -12,6 +12,7 @@
 #include "../../profiles/lockwait.h"
 #include "../../attach/offcpu.h"
 #include "../../attach/sampler.h"
+#include "../../attach/uprobe.h"
 #include "../../profiles/pprof.h"
 #include "../../symbolize/maps.h"
 #include "../../symbolize/symbolize.h"
@@ -523,6 +524,50 @@ static void test_http_symbol(void)
 	}
 }
 
+/*
+ * Where a free is probed: past a null test of its argument, at a push
+ * (glibc's free: test %rdi,%rdi; je; push %rbp), else at the entry.  The
+ * code bytes sit at file offset 16 of a buffer libelf reads raw.
+ */
+static void test_free_offset(void)
+{
+	static const struct {
+		const char *what;
+		unsigned char code[16];
+		int arg;
+		uint64_t want;	/* from the entry */
+	} cases[] = {
+		{ "glibc free: test rdi; je rel32; push rbp",
+		  { 0x48, 0x85, 0xff, 0x0f, 0x84, 0xbf, 0, 0, 0, 0x55, 0x48 }, 0, 9 },
+		{ "je rel8; push r12",
+		  { 0x48, 0x85, 0xff, 0x74, 0x20, 0x41, 0x54 }, 0, 5 },
+		{ "second argument (sdallocx-like): test rsi",
+		  { 0x48, 0x85, 0xf6, 0x74, 0x20, 0x53 }, 1, 5 },
+		{ "test of another register than the argument",
+		  { 0x48, 0x85, 0xf6, 0x74, 0x20, 0x55 }, 0, 0 },
+		{ "jne, not je: the pointer may be anything there",
+		  { 0x48, 0x85, 0xff, 0x75, 0x20, 0x55 }, 0, 0 },
+		{ "not a push after the test (single-stepped anyway)",
+		  { 0x48, 0x85, 0xff, 0x74, 0x20, 0x48, 0x8d, 0x77, 0xf0 }, 0, 0 },
+		{ "endbr64 first", { 0xf3, 0x0f, 0x1e, 0xfa, 0x48, 0x85, 0xff }, 0, 0 },
+		{ "a push at the entry", { 0x55, 0x48, 0x89, 0xe5 }, 0, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		unsigned char file[64] = { 0 };
+		struct func_loc loc = { .vaddr = 0x1000, .size = 32, .offset = 16 };
+		Elf *elf;
+
+		memcpy(file + 16, cases[i].code, sizeof(cases[i].code));
+		elf_version(EV_CURRENT);
+		elf = elf_memory((char *)file, sizeof(file));
+		ok(elf && uprobe_free_offset(elf, &loc, cases[i].arg) == 16 + cases[i].want,
+		   "uprobe_free_offset: %s -> +%llu", cases[i].what,
+		   (unsigned long long)cases[i].want);
+		elf_end(elf);
+	}
+}
+
 int main(void)
 {
 	test_parse_duration();
@@ -540,6 +585,7 @@ int main(void)
 	test_tailcalls();
 	test_http_req();
 	test_http_symbol();
+	test_free_offset();
 	printf("1..%d\n", n);
 	return failed ? 1 : 0;
 }
