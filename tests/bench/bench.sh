@@ -275,10 +275,34 @@ r=$($ml -w $w -s 1 | sed -n 's/^ops_per_sec //p')
 w=$(awk -v w=$w -v r="$r" 'BEGIN { printf "%d", w * r / 20000 }')
 bcc=""
 if command -v memleak-bpfcc >/dev/null; then
-	# BCC compiles against kernel headers; Debian's for an older kernel do
+	# BCC compiles against kernel headers; Debian's for an older kernel
+	# do, once its two halves (-common and -amd64) are one tree
 	hdr=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | tail -1)
-	[ -n "$hdr" ] && bcc="env BCC_KERNEL_SOURCE=$hdr"
+	if [ -n "$hdr" ] && [ -d "${hdr%-amd64}-common" ]; then
+		mkdir -p "$tmp/kh"
+		cp -rs "${hdr%-amd64}-common/." "$tmp/kh/" 2>/dev/null
+		cp -rsf "$hdr/." "$tmp/kh/" 2>/dev/null
+		bcc="env BCC_KERNEL_SOURCE=$tmp/kh"
+	fi
 fi
+# memleak-bpfcc -p: it takes seconds to compile and attach, so the loop
+# waits (-g) until memleak's first report, then runs
+run_memleak() {	# run_memleak WORK OUT
+	local mpid lpid i
+	rm -f "$tmp/go"; mkfifo "$tmp/go"
+	$ml -w "$1" -s $HEAP_SECS -g <"$tmp/go" >"$2" 2>/dev/null &
+	mpid=$!
+	exec 7>"$tmp/go"
+	for i in $(seq 200); do grep -q '^ready' "$2" && break; sleep 0.1; done
+	# its first report (every second) comes once its probes are in
+	PYTHONUNBUFFERED=1 $bcc memleak-bpfcc -p "$mpid" 1 >"$tmp/ml.out" 2>&1 &
+	lpid=$!
+	for i in $(seq 1200); do grep -q 'Top 10' "$tmp/ml.out" && break; sleep 0.1; done
+	if grep -q 'Top 10' "$tmp/ml.out"; then echo go >&7; else kill "$mpid"; fi
+	exec 7>&-
+	wait "$mpid"
+	kill "$lpid" 2>/dev/null; wait "$lpid" 2>/dev/null	# (an async job ignores SIGINT)
+}
 run_heap() {	# run_heap MODE WORK: one trial, appends ops/s to $tmp/h.MODE.WORK
 	local mode=$1 wk=$2 out=$tmp/hout cmd="$ml -w $2 -s $HEAP_SECS"
 	case $mode in
@@ -286,8 +310,7 @@ run_heap() {	# run_heap MODE WORK: one trial, appends ops/s to $tmp/h.MODE.WORK
 	allocs|heap) $B/cprof record -q -t $mode -o "$tmp/h.pb.gz" -- $cmd >"$out" 2>/dev/null ;;
 	heaptrack) heaptrack -o "$tmp/ht" $cmd >"$out" 2>/dev/null; rm -f "$tmp"/ht* ;;
 	dhat) valgrind -q --tool=dhat --dhat-out-file="$tmp/dhat.out" $cmd >"$out" 2>/dev/null ;;
-	memleak) $bcc memleak-bpfcc -c "$cmd" 5 >"$tmp/ml.out" 2>/dev/null
-		grep -a '^ops_per_sec' "$tmp/ml.out" >"$out" ;;
+	memleak) run_memleak "$wk" "$out" ;;
 	esac
 	ops "$out" >>"$tmp/h.$mode.$wk"
 }
@@ -312,7 +335,8 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; 
 	echo "== redis-server (jemalloc) under redis-benchmark -t set,get,lpush -n 200000: requests/s, $TRIALS trials (medians)"
 	port=$((20000 + RANDOM % 20000))
 	redis-server --port $port --save "" --appendonly no --daemonize no >/dev/null 2>&1 & rp=$!
-	for k in $(seq 100); do redis-benchmark -p $port -n 1 -t ping -q >/dev/null 2>&1 && break; sleep 0.1; done
+	# (redis-benchmark -n 1 with its 50 clients spins forever here)
+	for k in $(seq 100); do redis-cli -p $port ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
 	rb() { redis-benchmark -p $port -t set,get,lpush -n 200000 -q 2>/dev/null |
 		awk '{ for (i = 1; i <= NF; i++) if ($i ~ /requests/) { s += $(i - 1); n++ } } END { if (n) printf "%.0f\n", s / n }'; }
 	for i in $(seq "$TRIALS"); do

@@ -3,8 +3,10 @@
  * free in a loop, with W units of work (a few ns each) between calls,
  * for S seconds.  Prints "ops_per_sec N".  W = 0 is flat out; the bench
  * picks W so that the unprofiled loop makes ~20k allocations a second.
+ * -g: after "ready", wait for a line on stdin before starting (a profiler
+ * that attaches by pid and takes seconds to load is in place by then).
  *
- *   mallocloop [-w W] [-s SECONDS]
+ *   mallocloop [-w W] [-s SECONDS] [-g]
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -29,16 +31,24 @@ int main(int argc, char **argv)
 	unsigned long work = 0, ops = 0;
 	double secs = 3, start, end;
 	uint64_t x = 88172645463325252ULL;
-	int c;
+	int c, go = 0;
 
-	while ((c = getopt(argc, argv, "w:s:")) != -1) {
+	while ((c = getopt(argc, argv, "w:s:g")) != -1) {
 		if (c == 'w')
 			work = strtoul(optarg, NULL, 10);
 		else if (c == 's')
 			secs = atof(optarg);
+		else if (c == 'g')
+			go = 1;
 	}
 	printf("ready %d\n", getpid());
 	fflush(stdout);
+	if (go) {
+		char line[16];
+
+		if (!fgets(line, sizeof(line), stdin))
+			return 1;
+	}
 	start = now();
 	end = start + secs;
 	for (;;) {
