@@ -19,6 +19,11 @@ kids_cpu() {	# kids_cpu PID: cutime+cstime (ticks); huge once it is gone
 	set -- $s
 	echo $((${16:-99999} + ${17:-0}))
 }
+kids_at_least() {	# kids_at_least PID TICKS
+	local v
+	v=$(kids_cpu "$1")
+	[ "${v:-0}" -ge "$2" ] 2>/dev/null
+}
 tree_ok() {	# every process of the tree untraced and not stopped
 	local p
 	for p in "$@"; do
@@ -141,7 +146,7 @@ for i in $(seq "$KILLS"); do
 	# then until a worker's waited children used 0-190 ms of cpu (its
 	# cutime+cstime, in clock ticks: it only grows)
 	w=$(tree_of "$R" | sed -n 2p) k=$((RANDOM % 20))
-	wait_until $WAIT eval '[ "$(kids_cpu '"$w"')" -ge '"$k"' ]'
+	wait_until $WAIT kids_at_least "$w" "$k"
 	kill -KILL "$cp" 2>/dev/null; { wait "$cp"; } 2>/dev/null
 	if ! wait_until $WAIT tree_ok $(tree_of "$R"); then
 		bad=$((bad + 1)); diag "trial $i: a process left traced or stopped"
