@@ -17,6 +17,19 @@ total_of() {
 share_of() { pprof_top "$1" -sample_index="$2" | awk -v f="$3" '$NF == f { sub("%", "", $5); print $5 }'; }
 # the four-sigma half-width, in points, of a share p measured over n samples
 tol_of() { awk -v p="$1" -v n="$2" 'BEGIN { if (n < 1) n = 1; t = 400 * sqrt(p * (1 - p) / n); printf "%.2f", t < 1 ? 1 : t }'; }
+# ... and of churn's share of the objects estimated from n samples taken at
+# --rate r: each sample stands for 1/p objects, p = 1 - e^(-size/r), so a
+# small block's sample weighs much more than a binomial count assumes.
+# With equal calls C = K = N from each site, the share C / (C + K) has
+# variance (Var C + Var K) / (4N)^2, Var = N x mean((1 - p) / p) over
+# heapmix's cycle of sizes (32 + 64k, k < 16; churn takes 3x each).
+objs_tol() { awk -v n="$1" -v r="$2" 'BEGIN {
+	for (k = 0; k < 16; k++) {
+		s = 32 + 64 * k; pk = 1 - exp(-s / r); pc = 1 - exp(-3 * s / r)
+		P += (pk + pc) / 16; V += ((1 - pk) / pk + (1 - pc) / pc) / 16
+	}
+	N = (n < 1 ? 1 : n) / P; t = 400 * sqrt(N * V) / (4 * N)
+	printf "%.2f", t < 1 ? 1 : t }'; }
 in_range() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x != "" && x >= lo && x <= hi) }'; }
 CHECKED="malloc free calloc realloc posix_memalign aligned_alloc valloc pvalloc reallocarray"
 
@@ -52,7 +65,7 @@ diag "allocs: $n samples, churn $churn% of the bytes (4 sigma: $tol points)"
 if awk -v t="$tol" 'BEGIN { exit !(t <= 3) }'; then tol=3; fi
 within "$churn" 75 "$tol" "allocs: churn has 75% of the bytes (keep 25%), within $tol points"
 objs=$(share_of "$TMP/allocs.pb.gz" alloc_objects churn)
-within "$objs" 50 "$(tol_of 0.5 "$n")" "allocs: and half the objects"
+within "$objs" 50 "$(objs_tol "$n" 4096)" "allocs: and half the objects"
 above "${n:-0}" 300 "allocs: samples taken"
 
 # heap: what is live at the end is keep's ring
