@@ -43,14 +43,20 @@ struct look {
 	unsigned idle_checks;	/* looks in a row that found no cpu used */
 };
 
-/* seized (its cpu counted from now) or born (from zero) */
-static void cpu_thread_new(struct sampler *s, struct thread *th)
+/*
+ * At its first look: its cpu counts from where cprof's accounting starts
+ * (seized: the schedstat read then; born: zero).  Before a first look only
+ * its exit stop can move last_runtime, and after that it is gone.
+ */
+static struct look *look_of(struct thread *th)
 {
-	struct look *l = xcalloc(1, sizeof(*l));
+	struct look *l = th->mode_data;
 
-	(void)s;
-	l->seen_runtime = th->last_runtime;
-	th->mode_data = l;
+	if (!l) {
+		l = th->mode_data = xcalloc(1, sizeof(*l));
+		l->seen_runtime = th->last_runtime;
+	}
+	return l;
 }
 
 static void cpu_thread_gone(struct sampler *s, struct thread *th)
@@ -73,17 +79,14 @@ static void tick_cpu(struct sampler *s)
 
 	for (size_t i = 0; i < t->nthreads; i++) {
 		struct thread *th = t->threads[i];
-		struct look *l = th->mode_data;
+		struct look *l;
 		uint64_t rt;
 		char state;
 		bool ran;
 
 		if (th->state != THREAD_RUNNING || th->captured)
 			continue;
-		if (!l) {
-			cpu_thread_new(s, th);	/* (every thread is told of: never) */
-			l = th->mode_data;
-		}
+		l = look_of(th);
 		if (tick < l->next_check)
 			continue;
 		if (proc_read_runtime(th->schedstat_fd, th->stat_fd, &rt))
@@ -125,7 +128,6 @@ const struct sample_mode cpu_mode = {
 	.tick = tick_cpu,
 	.end_time = end_cpu,
 	.leftover = sampler_leftover_to_last,
-	.thread_new = cpu_thread_new,
 	.thread_gone = cpu_thread_gone,
 	.release = cpu_release,
 };
