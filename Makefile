@@ -105,10 +105,11 @@ $(B)/cprof: $(OBJS)
 $(B)/asan/cprof: $(ASAN_OBJS)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)
 
-$(B)/tests/unit: tests/unit/unit.c $(LIB_OBJS)
+# the type table (cmd/profiles.c) too: it links against the modes only
+$(B)/tests/unit: tests/unit/unit.c $(LIB_OBJS) $(B)/obj/cmd/profiles.o
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
-$(B)/asan/tests/unit: tests/unit/unit.c $(ASAN_LIB_OBJS)
+$(B)/asan/tests/unit: tests/unit/unit.c $(ASAN_LIB_OBJS) $(B)/asan/obj/cmd/profiles.o
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LIBS)
 

@@ -237,9 +237,14 @@ static void closer_finish(struct closer *c)
 }
 
 struct heap {
-	bool inuse;		/* heap: returns and frees too */
-	struct afunc user;	/* probe:[LIB:]SYMBOL, or .name NULL */
-	char *lib, *sym;	/* ... as given */
+	bool inuse;		/* heap, pair: returns and frees too */
+	bool pair;		/* pair: live objects are counted, not bytes */
+	/* probe:[LIB:]SYMBOL, pair:ACQUIRE,RELEASE (each [LIB:]SYMBOL) */
+	struct afunc user[2];
+	const char *lib[2];
+	size_t nuser;		/* 0: the allocator */
+	size_t missing;		/* the user function not found */
+	char *sym;		/* the argument as given, cut into the above */
 	bool failed;
 	bool resolved;
 	struct probe *probes;
@@ -369,24 +374,35 @@ static const char *base_name(const char *path)
 	return b ? b + 1 : path;
 }
 
-/* probe:[LIB:]SYMBOL: the first module, in binding order, that has it */
+/*
+ * probe:[LIB:]SYMBOL, pair:ACQUIRE,RELEASE: each function in the first
+ * module, in binding order, that has it; probed once all are found
+ */
 static int resolve_user(struct heap *h, const struct maps *m, struct module **mods,
 			size_t n)
 {
-	for (size_t k = 0; k < n; k++) {
-		struct func_loc loc;
+	struct module *where[2] = { NULL, NULL };
+	struct func_loc loc[2];
 
-		if (h->lib && strncmp(base_name(mods[k]->path), h->lib, strlen(h->lib)))
-			continue;
-		if (uprobe_find_func(mods[k], h->user.name, &loc))
-			continue;
-		add_probe(h, m, mods[k], &h->user, &loc);
-		debug("probe: %s in %s at 0x%llx", h->user.name, mods[k]->path,
-		      (unsigned long long)loc.offset);
-		h->resolved = true;
-		return 1;
+	for (size_t u = 0; u < h->nuser; u++) {
+		const char *lib = h->lib[u];
+
+		for (size_t k = 0; k < n && !where[u]; k++)
+			if ((!lib || !strncmp(base_name(mods[k]->path), lib, strlen(lib))) &&
+			    !uprobe_find_func(mods[k], h->user[u].name, &loc[u]))
+				where[u] = mods[k];
+		if (!where[u]) {
+			h->missing = u;
+			return 0;
+		}
 	}
-	return 0;
+	for (size_t u = 0; u < h->nuser; u++) {
+		add_probe(h, m, where[u], &h->user[u], &loc[u]);
+		debug("probe: %s in %s at 0x%llx", h->user[u].name, where[u]->path,
+		      (unsigned long long)loc[u].offset);
+	}
+	h->resolved = true;
+	return 1;
 }
 
 /*
@@ -415,7 +431,7 @@ static int resolve(struct heap *h, struct target *t)
 	struct module *mods[256], *owner = NULL;
 	size_t n = lookup_order(m, mods, 256);
 
-	if (h->user.name)
+	if (h->nuser)
 		return resolve_user(h, m, mods, n);
 
 	for (size_t k = 0; k < n && !owner; k++) {
@@ -599,6 +615,7 @@ static void on_entry(struct heap *h, const struct event_id *ev, const unsigned c
 	const unsigned char *stack;
 	double inv_p, pk;
 	struct hsample *hs;
+	struct thread *th;
 	struct maps *m;
 	uint32_t label;
 	int64_t zero[4] = { 0 };
@@ -645,6 +662,9 @@ static void on_entry(struct heap *h, const struct event_id *ev, const unsigned c
 	label = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
 	hs->entry = pb_add_labeled(h->s->builder, h->cur->tid, label,
 				   m->epoch, h->pcs, n, zero);
+	th = target_thread(t, h->cur->tid);
+	if (th)
+		th->has_entry = true;	/* its name goes into the profile */
 	if (h->inuse)
 		h->cur->pending[ev->probe] = h->nsamples;
 	h->s->res.samples++;
@@ -869,6 +889,45 @@ static void open_all(struct heap *h, struct target *t)
 	}
 }
 
+/*
+ * probe:[LIB:]SYMBOL: each call counts one.  pair:ACQUIRE,RELEASE (Go's
+ * Add and Remove): ACQUIRE's calls count as probe's do, and the value it
+ * returns is live until RELEASE is called with it as its first argument:
+ * heap's machinery with a count where heap has a size.
+ */
+static int parse_user(struct heap *h, const char *arg)
+{
+	char *spec[2], *comma;
+
+	h->sym = xstrdup(arg);
+	spec[0] = h->sym;
+	h->nuser = 1;
+	if (h->pair) {
+		comma = strchr(h->sym, ',');
+		if (!comma)
+			return error("pair: %s: say pair:ACQUIRE,RELEASE", arg);
+		*comma = 0;
+		spec[1] = comma + 1;
+		h->nuser = 2;
+	}
+	for (size_t u = 0; u < h->nuser; u++) {
+		char *colon = strrchr(spec[u], ':');
+
+		h->lib[u] = NULL;
+		h->user[u].name = spec[u];
+		if (colon) {
+			*colon = 0;
+			h->lib[u] = spec[u];
+			h->user[u].name = colon + 1;
+		}
+		h->user[u].size_a = h->user[u].size_b = h->user[u].frees = -1;
+	}
+	h->user[0].count = true;
+	if (h->pair)
+		h->user[1].frees = 0;
+	return 0;
+}
+
 static int start_heap(struct sampler *s)
 {
 	struct heap *h = xcalloc(1, sizeof(*h));
@@ -885,36 +944,25 @@ static int start_heap(struct sampler *s)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	h->inuse = s->opts.mode->flags & HEAP_INUSE;
+	h->pair = s->opts.mode->flags & HEAP_PAIR;
 	h->rate = s->opts.mem_rate ? s->opts.mem_rate : HEAP_DEFAULT_RATE;
 	h->rng = now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x2545f4914f6cdd1dULL;
 	if (stack > MAX_PROBE_STACK)
 		stack = MAX_PROBE_STACK;
 	closer_init(&h->closer);
 	capture_init(&h->cap, stack & ~7UL);
-	if (s->opts.probe) {
-		char *colon;
-
-		h->sym = xstrdup(s->opts.probe);
-		colon = strrchr(h->sym, ':');
-		if (colon) {
-			*colon = 0;
-			h->lib = h->sym;
-			h->user.name = colon + 1;
-		} else {
-			h->user.name = h->sym;
-		}
-		h->user.size_a = h->user.size_b = h->user.frees = -1;
-		h->user.count = true;
-	}
+	if (s->opts.probe && parse_user(h, s->opts.probe))
+		return -1;
 	ret = check_access(h, t);
 	if (ret)
 		return error("heap: perf_event_open(uprobe): %s%s%s", strerror(-ret),
 			     *uprobe_refused(-ret) ? ": " : "", uprobe_refused(-ret));
 	if (resolve(h, t) > 0)
 		open_all(h, t);
-	else if (h->user.name && !t->launched)
-		return error("probe: no function %s in %s", h->user.name,
-			     h->lib ? h->lib : "the program or its libraries");
+	else if (h->nuser && !t->launched)
+		return error("%s: no function %s in %s", h->pair ? "pair" : "probe",
+			     h->user[h->missing].name,
+			     h->lib[h->missing] ? h->lib[h->missing] : "the program or its libraries");
 	return h->failed ? -1 : 0;
 }
 
@@ -967,7 +1015,9 @@ static void add_values(struct heap *h)
 			continue;
 		v[0] = llround(w);
 		v[1] = llround(w * (double)hs->size);
-		if (hs->live) {
+		if (h->pair)
+			v[1] = hs->live ? v[0] : 0;	/* acquired, live */
+		else if (hs->live) {
 			v[2] = v[0];
 			v[3] = v[1];
 		}
@@ -1058,6 +1108,15 @@ const struct sample_mode heap_mode = {
 };
 
 const struct sample_mode allocs_mode = {
+	.start = start_heap,
+	.thread_new = thread_new_heap,
+	.thread_gone = thread_gone_heap,
+	.probes = probes_heap,
+	.release = release_heap,
+};
+
+const struct sample_mode pair_mode = {
+	.flags = HEAP_INUSE | HEAP_PAIR,
 	.start = start_heap,
 	.thread_new = thread_new_heap,
 	.thread_gone = thread_gone_heap,

@@ -80,8 +80,9 @@ extern const struct sample_mode cpu_mode;		/* attach/cpu.c */
 extern const struct sample_mode wall_mode, block_mode, mutex_mode; /* offcpu.c */
 extern const struct sample_mode threadcreate_mode;	/* attach/threadcreate.c */
 extern const struct sample_mode processcreate_mode;	/* ... the same file */
-extern const struct sample_mode heap_mode, allocs_mode, probe_mode; /* heap.c */
+extern const struct sample_mode heap_mode, allocs_mode, probe_mode, pair_mode; /* heap.c */
 #define HEAP_INUSE 1		/* heap_mode's flag: returns and frees too */
+#define HEAP_PAIR 2		/* pair_mode's: live objects, not bytes */
 #define HEAP_DEFAULT_RATE (512 * 1024)	/* bytes per sample, as Go's */
 
 struct sampler_opts {
@@ -98,7 +99,7 @@ struct sampler_opts {
 	bool raw_stops;		/* no stop-bias correction (--raw-stops) */
 	uint64_t mem_rate;	/* heap, allocs: bytes per sample (--rate);
 				 * probe: calls per sample (--every) */
-	const char *probe;	/* probe: "[LIB:]SYMBOL" */
+	const char *probe;	/* probe: "[LIB:]SYMBOL"; pair: "ACQUIRE,RELEASE" */
 	sigset_t orig_mask;	/* the launched command gets this mask */
 	sigset_t handled;	/* blocked everywhere, read from a signalfd */
 	/* set by another thread: end the recording at the next tick, as a

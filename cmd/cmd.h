@@ -42,7 +42,8 @@ struct profile_type {
 	size_t default_type;	/* index of pprof's default_sample_type, or 0 */
 	const char *num_label;	/* the entry's label is this numeric label */
 	bool heap;		/* Go's heap text format; --rate */
-	bool probe;		/* -t probe:[LIB:]SYMBOL; --every */
+	const char *arg;	/* -t NAME:ARG: what ARG is (probe, pair), or NULL */
+	bool probe;		/* functions named in ARG, by uprobes; --every */
 	const char *period_type[2];
 	bool per_hz;		/* period is 1e9/HZ ns, else 1 */
 	pb_label_fn labels;
@@ -57,6 +58,9 @@ extern const size_t nprofile_types;
 
 /* The type by name, or NULL. */
 const struct profile_type *profile_type_find(const char *name);
+
+/* -t NAME:ARG: ARG ("" if none given), or NULL for a type without one */
+const char *profile_type_arg(const struct profile_type *pt, const char *given);
 
 /* "cpu, wall, ... or threads": the types record takes. */
 char *profile_type_names(void);

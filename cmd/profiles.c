@@ -78,19 +78,35 @@ const struct profile_type profile_types[] = {
 	  .more = "(probe:SYMBOL or probe:LIB:SYMBOL; --every N)",
 	  .ready = true, .mode = &probe_mode, .nvalues = 1,
 	  .types = { { "calls", "count" } },
-	  .period_type = { "calls", "count" }, .probe = true },
+	  .period_type = { "calls", "count" }, .probe = true, .arg = "[LIB:]SYMBOL" },
+	{ .name = "pair", .help = "objects acquired and not yet released, by stack",
+	  .more = "(pair:ACQUIRE,RELEASE; --every N)",
+	  .ready = true, .mode = &pair_mode, .nvalues = 2,
+	  .types = { { "acquired", "count" }, { "live", "count" } },
+	  .period_type = { "acquired", "count" }, .default_type = 2,
+	  .probe = true, .arg = "ACQUIRE,RELEASE" },
 };
 const size_t nprofile_types = sizeof(profile_types) / sizeof(profile_types[0]);
 
 const struct profile_type *profile_type_find(const char *name)
 {
 	/* probe:SYMBOL is the probe type with its argument */
-	if (!strncmp(name, "probe:", 6))
-		name = "probe";
+	size_t len = strcspn(name, ":");
+
 	for (size_t i = 0; i < nprofile_types; i++)
-		if (!strcmp(profile_types[i].name, name))
+		if (!strncmp(profile_types[i].name, name, len) && !profile_types[i].name[len] &&
+		    (!name[len] || profile_types[i].arg))
 			return &profile_types[i];
 	return NULL;
+}
+
+const char *profile_type_arg(const struct profile_type *pt, const char *given)
+{
+	size_t len = strlen(pt->name);
+
+	if (!pt->arg)
+		return NULL;
+	return given[len] == ':' ? given + len + 1 : "";
 }
 
 char *profile_type_names(void)
@@ -124,8 +140,8 @@ int cmd_profiles(int argc, char **argv)
 		for (size_t v = 0; v < pt->nvalues; v++)
 			printf("%s%s/%s", v ? ", " : ": ", pt->types[v][0], pt->types[v][1]);
 		if (pt->ready)
-			printf(" (record -t %s%s)", pt->name,
-			       pt->probe ? ":[LIB:]SYMBOL" : pt->mode ? "" : "; cprof threads");
+			printf(" (record -t %s%s%s)", pt->name, pt->arg ? ":" : "",
+			       pt->arg ? pt->arg : pt->mode ? "" : "; cprof threads");
 		printf("\n");
 	}
 	return CPROF_EXIT_OK;

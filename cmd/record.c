@@ -64,7 +64,7 @@ static const char record_usage[] =
 	"      --rate BYTES       heap, allocs: one sample per BYTES allocated on\n"
 	"                         average (default 524288, Go's MemProfileRate;\n"
 	"                         1: every call)\n"
-	"      --every N          probe: keep one call in N, at random (default 1)\n"
+	"      --every N          probe, pair: keep one call in N, at random (default 1)\n"
 	"      --raw-stops        keep samples where the thread stopped, without\n"
 	"                         moving the user share of syscall-exit stops to\n"
 	"                         the calling code (see ACCURACY in cprof(1))\n"
@@ -199,9 +199,18 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		return usage_error_not_in("record", a->pt ? "not built yet: profile type" :
 					  "unknown profile type", a->type, more);
 	}
-	if (a->pt->probe && (strncmp(a->type, "probe:", 6) || !a->type[6] ||
-			     a->type[strlen(a->type) - 1] == ':'))
-		return usage_error("record", "-t %s: say which function: probe:SYMBOL or probe:LIB:SYMBOL", a->type);
+	if (a->pt->arg) {
+		const char *arg = profile_type_arg(a->pt, a->type);
+		const char *comma = strchr(arg, ',');
+		bool pair = !strcmp(a->pt->name, "pair");
+
+		if (pair ? !comma || comma == arg || !comma[1] || strchr(comma + 1, ',') ||
+			   comma[-1] == ':' || comma[strlen(comma) - 1] == ':' :
+			   !*arg || comma || arg[strlen(arg) - 1] == ':')
+			return usage_error("record", pair ?
+					   "-t %s: say which functions: pair:ACQUIRE,RELEASE, each SYMBOL or LIB:SYMBOL" :
+					   "-t %s: say which function: probe:SYMBOL or probe:LIB:SYMBOL", a->type);
+	}
 	a->fmt = output_format_find(a->format, true);
 	if (!a->fmt)
 		return usage_error_not_in("record", "unknown format", a->format,
@@ -265,7 +274,9 @@ static int render(FILE *f, const struct record_view *a, const struct pprof_meta 
 {
 	const struct pb_view v = {
 		.b = a->b, .sym = a->sym, .type = a->pt->name,
-		.count_name = a->pt->types[0][0], .contention = a->pt->contention,
+		.types = a->pt->types, .contention = a->pt->contention,
+		/* pair: the live objects, as Go's custom profiles show */
+		.count_value = !a->pt->heap && a->pt->default_type ? a->pt->default_type - 1 : 0,
 		.labels = meta->labels,
 	};
 	unsigned char *pb = NULL;
@@ -348,8 +359,15 @@ static void recording_meta(const struct record_view *a, struct pprof_meta *meta)
 	else
 		add_comment(meta, xasprintf("target: pid %d", r->pid));
 	if (pt->probe) {
-		add_comment(meta, xasprintf("probe: calls of %s made while cprof recorded, one in %ld kept and scaled",
-					    a->probe, a->every));
+		if (strcmp(pt->name, "pair"))
+			add_comment(meta, xasprintf("probe: calls of %s made while cprof recorded, one in %ld kept and scaled",
+						    a->probe, a->every));
+		else
+			add_comment(meta, xasprintf("pair: calls of %.*s made while cprof recorded, one in %ld kept and scaled; "
+						    "live: their results not passed to %s by its end (0 is no object)%s",
+						    (int)strcspn(a->probe, ","), a->probe, a->every,
+						    a->probe + strcspn(a->probe, ",") + 1,
+						    a->target_cmd ? "" : "; not those acquired before cprof attached"));
 		add_comment(meta, xasprintf("lost records: %llu (perf ring full)",
 					    (unsigned long long)r->heap_lost));
 		return;
@@ -423,7 +441,7 @@ static int write_profile(struct sampler *s, struct profile_builder *b,
 		.pt = a->pt, .fmt = a->fmt, .b = b, .res = &s->res,
 		.hz = a->hz, .raw_stops = a->raw_stops, .path = out->path,
 		.rate = a->rate, .every = a->every,
-		.probe = a->pt->probe ? a->type + 6 : NULL,
+		.probe = profile_type_arg(a->pt, a->type),
 	};
 	char *cmdline = join_args(argv), *target_cmd = NULL;
 	int ret;
@@ -547,11 +565,11 @@ int cmd_record(int argc, char **argv)
 	if (a.output)
 		path = xstrdup(a.output);
 	else if (a.c.pid)
-		path = xasprintf("cprof-%s-%d.%s", a.type, a.c.pid, ext);
+		path = xasprintf("cprof-%s-%d.%s", a.pt->name, a.c.pid, ext);
 	else {
 		char *copy = xstrdup(a.argv[0]);
 
-		path = xasprintf("cprof-%s-%s.%s", a.type, basename(copy), ext);
+		path = xasprintf("cprof-%s-%s.%s", a.pt->name, basename(copy), ext);
 		free(copy);
 	}
 	/* the output must be writable before the target is touched */
@@ -586,7 +604,7 @@ int cmd_record(int argc, char **argv)
 		.stack_size = (size_t)a.c.stack_size,
 		.raw_stops = a.raw_stops,
 		.mem_rate = (uint64_t)(a.pt->probe ? a.every : a.rate),
-		.probe = a.pt->probe ? a.type + 6 : NULL,
+		.probe = profile_type_arg(a.pt, a.type),
 	};
 	block_handled_signals(&s->opts.handled, &s->opts.orig_mask);
 

@@ -32,12 +32,12 @@ static int print_text(FILE *f, struct report *r, const struct report_opts *o,
 
 static int print_legacy(FILE *f, const struct pb_view *v)
 {
-	return text_legacy(f, v->b, v->sym, v->type, v->contention, v->labels);
+	return text_legacy(f, v->b, v->sym, v->type, v->count_value, v->contention, v->labels);
 }
 
 static int print_dump(FILE *f, const struct pb_view *v)
 {
-	return text_dump(f, v->b, v->sym, v->type, v->count_name);
+	return text_dump(f, v->b, v->sym, v->type, v->types);
 }
 
 /* In the order --help and the error messages name them. */

@@ -29,7 +29,8 @@ struct pb_view {
 	const struct profile_builder *b;
 	struct symbolizer *sym;
 	const char *type;	/* the profile type's name */
-	const char *count_name;	/* its first sample type ("samples") */
+	const char *const (*types)[2];	/* its sample types, {type, unit} */
+	size_t count_value;	/* the value a count profile's text shows */
 	bool contention;	/* Go's contention form (block, mutex) */
 	pb_label_fn labels;
 };

@@ -100,16 +100,15 @@ static void heap_header(FILE *f, const struct profile_builder *b)
 }
 
 int text_legacy(FILE *f, const struct profile_builder *b, struct symbolizer *s,
-		const char *type, bool contention, pb_label_fn labels)
+		const char *type, size_t count_value, bool contention, pb_label_fn labels)
 {
 	bool heap = b->nvalues == 4 && !contention;
-
-	size_t key = contention ? 1 : 0;
+	size_t key = contention ? 1 : heap ? 0 : count_value;
 	size_t *ix = sorted_entries(b, key);
 	int64_t total = 0;
 
 	for (size_t i = 0; i < b->nentries; i++)
-		total += b->entries[i].values[0];
+		total += b->entries[i].values[key];
 	if (contention)
 		fprintf(f, "--- contention:\ncycles/second=1000000000\n");
 	else if (heap)
@@ -130,7 +129,7 @@ int text_legacy(FILE *f, const struct profile_builder *b, struct symbolizer *s,
 			fprintf(f, "%" PRId64 ": %" PRId64 " [%" PRId64 ": %" PRId64 "] @",
 				e->values[2], e->values[3], e->values[0], e->values[1]);
 		else
-			fprintf(f, "%" PRId64 " @", e->values[0]);
+			fprintf(f, "%" PRId64 " @", e->values[key]);
 		for (size_t i = 0; i < npcs; i++)
 			fprintf(f, " 0x%" PRIx64, (uint64_t)(pc_is_pseudo(pcs[i]) ? 0 :
 				pcs[i] & ~(PC_PHYSICAL | PC_TAILCALL)));
@@ -174,8 +173,22 @@ int text_legacy(FILE *f, const struct profile_builder *b, struct symbolizer *s,
 	return ferror(f) ? -1 : 0;
 }
 
+/* a stack's values: "[2 samples, 0.020s]", "[5 acquired, 3 live]" */
+static void dump_values(FILE *f, const struct profile_builder *b, const struct pb_entry *e,
+			const char *const (*types)[2])
+{
+	for (size_t v = 0; v < b->nvalues; v++) {
+		fputs(v ? ", " : "[", f);
+		if (!strcmp(types[v][1], "nanoseconds"))
+			fprintf(f, "%.3fs", e->values[v] / 1e9);
+		else
+			fprintf(f, "%" PRId64 " %s", e->values[v], types[v][0]);
+	}
+	fputs("]:\n", f);
+}
+
 int text_dump(FILE *f, const struct profile_builder *b, struct symbolizer *s,
-	      const char *type, const char *count_name)
+	      const char *type, const char *const (*types)[2])
 {
 	size_t *ix = sorted_entries(b, b->nvalues > 1 ? 1 : 0);
 
@@ -186,13 +199,10 @@ int text_dump(FILE *f, const struct profile_builder *b, struct symbolizer *s,
 		if (!e->values[0] && (b->nvalues < 2 || !e->values[1]))
 			continue;
 		if (e->tid)
-			fprintf(f, "\nthread %d \"%s\" [%" PRId64 " %s", e->tid,
-				pb_thread_name_of(b, e->tid), e->values[0], count_name);
+			fprintf(f, "\nthread %d \"%s\" ", e->tid, pb_thread_name_of(b, e->tid));
 		else
-			fprintf(f, "\n[%" PRId64 " %s", e->values[0], count_name);
-		if (b->nvalues > 1)
-			fprintf(f, ", %.3fs", e->values[1] / 1e9);
-		fprintf(f, "]:\n");
+			fputc('\n', f);
+		dump_values(f, b, e, types);
 		text_stack(f, s, e->epoch, pb_pcs(b, e), e->npcs);
 	}
 	free(ix);

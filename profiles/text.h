@@ -37,11 +37,11 @@ void text_stack(FILE *f, struct symbolizer *s, uint32_t epoch,
  * "# labels: {"key":"value", ...}".
  */
 int text_legacy(FILE *f, const struct profile_builder *b, struct symbolizer *s,
-		const char *type, bool contention, pb_label_fn labels);
+		const char *type, size_t count_value, bool contention, pb_label_fn labels);
 
 /* Every entry's full stack, grouped by thread, largest first. */
 int text_dump(FILE *f, const struct profile_builder *b, struct symbolizer *s,
-	      const char *type, const char *count_name);
+	      const char *type, const char *const (*types)[2]);
 
 /* Write s as a JSON string literal, quotes included. */
 void json_string(FILE *f, const char *s);

@@ -126,6 +126,35 @@ is "$rc" 1 "probe: a function that does not exist: exit 1"
 like "$err" "no function no_such_function" "probe: says so"
 like "$("$CPROF" profiles)" "probe .*calls/count" "cprof profiles lists probe"
 
+# pair:ACQUIRE,RELEASE: objects ACQUIRE returned that RELEASE was not yet
+# given.  On the allocator it is heap by objects: churn's blocks are
+# released at once, keep's stay in the ring until it turns over.
+run_cprof record -t pair:malloc,libc.so.6:free -d 2s -p "$P" -o "$TMP/pair.pb.gz"
+is "$rc" 0 "pair:malloc,libc.so.6:free: exit 0"
+n=$(samples_of)
+raw=$(pprof -raw "$TMP/pair.pb.gz")
+like "$raw" "acquired/count live/count\[dflt\]" "pair: sample types acquired and live, live the default"
+within "$(share_of "$TMP/pair.pb.gz" acquired churn)" 50 "$(tol_of 0.5 "$n")" "pair: churn and keep acquire as often ($n calls)"
+keep=$(share_of "$TMP/pair.pb.gz" live keep)
+ok "$(in_range "$keep" 95 100; echo $?)" "pair: keep holds >= 95% of the live objects ($keep%)"
+# live at the end: the ring's blocks malloc'ed while cprof recorded
+live=$(printf '%s\n' "$raw" | awk '/^ *[0-9]+ +[0-9]+: / { t += $2 } END { print t + 0 }')
+acq=$(pprof_top "$TMP/pair.pb.gz" -sample_index=acquired | awk '$NF == "keep" { print $4 }')
+want=$(( ${acq:-0} < 4096 ? ${acq:-0} : 4096 ))
+ok "$(in_range "$live" $((want * 85 / 100)) $((want * 115 / 100)); echo $?)" \
+	"pair: live objects within 15% of the ring's new blocks ($live of $want)"
+like "$raw" "live: their results not passed to libc.so.6:free by its end" "pair: the comment says what live is"
+run_cprof record -t pair:malloc,free -f text -d 1s -p "$P" -o "$TMP/pair.txt"
+like "$(head -1 "$TMP/pair.txt")" "^pair profile: total [0-9]+$" "pair -f text: Go's count profile, of the live objects"
+is "$(pprof -raw "$TMP/pair.txt" >/dev/null; echo $?)" 0 "pair -f text: go tool pprof reads it back"
+run_cprof record -t pair:malloc -d 1s -p "$P" -o "$TMP/none.pb.gz"
+is "$rc" 2 "pair: one function only: a usage error"
+like "$err" "pair:ACQUIRE,RELEASE" "pair: one function only: says the form"
+run_cprof record -t pair:malloc,no_such_release -d 1s -p "$P" -o "$TMP/none.pb.gz"
+is "$rc" 1 "pair: a function that does not exist: exit 1"
+like "$err" "no function no_such_release" "pair: names it"
+like "$("$CPROF" profiles)" "pair .*acquired/count, live/count \(record -t pair:ACQUIRE,RELEASE\)" "cprof profiles lists pair"
+
 # threads born while cprof records get their probes
 start_target W "$T/heapmix" -n 1024 -T || exit 1
 run_cprof record -t heap --rate 4096 -d 2s -p "$W" -o "$TMP/threads.pb.gz"

@@ -13,6 +13,7 @@
 #include "../../attach/offcpu.h"
 #include "../../attach/sampler.h"
 #include "../../attach/uprobe.h"
+#include "../../cmd/cmd.h"
 #include "../../profiles/pprof.h"
 #include "../../symbolize/maps.h"
 #include "../../symbolize/symbolize.h"
@@ -568,6 +569,36 @@ static void test_free_offset(void)
 	}
 }
 
+/* -t NAME[:ARG]: which row, and its argument */
+static void test_profile_type_find(void)
+{
+	static const struct {
+		const char *given, *type, *arg;
+	} cases[] = {
+		{ "cpu", "cpu", NULL },
+		{ "probe:malloc", "probe", "malloc" },
+		{ "probe:libc.so.6:write", "probe", "libc.so.6:write" },
+		{ "probe", "probe", "" },
+		{ "pair:pool_get,pool_put", "pair", "pool_get,pool_put" },
+		{ "cpu:x", NULL, NULL },	/* cpu takes no argument */
+		{ "pai", NULL, NULL },
+		{ "pairs:a,b", NULL, NULL },
+		{ "", NULL, NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct profile_type *pt = profile_type_find(cases[i].given);
+		const char *arg = pt ? profile_type_arg(pt, cases[i].given) : NULL;
+
+		ok(cases[i].type ? pt && !strcmp(pt->name, cases[i].type) : !pt,
+		   "profile_type_find(\"%s\") -> %s", cases[i].given,
+		   cases[i].type ? cases[i].type : "none");
+		ok(cases[i].arg ? arg && !strcmp(arg, cases[i].arg) : !arg,
+		   "profile_type_arg(\"%s\") -> %s", cases[i].given,
+		   cases[i].arg ? cases[i].arg : "none");
+	}
+}
+
 int main(void)
 {
 	test_parse_duration();
@@ -586,6 +617,7 @@ int main(void)
 	test_http_req();
 	test_http_symbol();
 	test_free_offset();
+	test_profile_type_find();
 	printf("1..%d\n", n);
 	return failed ? 1 : 0;
 }
