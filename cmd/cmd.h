@@ -43,6 +43,7 @@ struct profile_type {
 	const char *num_label;	/* the entry's label is this numeric label */
 	bool heap;		/* Go's heap text format; --rate */
 	const char *arg;	/* -t NAME:ARG: what ARG is (probe, pair), or NULL */
+	size_t nfuncs;		/* ... the [LIB:]SYMBOLs it names, comma-separated */
 	bool probe;		/* functions named in ARG, by uprobes; --every */
 	const char *period_type[2];
 	bool per_hz;		/* period is 1e9/HZ ns, else 1 */
@@ -61,6 +62,9 @@ const struct profile_type *profile_type_find(const char *name);
 
 /* -t NAME:ARG: ARG ("" if none given), or NULL for a type without one */
 const char *profile_type_arg(const struct profile_type *pt, const char *given);
+
+/* Does ARG name the type's nfuncs functions, each SYMBOL or LIB:SYMBOL? */
+bool profile_type_arg_ok(const struct profile_type *pt, const char *arg);
 
 /* "cpu, wall, ... or threads": the types record takes. */
 char *profile_type_names(void);

@@ -78,13 +78,14 @@ const struct profile_type profile_types[] = {
 	  .more = "(probe:SYMBOL or probe:LIB:SYMBOL; --every N)",
 	  .ready = true, .mode = &probe_mode, .nvalues = 1,
 	  .types = { { "calls", "count" } },
-	  .period_type = { "calls", "count" }, .probe = true, .arg = "[LIB:]SYMBOL" },
+	  .period_type = { "calls", "count" }, .probe = true, .arg = "[LIB:]SYMBOL",
+	  .nfuncs = 1 },
 	{ .name = "pair", .help = "objects acquired and not yet released, by stack",
 	  .more = "(pair:ACQUIRE,RELEASE; --every N)",
 	  .ready = true, .mode = &pair_mode, .nvalues = 2,
 	  .types = { { "acquired", "count" }, { "live", "count" } },
 	  .period_type = { "acquired", "count" }, .default_type = 2,
-	  .probe = true, .arg = "ACQUIRE,RELEASE" },
+	  .probe = true, .arg = "ACQUIRE,RELEASE", .nfuncs = 2 },
 };
 const size_t nprofile_types = sizeof(profile_types) / sizeof(profile_types[0]);
 
@@ -107,6 +108,20 @@ const char *profile_type_arg(const struct profile_type *pt, const char *given)
 	if (!pt->arg)
 		return NULL;
 	return given[len] == ':' ? given + len + 1 : "";
+}
+
+bool profile_type_arg_ok(const struct profile_type *pt, const char *arg)
+{
+	size_t n = 0;
+
+	for (const char *spec = arg;; spec += strcspn(spec, ",") + 1) {
+		size_t len = strcspn(spec, ",");
+
+		if (!len || spec[len - 1] == ':' || ++n > pt->nfuncs)
+			return false;
+		if (!spec[len])
+			return n == pt->nfuncs;
+	}
 }
 
 char *profile_type_names(void)

@@ -199,18 +199,10 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		return usage_error_not_in("record", a->pt ? "not built yet: profile type" :
 					  "unknown profile type", a->type, more);
 	}
-	if (a->pt->arg) {
-		const char *arg = profile_type_arg(a->pt, a->type);
-		const char *comma = strchr(arg, ',');
-		bool pair = !strcmp(a->pt->name, "pair");
-
-		if (pair ? !comma || comma == arg || !comma[1] || strchr(comma + 1, ',') ||
-			   comma[-1] == ':' || comma[strlen(comma) - 1] == ':' :
-			   !*arg || comma || arg[strlen(arg) - 1] == ':')
-			return usage_error("record", pair ?
-					   "-t %s: say which functions: pair:ACQUIRE,RELEASE, each SYMBOL or LIB:SYMBOL" :
-					   "-t %s: say which function: probe:SYMBOL or probe:LIB:SYMBOL", a->type);
-	}
+	if (a->pt->arg && !profile_type_arg_ok(a->pt, profile_type_arg(a->pt, a->type)))
+		return usage_error("record", a->pt->nfuncs > 1 ?
+				   "-t %s: say which functions: pair:ACQUIRE,RELEASE, each SYMBOL or LIB:SYMBOL" :
+				   "-t %s: say which function: probe:SYMBOL or probe:LIB:SYMBOL", a->type);
 	a->fmt = output_format_find(a->format, true);
 	if (!a->fmt)
 		return usage_error_not_in("record", "unknown format", a->format,
@@ -359,7 +351,7 @@ static void recording_meta(const struct record_view *a, struct pprof_meta *meta)
 	else
 		add_comment(meta, xasprintf("target: pid %d", r->pid));
 	if (pt->probe) {
-		if (strcmp(pt->name, "pair"))
+		if (pt->nfuncs == 1)
 			add_comment(meta, xasprintf("probe: calls of %s made while cprof recorded, one in %ld kept and scaled",
 						    a->probe, a->every));
 		else

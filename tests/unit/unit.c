@@ -597,6 +597,22 @@ static void test_profile_type_find(void)
 		   "profile_type_arg(\"%s\") -> %s", cases[i].given,
 		   cases[i].arg ? cases[i].arg : "none");
 	}
+	/* the argument's form: one function for probe, two for pair */
+	static const struct {
+		const char *type, *arg;
+		bool ok;
+	} forms[] = {
+		{ "probe", "malloc", true }, { "probe", "libc.so.6:write", true },
+		{ "probe", "", false }, { "probe", "libc.so.6:", false },
+		{ "probe", "a,b", false }, { "pair", "get,put", true },
+		{ "pair", "libpool.so:get,put", true }, { "pair", "get", false },
+		{ "pair", "get,", false }, { "pair", ",put", false },
+		{ "pair", "lib:,put", false }, { "pair", "a,b,c", false },
+	};
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++)
+		ok(profile_type_arg_ok(profile_type_find(forms[i].type), forms[i].arg) == forms[i].ok,
+		   "profile_type_arg_ok(%s, \"%s\") -> %s", forms[i].type, forms[i].arg,
+		   forms[i].ok ? "yes" : "no");
 }
 
 int main(void)
