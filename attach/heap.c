@@ -40,6 +40,7 @@
  * and such samples are dropped anyway.
  */
 #define _GNU_SOURCE
+#include "keeper.h"
 #include "sampler.h"
 #include "uprobe.h"
 #include "unwind.h"
@@ -51,8 +52,6 @@
 #include <errno.h>
 #include <gelf.h>
 #include <math.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -134,6 +133,7 @@ struct hthread {
 	bool open;
 	bool gone;		/* exited: drain, then close */
 	int *fds;		/* nfds, the group leader first, ... */
+	int *kfds;		/* the same events, the keeper's fds */
 	size_t nfds;
 	struct perf_ring ring;
 	uint64_t *last;		/* counts at the last read, by probe */
@@ -158,83 +158,15 @@ struct event_id {
 /* ---- closing events, off the tracer thread ---- */
 
 /*
- * Closing a uprobe event waits for the kernel to unregister it (~50 ms
- * here: 19 events of a thread that exited took 0.9 s), and the tracer must
- * not wait: new threads sit in their first stop until it resumes them.
- * So fds are closed by a few threads of their own, in parallel; the end of
- * the recording waits for them (the probes are gone when cprof says so).
+ * The events are opened and closed by the keeper process (keeper.h): a
+ * SIGKILL meeting a thread of cprof at it can leave the target's
+ * breakpoint behind (measured there).  Closing an event waits for the
+ * kernel to unregister it (~50 ms here: 19 events of a thread that exited
+ * took 0.9 s); the keeper does it in parallel and the tracer does not
+ * wait, but the end of the recording does (the probes are gone when cprof
+ * says so).
  */
-#define CLOSERS 4
-
-struct closer {
-	pthread_mutex_t lock;
-	pthread_cond_t more;
-	int *fds;
-	size_t n, alloc;
-	bool done;
-	pthread_t threads[CLOSERS];
-	size_t nthreads;
-};
-
-static void *closer_main(void *arg)
-{
-	struct closer *c = arg;
-
-	pthread_mutex_lock(&c->lock);
-	for (;;) {
-		while (!c->n && !c->done)
-			pthread_cond_wait(&c->more, &c->lock);
-		if (!c->n)
-			break;
-		int fd = c->fds[--c->n];
-
-		pthread_mutex_unlock(&c->lock);
-		close(fd);
-		pthread_mutex_lock(&c->lock);
-	}
-	pthread_mutex_unlock(&c->lock);
-	return NULL;
-}
-
-static void closer_init(struct closer *c)
-{
-	sigset_t all, old;
-
-	*c = (struct closer){ .lock = PTHREAD_MUTEX_INITIALIZER,
-			      .more = PTHREAD_COND_INITIALIZER };
-	/* signals stay with the threads that read them */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	for (int i = 0; i < CLOSERS; i++)
-		if (!pthread_create(&c->threads[c->nthreads], NULL, closer_main, c))
-			c->nthreads++;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
-
-static void closer_add(struct closer *c, int fd)
-{
-	if (!c->nthreads) {
-		close(fd);
-		return;
-	}
-	pthread_mutex_lock(&c->lock);
-	GROW(c->fds, c->alloc, c->n + 1);
-	c->fds[c->n++] = fd;
-	pthread_cond_signal(&c->more);
-	pthread_mutex_unlock(&c->lock);
-}
-
-/* close what is queued, then end the threads */
-static void closer_finish(struct closer *c)
-{
-	pthread_mutex_lock(&c->lock);
-	c->done = true;
-	pthread_cond_broadcast(&c->more);
-	pthread_mutex_unlock(&c->lock);
-	for (size_t i = 0; i < c->nthreads; i++)
-		pthread_join(c->threads[i], NULL);
-	free(c->fds);
-}
+#define CLOSE_WAIT_MS 120000
 
 struct heap {
 	bool inuse;		/* heap, pair: returns and frees too */
@@ -261,7 +193,7 @@ struct heap {
 	uint64_t rng;
 	struct capture cap;
 	struct hthread *cur;	/* the ring being read */
-	struct closer closer;
+	struct keeper keeper;
 	struct sampler *s;
 	struct unwinder *u;
 	uint64_t *pcs;
@@ -483,7 +415,7 @@ static int open_one(struct heap *h, struct hthread *ht, uint32_t pi, enum ev_kin
 	struct uprobe_attr a = {
 		.path = p->path, .offset = p->loc.offset, .period = 1,
 	};
-	int fd;
+	int fd, kfd;
 
 	switch (kind) {
 	case EV_ENTRY:
@@ -500,9 +432,10 @@ static int open_one(struct heap *h, struct hthread *ht, uint32_t pi, enum ev_kin
 		a.regs = 1ULL << arg_reg[p->f->frees];
 		break;
 	}
-	fd = uprobe_open(&a, ht->tid, kind == EV_ENTRY ? group : -1);
+	fd = uprobe_open(&a, ht->tid, kind == EV_ENTRY ? group : -1, &h->keeper, &kfd);
 	if (fd < 0)
 		return fd;
+	ht->kfds[ht->nfds] = kfd;
 	ht->fds[ht->nfds++] = fd;
 	note_event(h, fd, pi, kind);
 	if (ht->nfds == 1) {
@@ -521,6 +454,7 @@ static int thread_open(struct heap *h, struct hthread *ht)
 	int ret = 0;
 
 	ht->fds = xcalloc(3 * h->nprobes, sizeof(*ht->fds));
+	ht->kfds = xcalloc(3 * h->nprobes, sizeof(*ht->kfds));
 	ht->last = xcalloc(h->nprobes, sizeof(*ht->last));
 	ht->pending = xmalloc(h->nprobes * sizeof(*ht->pending));
 	for (size_t i = 0; i < h->nprobes; i++)
@@ -528,7 +462,7 @@ static int thread_open(struct heap *h, struct hthread *ht)
 	/* the entries first: the first is the group leader, read at once */
 	for (uint32_t i = 0; i < h->nprobes && !ret; i++)
 		if (h->probes[i].alloc)
-			ret = open_one(h, ht, i, EV_ENTRY, ht->nfds ? ht->fds[0] : -1);
+			ret = open_one(h, ht, i, EV_ENTRY, ht->nfds ? ht->kfds[0] : -1);
 	for (uint32_t i = 0; i < h->nprobes && !ret && h->inuse; i++) {
 		if (h->probes[i].alloc)
 			ret = open_one(h, ht, i, EV_RET, -1);
@@ -817,12 +751,13 @@ static void close_thread(struct heap *h, struct hthread *ht)
 		return;
 	drain(h, ht);
 	perf_ring_unmap(&ht->ring);
-	for (size_t i = 0; i < ht->nfds; i++)
-		closer_add(&h->closer, ht->fds[i]);
+	keeper_close(&h->keeper, ht->fds, ht->kfds, ht->nfds);
 	free(ht->fds);
+	free(ht->kfds);
 	free(ht->last);
 	free(ht->pending);
 	ht->fds = NULL;
+	ht->kfds = NULL;
 	ht->nfds = 0;
 	ht->open = false;
 }
@@ -854,20 +789,19 @@ static int check_access(struct heap *h, struct target *t)
 	struct uprobe_attr a = { .period = 1 };
 	GElf_Ehdr eh;
 	char *path;
-	int fd;
+	int fd, kfd;
 
 	if (!lookup_order(m, mods, 1) || !gelf_getehdr(mods[0]->elf, &eh) ||
 	    uprobe_file_offset(mods[0]->elf, eh.e_entry, &a.offset))
 		return 0;	/* nothing to try it on: the first open will say */
 	path = xasprintf("/proc/%d/fd/%d", getpid(), mods[0]->fd);
 	a.path = path;
-	fd = uprobe_open(&a, t->pid, -1);
+	fd = uprobe_open(&a, t->pid, -1, &h->keeper, &kfd);
 	free(path);
 	if (fd >= 0)
-		close(fd);
+		keeper_close(&h->keeper, &fd, &kfd, 1);
 	if (fd >= 0 || fd == -ESRCH)
 		return 0;	/* allowed, or the target is gone already */
-	(void)h;
 	return fd;
 }
 
@@ -949,7 +883,7 @@ static int start_heap(struct sampler *s)
 	h->rng = now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x2545f4914f6cdd1dULL;
 	if (stack > MAX_PROBE_STACK)
 		stack = MAX_PROBE_STACK;
-	closer_init(&h->closer);
+	keeper_start(&h->keeper);
 	capture_init(&h->cap, stack & ~7UL);
 	if (s->opts.probe && parse_user(h, s->opts.probe))
 		return -1;
@@ -1069,15 +1003,17 @@ static void release_heap(struct sampler *s)
 
 		if (ht->open) {
 			perf_ring_unmap(&ht->ring);
-			for (size_t k = 0; k < ht->nfds; k++)
-				closer_add(&h->closer, ht->fds[k]);
+			keeper_close(&h->keeper, ht->fds, ht->kfds, ht->nfds);
 			free(ht->fds);
-					free(ht->last);
+			free(ht->kfds);
+			free(ht->last);
 			free(ht->pending);
 		}
 		free(ht);
 	}
-	closer_finish(&h->closer);
+	if (keeper_finish(&h->keeper, CLOSE_WAIT_MS))
+		note("heap: the kernel is still removing probes after %d s; "
+		     "process cprof-keeper goes on with it", CLOSE_WAIT_MS / 1000);
 	debug("heap: %llu records, %zu samples (%llu inside another allocator), %llu lost",
 	      (unsigned long long)h->records, h->nsamples,
 	      (unsigned long long)h->dropped_nested, (unsigned long long)h->lost);

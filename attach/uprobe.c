@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "uprobe.h"
+#include "keeper.h"
 #include "../lib/util.h"
 #include "../symbolize/maps.h"
 
@@ -15,7 +16,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 int uprobe_file_offset(Elf *elf, uint64_t vaddr, uint64_t *off)
@@ -134,11 +134,11 @@ static int uprobe_pmu(bool ret, uint64_t *retbit)
 	return type;
 }
 
-int uprobe_open(const struct uprobe_attr *a, pid_t tid, int group)
+int uprobe_open(const struct uprobe_attr *a, pid_t tid, int group, struct keeper *k, int *kfd)
 {
 	struct perf_event_attr pa = { .size = sizeof(pa) };
 	uint64_t retbit;
-	int type = uprobe_pmu(a->ret, &retbit), fd;
+	int type = uprobe_pmu(a->ret, &retbit);
 
 	if (type < 0)
 		return -ENOENT;
@@ -146,7 +146,6 @@ int uprobe_open(const struct uprobe_attr *a, pid_t tid, int group)
 		return -EOPNOTSUPP;
 	pa.type = (uint32_t)type;
 	pa.config = retbit;
-	pa.config1 = (uint64_t)(uintptr_t)a->path;
 	pa.config2 = a->offset;
 	pa.sample_period = a->period ? a->period : 1;
 	pa.sample_type = PERF_SAMPLE_IDENTIFIER;
@@ -168,8 +167,7 @@ int uprobe_open(const struct uprobe_attr *a, pid_t tid, int group)
 	pa.inherit = 0;
 	pa.exclude_kernel = 1;
 	pa.exclude_hv = 1;
-	fd = (int)syscall(SYS_perf_event_open, &pa, tid, -1, group, PERF_FLAG_FD_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	return keeper_open(k, &pa, a->path, tid, group, PERF_FLAG_FD_CLOEXEC, kfd);
 }
 
 const char *uprobe_refused(int err)

@@ -18,6 +18,7 @@
 #include <libelf.h>
 
 struct module;
+struct keeper;
 
 /* Where a function starts in its ELF file. */
 struct func_loc {
@@ -56,8 +57,12 @@ struct uprobe_attr {
 	bool read_group;	/* read() gives {nr, {value, id}...} */
 };
 
-/* Open on thread tid; group: a leader's fd or -1.  fd, or -errno. */
-int uprobe_open(const struct uprobe_attr *a, pid_t tid, int group);
+/*
+ * Open on thread tid, in the keeper k (keeper.h); group: the keeper's fd
+ * of a leader, or -1.  cprof's copy of the fd and, in *kfd, the keeper's;
+ * or -errno.
+ */
+int uprobe_open(const struct uprobe_attr *a, pid_t tid, int group, struct keeper *k, int *kfd);
 
 /* Why perf_event_open of a uprobe was refused, and what to grant. */
 const char *uprobe_refused(int err);
