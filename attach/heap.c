@@ -1,8 +1,9 @@
 /*
- * attach/heap.c - the heap and allocs modes: the allocator's entry points
- * watched by kernel uprobes (attach/uprobe.c), one set per thread, and
- * their samples unwound like ptrace captures.  Nothing is written into the
- * target and no thread is stopped for a sample.
+ * attach/heap.c - the heap, allocs, probe and pair modes: the allocator's
+ * entry points (or the functions named) watched by kernel uprobes
+ * (attach/uprobe.c), one set per thread, and their samples unwound like
+ * ptrace captures.  Nothing is written into the target and no thread is
+ * stopped for a sample.
  *
  * Why uprobes through perf_event_open (issue 15's measurements, this
  * machine, malloc(16..4096)/free loop): a uprobe hit costs ~0.9 us and the
@@ -51,9 +52,11 @@
 
 #include <errno.h>
 #include <gelf.h>
+#include <linux/perf_event.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -132,9 +135,12 @@ struct hthread {
 	pid_t tid;
 	bool open;
 	bool gone;		/* exited: drain, then close */
-	int *fds;		/* nfds, the group leader first, ... */
+	/* nfds: the frees (heap, pair), the first owning the ring, nkeep of
+	 * them kept between --duty windows; from fds[leader] on, a window's:
+	 * the entries, their group's leader first, then the returns */
+	int *fds;
 	int *kfds;		/* the same events, the keeper's fds */
-	size_t nfds;
+	size_t nfds, nkeep, leader;
 	struct perf_ring ring;
 	uint64_t *last;		/* counts at the last read, by probe */
 	uint64_t *pending;	/* samples[] awaiting their return, by probe */
@@ -189,6 +195,11 @@ struct heap {
 	struct hsample *samples;
 	size_t nsamples, samples_alloc;
 	struct u64map live;	/* pointer -> samples[] index, or NONE */
+	/* --duty: probes in place in windows (see windows_start) */
+	double duty;
+	bool windows, armed;
+	uint64_t started, switch_at, armed_since, armed_ns;
+	size_t nwindows;
 	uint64_t rate;
 	uint64_t rng;
 	struct capture cap;
@@ -422,6 +433,8 @@ static int open_one(struct heap *h, struct hthread *ht, uint32_t pi, enum ev_kin
 		a.regs = UPROBE_REGS_ALL;
 		a.stack = (uint32_t)h->cap.stack_cap;
 		a.read_group = true;
+		/* --duty: the group counts from when every thread has its probes */
+		a.disabled = h->windows && group < 0;
 		break;
 	case EV_RET:
 		a.ret = true;
@@ -449,6 +462,23 @@ static int open_one(struct heap *h, struct hthread *ht, uint32_t pi, enum ev_kin
 	return 0;
 }
 
+/* the entries (one group, its leader read at once) and the returns */
+static int window_open(struct heap *h, struct hthread *ht)
+{
+	int ret = 0;
+
+	ht->leader = ht->nfds;
+	memset(ht->last, 0, h->nprobes * sizeof(*ht->last));
+	for (uint32_t i = 0; i < h->nprobes && !ret; i++)
+		if (h->probes[i].alloc)
+			ret = open_one(h, ht, i, EV_ENTRY,
+				       ht->nfds > ht->leader ? ht->kfds[ht->leader] : -1);
+	for (uint32_t i = 0; i < h->nprobes && !ret && h->inuse; i++)
+		if (h->probes[i].alloc)
+			ret = open_one(h, ht, i, EV_RET, -1);
+	return ret;
+}
+
 static int thread_open(struct heap *h, struct hthread *ht)
 {
 	int ret = 0;
@@ -459,17 +489,14 @@ static int thread_open(struct heap *h, struct hthread *ht)
 	ht->pending = xmalloc(h->nprobes * sizeof(*ht->pending));
 	for (size_t i = 0; i < h->nprobes; i++)
 		ht->pending[i] = NONE;
-	/* the entries first: the first is the group leader, read at once */
-	for (uint32_t i = 0; i < h->nprobes && !ret; i++)
-		if (h->probes[i].alloc)
-			ret = open_one(h, ht, i, EV_ENTRY, ht->nfds ? ht->kfds[0] : -1);
-	for (uint32_t i = 0; i < h->nprobes && !ret && h->inuse; i++) {
-		if (h->probes[i].alloc)
-			ret = open_one(h, ht, i, EV_RET, -1);
-		if (!ret && h->probes[i].frees)
-			ret = open_one(h, ht, i, EV_FREE, -1);
-	}
 	ht->open = true;
+	/* the frees first: with --duty they stay, and the ring with them */
+	for (uint32_t i = 0; i < h->nprobes && !ret && h->inuse; i++)
+		if (h->probes[i].frees)
+			ret = open_one(h, ht, i, EV_FREE, -1);
+	ht->nkeep = h->windows ? ht->nfds : 0;
+	if (!ret && (!h->windows || h->armed))
+		ret = window_open(h, ht);
 	return ret;
 }
 
@@ -677,9 +704,9 @@ static void read_counts(struct heap *h, struct hthread *ht)
 	uint64_t buf[1 + 2 * NAFUNCS];
 	ssize_t got;
 
-	if (!ht->nfds)
+	if (ht->nfds <= ht->leader)
 		return;
-	got = read(ht->fds[0], buf, sizeof(buf));
+	got = read(ht->fds[ht->leader], buf, sizeof(buf));
 	if (got < 8)
 		return;
 	for (uint64_t i = 0; i < buf[0] && 8 * (2 + 2 * i) <= (uint64_t)got; i++) {
@@ -762,6 +789,26 @@ static void close_thread(struct heap *h, struct hthread *ht)
 	ht->open = false;
 }
 
+/*
+ * --duty, a window's end: its events are closed (drained first), the
+ * frees and the ring stay; samples still waiting for their return
+ * have lost it and are not live.  Without frees the thread is closed.
+ */
+static void window_close(struct heap *h, struct hthread *ht)
+{
+	if (!ht->open)
+		return;
+	if (!ht->nkeep) {
+		close_thread(h, ht);
+		return;
+	}
+	drain(h, ht);
+	keeper_close(&h->keeper, ht->fds + ht->nkeep, ht->kfds + ht->nkeep, ht->nfds - ht->nkeep);
+	ht->nfds = ht->leader = ht->nkeep;
+	for (size_t i = 0; i < h->nprobes; i++)
+		ht->pending[i] = NONE;
+}
+
 static int add_thread(struct heap *h, pid_t tid)
 {
 	struct hthread *ht = xcalloc(1, sizeof(*ht));
@@ -805,20 +852,28 @@ static int check_access(struct heap *h, struct target *t)
 	return fd;
 }
 
-static void open_all(struct heap *h, struct target *t)
+/* every thread's probes: at the start, a failure ends the recording; at a
+ * later --duty window, that thread is not seen in the window */
+static void open_all(struct heap *h, struct target *t, bool first)
 {
 	for (size_t i = 0; i < t->nthreads && !h->failed; i++) {
 		struct thread *th = t->threads[i];
+		struct hthread *ht;
 		int ret;
 
 		if (th->state == THREAD_GONE)
 			continue;
-		ret = add_thread(h, th->tid);
+		ht = find_thread(h, th->tid);	/* heap, pair: its frees are in */
+		ret = ht ? window_open(h, ht) : add_thread(h, th->tid);
+		if (ret == -ESRCH && ht) {
+			ht->gone = true;	/* exited meanwhile */
+			ret = 0;
+		}
 		if (ret) {
-			error("heap: perf_event_open(uprobe) on thread %d: %s%s%s",
+			error("heap: perf_event_open(uprobe) on thread %d: %s%s%s%s",
 			      th->tid, strerror(-ret), *uprobe_refused(-ret) ? ": " : "",
-			      uprobe_refused(-ret));
-			h->failed = true;
+			      uprobe_refused(-ret), first ? "" : " (in this window)");
+			h->failed = first;
 		}
 	}
 }
@@ -862,6 +917,92 @@ static int parse_user(struct heap *h, const char *arg)
 	return 0;
 }
 
+/* ---- windows (--duty) ---- */
+
+/*
+ * With --duty F the probes are in place only a share F of the time: a
+ * window of WINDOW_NS, then a pause of WINDOW_NS x (1 - F) / F x U(0.5,
+ * 1.5) (dithered, as the ticks are, so that windows do not lock onto a
+ * program's own period), and the first state is drawn as if the recording
+ * began at a random moment of that alternation, so that every moment is
+ * covered with chance about F.  A probe costs the target only while it is
+ * in place (the kernel takes the breakpoint out when the process's last
+ * event on it is closed), so F bounds what cprof costs at any rate of
+ * calls, where probing every call costs a trap each (5-8 us on a VM that
+ * forwards every trap to its host).  The calls seen in the windows are
+ * scaled by the recording's time over the windows' (a ratio estimator).
+ * Placing and removing a window's probes takes the kernel 30-250 ms here
+ * (grace periods), during which the target traps uncounted: the windows
+ * are long enough to make that a fraction of them.  Frees cannot be
+ * windowed (a block sampled in a window and freed out of one would stay
+ * live for ever): heap and pair window their entries and returns, and
+ * keep the frees, and the ring they write to, in place all along.
+ */
+#define WINDOW_NS 500000000ULL
+
+static uint64_t pause_ns(struct heap *h)
+{
+	return (uint64_t)((0.5 + uniform(h)) * (double)WINDOW_NS * (1 - h->duty) / h->duty);
+}
+
+static void windows_start(struct heap *h, uint64_t now)
+{
+	h->started = now;
+	h->armed = uniform(h) < h->duty;
+	if (h->armed) {
+		h->armed_since = now;
+		h->switch_at = now + (uint64_t)(uniform(h) * (double)WINDOW_NS);
+		h->nwindows = 1;
+	} else {
+		h->switch_at = now + (uint64_t)(uniform(h) * (double)pause_ns(h));
+	}
+}
+
+/* start or stop the counting of every open thread's group */
+static void windows_count(struct heap *h, bool on)
+{
+	for (size_t i = 0; i < h->nthreads; i++) {
+		struct hthread *ht = h->threads[i];
+
+		if (ht->open && ht->nfds > ht->leader)
+			ioctl(ht->fds[ht->leader], on ? PERF_EVENT_IOC_ENABLE :
+			      PERF_EVENT_IOC_DISABLE, 0);
+	}
+}
+
+/* at the end of a window or a pause: out or in with the probes */
+static void windows_switch(struct heap *h, struct target *t, uint64_t now)
+{
+	if (h->armed) {
+		/* the window ends when its counting does: drained and closed after */
+		size_t n = 0;
+
+		windows_count(h, false);
+		for (size_t i = 0; i < h->nthreads; i++) {
+			window_close(h, h->threads[i]);
+			if (h->threads[i]->open)
+				h->threads[n++] = h->threads[i];
+			else
+				free(h->threads[i]);
+		}
+		h->nthreads = n;
+		h->armed = false;
+		h->armed_ns += now - h->armed_since;
+		h->switch_at = now + pause_ns(h);
+	} else {
+		h->armed = true;
+		h->nwindows++;
+		if (h->resolved)
+			open_all(h, t, false);	/* the window's events, or all */
+		/* from when the probes are in (each open places a breakpoint) */
+		windows_count(h, true);
+		h->armed_since = now_ns();
+		h->switch_at = h->armed_since + WINDOW_NS;
+		debug("heap: window %zu: probes in after %.1f ms", h->nwindows,
+		      (double)(h->armed_since - now) / 1e6);
+	}
+}
+
 static int start_heap(struct sampler *s)
 {
 	struct heap *h = xcalloc(1, sizeof(*h));
@@ -879,6 +1020,8 @@ static int start_heap(struct sampler *s)
 	}
 	h->inuse = s->opts.mode->flags & HEAP_INUSE;
 	h->pair = s->opts.mode->flags & HEAP_PAIR;
+	h->duty = s->opts.duty;
+	h->windows = h->duty > 0 && h->duty < 1;
 	h->rate = s->opts.mem_rate ? s->opts.mem_rate : HEAP_DEFAULT_RATE;
 	h->rng = now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x2545f4914f6cdd1dULL;
 	if (stack > MAX_PROBE_STACK)
@@ -891,9 +1034,14 @@ static int start_heap(struct sampler *s)
 	if (ret)
 		return error("heap: perf_event_open(uprobe): %s%s%s", strerror(-ret),
 			     *uprobe_refused(-ret) ? ": " : "", uprobe_refused(-ret));
-	if (resolve(h, t) > 0)
-		open_all(h, t);
-	else if (h->nuser && !t->launched)
+	if (h->windows)
+		windows_start(h, now_ns());
+	ret = resolve(h, t);
+	if (ret > 0 && (!h->windows || h->armed)) {
+		open_all(h, t, true);
+		windows_count(h, true);
+		h->armed_since = now_ns();
+	} else if (!ret && h->nuser && !t->launched)
 		return error("%s: no function %s in %s", h->pair ? "pair" : "probe",
 			     h->user[h->missing].name,
 			     h->lib[h->missing] ? h->lib[h->missing] : "the program or its libraries");
@@ -905,9 +1053,16 @@ static void thread_new_heap(struct sampler *s, struct thread *th)
 	struct heap *h = H(s);
 	int ret;
 
-	if (!h || !h->resolved || h->failed)
+	/* not in a --duty window: its frees now, the rest at the next */
+	if (!h || !h->resolved || h->failed || (h->windows && !h->armed && !h->inuse))
 		return;
 	ret = add_thread(h, th->tid);
+	if (!ret && h->windows && h->armed && h->nthreads) {
+		struct hthread *ht = h->threads[h->nthreads - 1];
+
+		if (ht->open && ht->nfds > ht->leader)
+			ioctl(ht->fds[ht->leader], PERF_EVENT_IOC_ENABLE, 0);
+	}
 	if (ret) {
 		error("heap: thread %d: perf_event_open(uprobe): %s: its allocations are not seen",
 			th->tid, strerror(-ret));
@@ -942,7 +1097,9 @@ static void add_values(struct heap *h)
 	}
 	for (size_t i = 0; i < h->nsamples; i++) {
 		const struct hsample *hs = &h->samples[i];
-		double w = hs->w;
+		/* --duty: the windows stand for the whole recording */
+		double w = hs->w * (h->windows && h->s->res.heap_armed > 0 ?
+				    1 / h->s->res.heap_armed : 1);
 		int64_t v[4] = { 0 };
 
 		if (hs->entry == NONE)
@@ -973,8 +1130,11 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 		/* launched: the loader maps the allocator soon */
 		root_maps(t)->dirty = true;
 		addrspace_refresh_all(&t->as, 20000000ULL);
-		if (resolve(h, t) > 0)
-			open_all(h, t);
+		if (resolve(h, t) > 0 && (!h->windows || h->armed)) {
+			open_all(h, t, true);
+			windows_count(h, true);
+			h->armed_since = now_ns();
+		}
 		return;
 	}
 	from = h->nsamples;
@@ -986,6 +1146,20 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 		drain(h, ht);
 		if (ht->gone || last)
 			close_thread(h, ht);
+	}
+	if (h->windows) {
+		uint64_t now = now_ns();
+
+		if (last) {
+			if (h->armed)
+				h->armed_ns += now - h->armed_since;
+			h->s->res.heap_windowed = true;
+			h->s->res.heap_windows = h->nwindows;
+			h->s->res.heap_armed = now > h->started ?
+				(double)h->armed_ns / (double)(now - h->started) : 0;
+		} else if (now >= h->switch_at) {
+			windows_switch(h, t, now);
+		}
 	}
 	weigh(h, from);
 	if (last)

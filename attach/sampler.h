@@ -100,6 +100,8 @@ struct sampler_opts {
 	uint64_t mem_rate;	/* heap, allocs: bytes per sample (--rate);
 				 * probe: calls per sample (--every) */
 	const char *probe;	/* probe: "[LIB:]SYMBOL"; pair: "ACQUIRE,RELEASE" */
+	double duty;		/* allocs, probe: the share of the time the
+				 * probes are in place (--duty); 0 or 1: all */
 	sigset_t orig_mask;	/* the launched command gets this mask */
 	sigset_t handled;	/* blocked everywhere, read from a signalfd */
 	/* set by another thread: end the recording at the next tick, as a
@@ -132,6 +134,9 @@ struct sampler_result {
 	size_t heap_probes;	/* heap, allocs: functions probed */
 	uint64_t heap_nested;	/* ... samples inside another allocator call */
 	uint64_t heap_lost;	/* ... records the rings had no room for */
+	bool heap_windowed;	/* --duty below 1: */
+	size_t heap_windows;	/* ... windows the probes were in place, */
+	double heap_armed;	/* ... the share of the recording they cover */
 };
 
 struct stop_fix;

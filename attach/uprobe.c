@@ -165,6 +165,7 @@ int uprobe_open(const struct uprobe_attr *a, pid_t tid, int group, struct keeper
 	 * pthread_create fails with EFAULT.  One event per thread instead.
 	 */
 	pa.inherit = 0;
+	pa.disabled = a->disabled;
 	pa.exclude_kernel = 1;
 	pa.exclude_hv = 1;
 	return keeper_open(k, &pa, a->path, tid, group, PERF_FLAG_FD_CLOEXEC, kfd);

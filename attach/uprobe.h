@@ -55,6 +55,7 @@ struct uprobe_attr {
 	uint64_t regs;		/* PERF_SAMPLE_REGS_USER mask, 0 for none */
 	uint32_t stack;		/* PERF_SAMPLE_STACK_USER bytes, 0 for none */
 	bool read_group;	/* read() gives {nr, {value, id}...} */
+	bool disabled;		/* opened off: PERF_EVENT_IOC_ENABLE starts it */
 };
 
 /*

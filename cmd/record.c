@@ -65,6 +65,10 @@ static const char record_usage[] =
 	"                         average (default 524288, Go's MemProfileRate;\n"
 	"                         1: every call)\n"
 	"      --every N          probe, pair: keep one call in N, at random (default 1)\n"
+	"      --duty F           heap, allocs, probe, pair: the calls probed a share F\n"
+	"                         of the time (0.001-1), in 500 ms windows at random,\n"
+	"                         frees all the time; bounds the cost of the calls at\n"
+	"                         any rate (default 1: always)\n"
 	"      --raw-stops        keep samples where the thread stopped, without\n"
 	"                         moving the user share of syscall-exit stops to\n"
 	"                         the calling code (see ACCURACY in cprof(1))\n"
@@ -91,11 +95,12 @@ struct record_args {
 	size_t npids;
 	int follow;		/* -1: the default (a command's children, yes) */
 	long rate, every;
+	double duty;		/* --duty: 1, or the share of the time probed */
 };
 
 static int parse_args(int argc, char **argv, struct record_args *a)
 {
-	enum { OPT_RAW_STOPS = OPT_FIRST_OWN, OPT_FOLLOW, OPT_NO_FOLLOW, OPT_RATE, OPT_EVERY };
+	enum { OPT_RAW_STOPS = OPT_FIRST_OWN, OPT_FOLLOW, OPT_NO_FOLLOW, OPT_RATE, OPT_EVERY, OPT_DUTY };
 	static const struct option longopts[] = {
 		COMMON_LONGOPTS,
 		{ "type", required_argument, NULL, 't' },
@@ -108,13 +113,14 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		{ "no-follow", no_argument, NULL, OPT_NO_FOLLOW },
 		{ "rate", required_argument, NULL, OPT_RATE },
 		{ "every", required_argument, NULL, OPT_EVERY },
+		{ "duty", required_argument, NULL, OPT_DUTY },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ 0 },
 	};
 	int c, r;
 
 	*a = (struct record_args){ .type = "cpu", .format = "pprof", .hz = 99, .follow = -1,
-				   .rate = HEAP_DEFAULT_RATE, .every = 1 };
+				   .rate = HEAP_DEFAULT_RATE, .every = 1, .duty = 1 };
 	common_args_init(&a->c);
 	opterr = 0;
 	optind = 1;
@@ -164,6 +170,14 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			if (parse_long(optarg, 1, 1L << 40, &a->every))
 				return usage_error("record", "--every: '%s' is not a count from 1", optarg);
 			break;
+		case OPT_DUTY: {
+			char *end;
+
+			a->duty = strtod(optarg, &end);
+			if (end == optarg || *end || !(a->duty >= 0.001 && a->duty <= 1))
+				return usage_error("record", "--duty: '%s' is not a share from 0.001 to 1", optarg);
+			break;
+		}
 		case OPT_RATE:
 			if (parse_long(optarg, 1, 1L << 40, &a->rate))
 				return usage_error("record", "--rate: '%s' is not a number of bytes from 1", optarg);
@@ -203,6 +217,9 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		return usage_error("record", a->pt->nfuncs > 1 ?
 				   "-t %s: say which functions: pair:ACQUIRE,RELEASE, each SYMBOL or LIB:SYMBOL" :
 				   "-t %s: say which function: probe:SYMBOL or probe:LIB:SYMBOL", a->type);
+	if (a->duty < 1 && !a->pt->heap && !a->pt->probe)
+		return usage_error("record", "--duty is for the types that probe functions: "
+				   "heap, allocs, probe, pair%s", "");
 	a->fmt = output_format_find(a->format, true);
 	if (!a->fmt)
 		return usage_error_not_in("record", "unknown format", a->format,
@@ -350,6 +367,10 @@ static void recording_meta(const struct record_view *a, struct pprof_meta *meta)
 		add_comment(meta, xasprintf("target: pid %d: %s", r->pid, a->target_cmd));
 	else
 		add_comment(meta, xasprintf("target: pid %d", r->pid));
+	if (r->heap_windowed)
+		add_comment(meta, xasprintf("--duty: probes in place %.1f%% of the recording, in %zu windows "
+					    "of 500 ms at random; values scaled by the inverse",
+					    100 * r->heap_armed, r->heap_windows));
 	if (pt->probe) {
 		if (pt->nfuncs == 1)
 			add_comment(meta, xasprintf("probe: calls of %s made while cprof recorded, one in %ld kept and scaled",
@@ -596,6 +617,7 @@ int cmd_record(int argc, char **argv)
 		.stack_size = (size_t)a.c.stack_size,
 		.raw_stops = a.raw_stops,
 		.mem_rate = (uint64_t)(a.pt->probe ? a.every : a.rate),
+		.duty = a.duty,
 		.probe = profile_type_arg(a.pt, a.type),
 	};
 	block_handled_signals(&s->opts.handled, &s->opts.orig_mask);
@@ -627,10 +649,18 @@ int cmd_record(int argc, char **argv)
 
 	if (r->processes_seen > 1)
 		snprintf(procs, sizeof(procs), " in %zu processes", r->processes_seen);
+	char windows[64] = "";
+
+	if (r->heap_windowed)
+		snprintf(windows, sizeof(windows), ", probed %.1f%% of the time (%zu windows)",
+			 100 * r->heap_armed, r->heap_windows);
+	if (r->heap_windowed && !r->heap_windows)
+		note("--duty %g: no window fell in the %.2fs recorded: nothing was seen (record longer)",
+		     a.duty, r->duration_ns / 1e9);
 	if (a.pt->heap || a.pt->probe)
-		note("%llu samples, %zu threads%s, %.2fs, %llu records lost, wrote %s",
+		note("%llu samples, %zu threads%s, %.2fs, %llu records lost%s, wrote %s",
 		     (unsigned long long)r->samples, r->threads_seen, procs,
-		     r->duration_ns / 1e9, (unsigned long long)r->heap_lost, path);
+		     r->duration_ns / 1e9, (unsigned long long)r->heap_lost, windows, path);
 	else
 	note("%llu samples, %zu threads%s, %.2fs, pause p50 %lluus p99 %lluus max %lluus, "
 	     "%llu missed ticks, %llu lost samples%s, wrote %s",

@@ -68,6 +68,35 @@ objs=$(share_of "$TMP/allocs.pb.gz" alloc_objects churn)
 within "$objs" 50 "$(objs_tol "$n" 4096)" "allocs: and half the objects"
 above "${n:-0}" 300 "allocs: samples taken"
 
+# --duty: the probes in place in windows a share of the time, the calls
+# seen there scaled to the whole: the same split, the same total
+all=$(total_of "$TMP/allocs.pb.gz" alloc_space)
+run_cprof record -t allocs --rate 4096 --duty 0.3 -d 4s -p "$P" -o "$TMP/duty.pb.gz"
+is "$rc" 0 "allocs --duty 0.3: exit 0"
+n=$(samples_of)
+like "$(pprof -raw "$TMP/duty.pb.gz")" "--duty: probes in place [0-9.]+% of the recording, in [1-9][0-9]* windows" \
+	"allocs --duty: the comment says how much was probed"
+like "$err" "probed [0-9.]+% of the time \([0-9]+ windows\)" "allocs --duty: and the summary"
+within "$(share_of "$TMP/duty.pb.gz" alloc_space churn)" 75 "$(tol_of 0.75 "$n")" "allocs --duty: churn has 75% of the bytes ($n samples)"
+per_sec() { awk -v b="$1" -v s="$2" 'BEGIN { if (b != "") printf "%d", b / s }'; }
+a=$(per_sec "$all" 3); d=$(per_sec "$(total_of "$TMP/duty.pb.gz" alloc_space)" 4)
+ok "$(in_range "${d:-0}" $((${a:-0} * 75 / 100)) $((${a:-0} * 125 / 100)); echo $?)" \
+	"allocs --duty: bytes a second within 25% of every call's ($d, $a)"
+run_cprof record -t cpu --duty 0.3 -d 1s -p "$P" -o "$TMP/none.pb.gz"
+is "$rc" 2 "cpu --duty: a usage error (no probes to window)"
+# heap --duty: the frees stay in place; a thread born in a pause gets them
+# at once (heapmix -T starts one every 0.1 s)
+start_target D "$T/heapmix" -n 1024 -T || exit 1
+run_cprof record -t heap --rate 4096 --duty 0.3 -d 4s -p "$D" -o "$TMP/hduty.pb.gz"
+is "$rc" 0 "heap --duty 0.3: exit 0"
+like "$err" "probed [0-9.]+% of the time \([1-9][0-9]* windows\)" "heap --duty: windows were probed"
+like "$(pprof_top "$TMP/hduty.pb.gz" -sample_index=alloc_space)" "worker_alloc" \
+	"heap --duty: threads born during the recording are seen"
+kill -USR1 "$D"
+is "$(read_line "$D_fd")" "malloc ok" "heap --duty: malloc still works"
+run_cprof record -t allocs --duty 0 -d 1s -p "$P" -o "$TMP/none.pb.gz"
+is "$rc" 2 "allocs --duty 0: a usage error"
+
 # heap: what is live at the end is keep's ring
 run_cprof record -t heap --rate 4096 -d 3s -p "$P" -o "$TMP/heap.pb.gz"
 is "$rc" 0 "heap: exit 0"
@@ -104,7 +133,9 @@ code_intact() { python3 "$TOP/tests/codebytes.py" "$P" $CHECKED >/dev/null; }
 # death: the code is checked until it is the file's again, bounded.
 bad=""
 for i in $(seq "$trials"); do
-	"$CPROF" record -q -t heap --rate 4096 -p "$P" -o "$TMP/k.pb.gz" 2>/dev/null & cp=$!
+	# two trials in four with --duty: killed in a window or in a pause
+	duty=""; [ $(((i + 1) / 2 % 2)) = 0 ] && duty="--duty 0.5"
+	"$CPROF" record -q -t heap --rate 4096 $duty -p "$P" -o "$TMP/k.pb.gz" 2>/dev/null & cp=$!
 	wait_until "$WAIT" traced "$P"
 	nap "0.$((RANDOM % 50))"
 	if [ $((i % 2)) = 0 ]; then
@@ -119,7 +150,7 @@ for i in $(seq "$trials"); do
 	kill -USR1 "$P"
 	[ "$(read_line "$P_fd")" = "malloc ok" ] || bad="$bad $i:malloc"
 done
-is "$bad" "" "cprof SIGKILLed $trials times during -t heap (half after a Ctrl-C): the target runs on, untraced, code intact, malloc works"
+is "$bad" "" "cprof SIGKILLed $trials times during -t heap (half after a Ctrl-C, half with --duty): the target runs on, untraced, code intact, malloc works"
 
 # probe:SYMBOL: the stacks that called a function, every call or one in N
 run_cprof record -t probe:libc.so.6:free -d 1s -p "$P" -o "$TMP/free.pb.gz"

@@ -14,6 +14,7 @@ have_perf=1
 perf record -q -o "$tmp/p.data" -- true >/dev/null 2>&1 || have_perf=0
 
 # ONLY=slowdown|pool|accuracy|shares|threads|report|job|heap|serve runs one section
+# BENCH_REDIS=0 leaves out the redis-server runs of the heap section
 want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
 elapsed() { awk '/^elapsed_ms/ { print $2 }' "$1"; }
@@ -308,29 +309,32 @@ run_heap() {	# run_heap MODE WORK: one trial, appends ops/s to $tmp/h.MODE.WORK
 	case $mode in
 	bare) $cmd >"$out" 2>/dev/null ;;
 	allocs|heap) $B/cprof record -q -t $mode -o "$tmp/h.pb.gz" -- $cmd >"$out" 2>/dev/null ;;
+	# (15 s: a window of 500 ms every 5 s or so; in 3 s, one or none)
+	allocs-duty|heap-duty) $B/cprof record -q -t ${mode%-duty} --duty 0.1 -o "$tmp/h.pb.gz" -- \
+		$ml -w "$wk" -s 15 >"$out" 2>/dev/null ;;
 	heaptrack) heaptrack -o "$tmp/ht" $cmd >"$out" 2>/dev/null; rm -f "$tmp"/ht* ;;
 	dhat) valgrind -q --tool=dhat --dhat-out-file="$tmp/dhat.out" $cmd >"$out" 2>/dev/null ;;
 	memleak) run_memleak "$wk" "$out" ;;
 	esac
 	ops "$out" >>"$tmp/h.$mode.$wk"
 }
-hmodes="bare allocs heap heaptrack dhat"
+hmodes="bare allocs allocs-duty heap heap-duty heaptrack dhat"
 command -v memleak-bpfcc >/dev/null && hmodes="$hmodes memleak"
 for i in $(seq "$TRIALS"); do
 	for m in $hmodes; do run_heap $m "$w"; run_heap $m 0; done
 done
-printf "%-10s %14s %8s %14s %8s\n" mode "~20k/s ops/s" ratio "flat ops/s" ratio
+printf "%-12s %14s %8s %14s %8s\n" mode "~20k/s ops/s" ratio "flat ops/s" ratio
 b20=$(median <"$tmp/h.bare.$w"); b0=$(median <"$tmp/h.bare.0")
 for m in $hmodes; do
 	a=$(median <"$tmp/h.$m.$w"); z=$(median <"$tmp/h.$m.0")
-	printf "%-10s %14s %8s %14s %8s\n" "$m" "$a" \
+	printf "%-12s %14s %8s %14s %8s\n" "$m" "$a" \
 		"$(awk -v a="$a" -v b="$b20" 'BEGIN { if (a != "-" && b > 0) printf "%.3f", a / b; else print "-" }')" "$z" \
 		"$(awk -v a="$z" -v b="$b0" 'BEGIN { if (a != "-" && b > 0) printf "%.4f", a / b; else print "-" }')"
 done
 echo "   (heaptrack and dhat run the program themselves (LD_PRELOAD, emulation);"
-echo "    memleak-bpfcc and cprof load nothing into it)"
+echo "    memleak-bpfcc and cprof load nothing into it; -duty: --duty 0.1, 15 s runs)"
 
-if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
+if [ "${BENCH_REDIS:-1}" = 1 ] && command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
 	echo
 	echo "== redis-server (jemalloc) under redis-benchmark -t set,get,lpush -n 200000: requests/s, $TRIALS trials (medians)"
 	port=$((20000 + RANDOM % 20000))
