@@ -3,23 +3,28 @@
  * uprobe events, so that the kernel takes their breakpoints out also when
  * cprof is SIGKILLed while probes are being placed or removed.
  *
- * Why a process (measured on this kernel, 6.18, tests/uprobe-kill.c: a
- * target calls a probed function every 200 us; the prober opens and
- * closes uprobe events on it and is SIGKILLed at a random moment; a leak
- * is the target's byte still int3 5 s later, with the target running on):
+ * Why a process (measured on this kernel, 6.18, `make bench ONLY=uprobe-kill`,
+ * tests/bench/uprobe-kill.c: a target calls a probed function every
+ * 200 us; a prober opens and closes uprobe events on it and is SIGKILLed
+ * at a random moment; a leak is the target's byte still int3 5 s later,
+ * with the target running on; a fresh target each trial):
  *
- *   threads of the killed process in open/close          leaks
- *   4 closing and reopening                               17 of 30
- *   4 the same, ending by exit(0) instead of SIGKILL      14 of 20
- *   4 opening only, closes done by another process        11 of 20
- *   1 opening only, closes done by another process         8 of 80
- *   1 opening and closing, no other prober                 0 of 30
- *   4, stopped and joined before exit(0)                   0 of 20
+ *   threads of the prober in open/close                  leaks
+ *   4 closing and reopening                               16 of 20
+ *   4 the same, ending by exit(0) instead of SIGKILL      15 of 20
+ *   4 the same, stopped and joined before exit(0)          0 of 20
+ *   4 opening only, closes done by another process         3 of 20
+ *   1 opening only, closes done by another process         1 of 20 (8 of 80
+ *                                                          in an earlier run)
+ *   1 opening and closing, nothing else at it              0 of 40
+ *   none: another process opens and closes, the prober    0 of 40
+ *   holds copies of the fds (what cprof does)
  *
- * A thread that dies waiting for the kernel's uprobe locks (another
- * thread, or another process, holds them) leaves the breakpoint with no
- * event to own it: the kernel handles the trap for the rest of the
- * target's life.  So no thread of cprof opens or closes a uprobe event:
+ * So a prober that dies while one of its threads is at the kernel's
+ * uprobe work, and someone else is at it too, can leave the breakpoint
+ * owned by no event (the kernel then handles its trap for the rest of the
+ * target's life); why, in the kernel, was not traced.  No thread of cprof
+ * therefore opens or closes a uprobe event:
  * the keeper does, and holds every event; cprof gets a copy of each fd
  * (SCM_RIGHTS) for the ring and the ioctls, never the last one.  When
  * cprof dies, the keeper finishes the request at hand, closes every event

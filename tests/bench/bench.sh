@@ -13,7 +13,7 @@ trap 'rm -rf "$tmp"' EXIT
 have_perf=1
 perf record -q -o "$tmp/p.data" -- true >/dev/null 2>&1 || have_perf=0
 
-# ONLY=slowdown|pool|accuracy|shares|threads|report|job|heap|serve runs one section
+# ONLY=slowdown|pool|accuracy|shares|threads|report|job|heap|serve|uprobe-kill runs one section
 # BENCH_REDIS=0 leaves out the redis-server runs of the heap section
 want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
@@ -434,4 +434,11 @@ done
 a=$(median <"$stmp/scrape-none.ms"); b=$(median <"$stmp/scrape-scraped.ms")
 echo "no scraper: ${a} ms; scraped: ${b} ms; throughput ratio $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", a / b }') ($(tr '\n' ' ' <"$stmp/scrape-none.ms")/ $(tr '\n' ' ' <"$stmp/scrape-scraped.ms"))"
 rm -rf "$stmp"
+fi
+
+if want uprobe-kill; then
+echo
+echo "== uprobe breakpoints left in a target by a prober that dies while events are opened or closed"
+echo "   (tests/bench/uprobe-kill.c: why cprof-keeper owns the events, attach/keeper.h)"
+"$B/bench/uprobe-kill" "${KTRIALS:-20}"
 fi
