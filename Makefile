@@ -244,7 +244,7 @@ $(B)/bench/%: tests/bench/%.c
 	$(CC) $(TFLAGS) -o $@ $<
 
 bench: deps-bench $(B)/cprof $(TARGETS) $(B)/bench/spin $(B)/bench/bareloop $(B)/bench/many \
-		$(B)/bench/mallocloop $(B)/bench/uprobe-kill
+		$(B)/bench/mallocloop $(B)/bench/uprobe-kill $(B)/bench/hwbp
 	@bash tests/bench/bench.sh
 
 install: $(B)/cprof

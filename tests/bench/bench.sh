@@ -13,7 +13,7 @@ trap 'rm -rf "$tmp"' EXIT
 have_perf=1
 perf record -q -o "$tmp/p.data" -- true >/dev/null 2>&1 || have_perf=0
 
-# ONLY=slowdown|pool|accuracy|shares|threads|report|job|heap|serve|uprobe-kill runs one section
+# ONLY=slowdown|pool|accuracy|shares|threads|report|job|heap|serve|uprobe-kill|hwbp runs one section
 # BENCH_REDIS=0 leaves out the redis-server runs of the heap section
 want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
@@ -285,6 +285,12 @@ if command -v memleak-bpfcc >/dev/null; then
 		cp -rsf "$hdr/." "$tmp/kh/" 2>/dev/null
 		bcc="env BCC_KERNEL_SOURCE=$tmp/kh"
 	fi
+	# BCC places its uprobes through tracefs, which a fresh VM may not
+	# have mounted (memleak: "open(/sys/kernel/tracing/uprobe_events)")
+	if [ ! -e /sys/kernel/tracing/uprobe_events ]; then
+		mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null ||
+			echo "   (tracefs not mounted and cannot be: memleak-bpfcc will fail)"
+	fi
 fi
 # memleak-bpfcc -p: it takes seconds to compile and attach, so the loop
 # waits (-g) until memleak's first report, then runs
@@ -298,7 +304,12 @@ run_memleak() {	# run_memleak WORK OUT
 	# its first report (every second) comes once its probes are in
 	PYTHONUNBUFFERED=1 $bcc memleak-bpfcc -p "$mpid" 1 >"$tmp/ml.out" 2>&1 &
 	lpid=$!
-	for i in $(seq 1200); do grep -q 'Top 10' "$tmp/ml.out" && break; sleep 0.1; done
+	for i in $(seq 1200); do
+		grep -q 'Top 10' "$tmp/ml.out" && break
+		kill -0 "$lpid" 2>/dev/null || break	# it failed: its output says why
+		sleep 0.1
+	done
+	grep -q 'Top 10' "$tmp/ml.out" || echo "   (memleak-bpfcc: $(grep -m1 -i 'error\|exception\|no such' "$tmp/ml.out"))"
 	if grep -q 'Top 10' "$tmp/ml.out"; then echo go >&7; else kill "$mpid"; fi
 	exec 7>&-
 	wait "$mpid"
@@ -441,4 +452,10 @@ echo
 echo "== uprobe breakpoints left in a target by a prober that dies while events are opened or closed"
 echo "   (tests/bench/uprobe-kill.c: why cprof-keeper owns the events, attach/keeper.h)"
 "$B/bench/uprobe-kill" "${KTRIALS:-20}"
+fi
+
+if want hwbp; then
+echo
+echo "== hardware breakpoints: do they fire here? (tests/bench/hwbp.c; issue 15's ptrace fallback)"
+"$B/bench/hwbp" 1000
 fi
