@@ -22,9 +22,16 @@
  *
  * So a prober that dies while one of its threads is at the kernel's
  * uprobe work, and someone else is at it too, can leave the breakpoint
- * owned by no event (the kernel then handles its trap for the rest of the
- * target's life); why, in the kernel, was not traced.  No thread of cprof
- * therefore opens or closes a uprobe event:
+ * in.  The kernel says so in its log, in the dying thread's name:
+ * "uprobe: cprof:TID failed to unregister, leaking uprobe": it could not
+ * take the breakpoint out (the thread doing it was being killed, as we
+ * read it) and keeps the uprobe, breakpoint and all, until reboot; its
+ * trap is still handled, so the target runs on.  Such a uprobe also
+ * refuses any later one at the same place with another ref_ctr_offset:
+ * after the torture runs of the code before the keeper, BCC's memleak
+ * could no longer probe libc's malloc on this machine ("ref_ctr_offset
+ * mismatch" in the log).  No thread of cprof therefore opens or closes a
+ * uprobe event:
  * the keeper does, and holds every event; cprof gets a copy of each fd
  * (SCM_RIGHTS) for the ring and the ioctls, never the last one.  When
  * cprof dies, the keeper finishes the request at hand, closes every event

@@ -309,7 +309,7 @@ run_memleak() {	# run_memleak WORK OUT
 		kill -0 "$lpid" 2>/dev/null || break	# it failed: its output says why
 		sleep 0.1
 	done
-	grep -q 'Top 10' "$tmp/ml.out" || echo "   (memleak-bpfcc: $(grep -m1 -i 'error\|exception\|no such' "$tmp/ml.out"))"
+	grep -q 'Top 10' "$tmp/ml.out" || echo "   (memleak-bpfcc: $(grep -m1 -i 'cannot\|error\|no such\|exception' "$tmp/ml.out"))"
 	if grep -q 'Top 10' "$tmp/ml.out"; then echo go >&7; else kill "$mpid"; fi
 	exec 7>&-
 	wait "$mpid"
