@@ -238,7 +238,7 @@ void keeper_start(struct keeper *k)
 int keeper_open(struct keeper *k, const struct perf_event_attr *pa, const char *path,
 		pid_t tid, int group, unsigned long flags, int *kfd)
 {
-	static struct request rq;
+	struct request rq;	/* ~4 KiB: one per call, serve may record in several threads */
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;

@@ -3,15 +3,16 @@
  * out when the process that opened the event dies while events are being
  * opened or closed?  The measurement behind attach/keeper.h.
  *
- *   uprobe-kill [TRIALS]
+ *   uprobe-kill [TRIALS [WAY...]]
  *
  * A child (the target) calls probed_fn every 200 us.  For each way of
  * working, a prober process is started TRIALS times: it opens uprobe
  * events (perf_event_open, the uprobe PMU) on probed_fn for the target,
  * opens and closes them in a loop, and is SIGKILLed (or exits) after a
  * random 0-300 ms.  A leak is probed_fn's first byte, read through
- * /proc/PID/mem, still not the file's 5 s later.  The target is checked
- * alive after each trial.  Needs what cprof -t heap needs (CAP_SYS_ADMIN).
+ * /proc/PID/mem, still not the file's 5 s later.  Each trial has a target
+ * of its own (a leak stays for the target's life), checked alive after.
+ * Needs what cprof -t heap needs (CAP_SYS_ADMIN).  WAYs: only these.
  *
  * Ways (N threads of the prober):
  *   loop-N      each closes its event and opens it again, in a loop
@@ -29,6 +30,7 @@
 #include <linux/perf_event.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,25 +293,34 @@ int main(int argc, char **argv)
 	if (f < 0 || pread(f, &orig, 1, (off_t)offset) != 1)
 		return 1;
 	close(f);
-	target = fork();
-	if (target == 0)
-		for (;;) {
-			probed_fn();
-			usleep(200);
-		}
-	snprintf(mem, sizeof(mem), "/proc/%d/mem", target);
-	m = open(mem, O_RDONLY);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	printf("%-10s %8s %s\n", "way", "leaks", "(of trials; target alive after each)");
 	for (size_t w = 0; w < sizeof(ways) / sizeof(*ways); w++) {
 		int leaks = 0, done = 0;
 
+		bool want = argc <= 2;
+
+		for (int i = 2; i < argc; i++)
+			want |= !strcmp(argv[i], ways[w].name);
+		if (!want)
+			continue;
 		way = ways[w].way;
 		nthreads = ways[w].threads;
 		for (int k = 0; k < trials; k++) {
 			unsigned char now = orig;
 			int st;
-			pid_t p = fork();
+			pid_t p;
+
+			/* a target of its own: a leak stays for the target's life */
+			target = fork();
+			if (target == 0)
+				for (;;) {
+					probed_fn();
+					usleep(200);
+				}
+			snprintf(mem, sizeof(mem), "/proc/%d/mem", target);
+			m = open(mem, O_RDONLY);
+			p = fork();
 
 			if (p == 0)
 				prober((unsigned)(rand() % 300000));
@@ -324,26 +335,18 @@ int main(int argc, char **argv)
 				if (pread(m, &now, 1, (off_t)addr) == 1 && now == orig)
 					break;
 			}
-			if (kill(target, 0) || waitpid(target, &st, WNOHANG) == target) {
+			if (waitpid(target, &st, WNOHANG) == target) {
 				printf("%-10s the target died\n", ways[w].name);
 				return 1;
 			}
 			leaks += now != orig;
 			done++;
-			if (now != orig) {
-				/* clean it for the next trial: one more event, closed alone */
-				close(open_probe());
-				if (pread(m, &now, 1, (off_t)addr) == 1 && now != orig) {
-					printf("%-10s %4d of %d (stopped: the leak stays)\n",
-					       ways[w].name, leaks, done);
-					break;
-				}
-			}
+			close(m);
+			kill(target, SIGKILL);
+			waitpid(target, &st, 0);
 		}
-		if (done == trials)
-			printf("%-10s %4d of %d\n", ways[w].name, leaks, done);
+		printf("%-10s %4d of %d\n", ways[w].name, leaks, done);
 		fflush(stdout);
 	}
-	kill(target, SIGKILL);
 	return 0;
 }
