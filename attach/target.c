@@ -377,8 +377,38 @@ int target_seize(struct target *t, const pid_t *tids, size_t n)
 	return 0;
 }
 
+/*
+ * Every restart of a stopped thread goes through here (strace's
+ * ptrace_restart()): the request follows from th->state, a group-stopped
+ * thread is LISTENed (it stays stopped until SIGCONT, as without cprof:
+ * tests/t0007-job-control.sh), any other is CONTinued with sig.  ESRCH
+ * means the thread died while stopped: its exit is reported by waitpid,
+ * an event, not an error.  With t->syscall_stops, PTRACE_SYSCALL instead
+ * of PTRACE_CONT.  Any other failure is said, with the call, and
+ * returned (-errno); the thread's state is left as the caller set it.
+ */
+static int restart(struct target *t, struct thread *th, int sig)
+{
+	enum __ptrace_request op = t->syscall_stops ? PTRACE_SYSCALL : PTRACE_CONT;
+	const char *name = t->syscall_stops ? "PTRACE_SYSCALL" : "PTRACE_CONT";
+	int e;
+
+	if (th->state == THREAD_GROUP_STOPPED) {
+		op = PTRACE_LISTEN;
+		name = "PTRACE_LISTEN";
+		sig = 0;
+	}
+	if (ptrace(op, th->tid, 0, sig) == 0)
+		return 0;
+	e = errno;
+	if (e != ESRCH)
+		error("resume %d: ptrace(%s, %d): %s", th->tid, name, th->tid, strerror(e));
+	return -e;
+}
+
 int target_launch(struct target *t, char *const argv[], const void *sigmask)
 {
+	struct thread *th;
 	int go[2], err[2], e, st;
 	ssize_t n;
 	pid_t pid;
@@ -428,7 +458,7 @@ int target_launch(struct target *t, char *const argv[], const void *sigmask)
 		close(err[0]);
 		return error("launch %s: ptrace(PTRACE_SEIZE, %d): %s", argv[0], pid, strerror(e));
 	}
-	thread_add(t, t->procs[0], pid, false);
+	th = thread_add(t, t->procs[0], pid, false);
 	close(go[1]);
 	do
 		n = read(err[0], &e, sizeof(e));
@@ -436,7 +466,7 @@ int target_launch(struct target *t, char *const argv[], const void *sigmask)
 	close(err[0]);
 	if (n == sizeof(e)) {
 		while (waitpid(pid, &st, __WALL) > 0 && !WIFEXITED(st) && !WIFSIGNALED(st))
-			ptrace(PTRACE_CONT, pid, 0, 0);
+			restart(t, th, 0);
 		error("%s: %s", argv[0], strerror(e));
 		return e == ENOENT ? 127 : 126;
 	}
@@ -452,11 +482,11 @@ int target_launch(struct target *t, char *const argv[], const void *sigmask)
 		if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_EXEC << 8)))
 			break;
 		/* a signal before the exec: deliver it; anything else: resume */
-		ptrace(PTRACE_CONT, pid, 0, (st >> 16) ? 0 : WSTOPSIG(st));
+		restart(t, th, (st >> 16) ? 0 : WSTOPSIG(st));
 	}
 	addrspace_reload(&t->as);
 	t->as.epochs[0].dirty = t->as.dirty = true;	/* ld.so maps libraries next */
-	ptrace(PTRACE_CONT, pid, 0, 0);
+	restart(t, th, 0);
 	return 0;
 }
 
@@ -484,12 +514,6 @@ static void interrupt_done(struct target *t, struct thread *th, enum thread_stat
 	t->in_flight--;
 }
 
-static void resume(pid_t tid, int sig)
-{
-	/* ESRCH: it died while stopped; its exit is reported separately */
-	ptrace(PTRACE_CONT, tid, 0, sig);
-}
-
 static bool is_stop_signal(int sig)
 {
 	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
@@ -514,7 +538,7 @@ static void on_exec(struct target *t, struct thread *th)
 	 * dead task (reads fail), and an interrupt sent to the old leader
 	 * will never be answered.  Start this thread afresh.
 	 */
-	resume(th->tid, 0);
+	restart(t, th, 0);
 	if ((pid_t)former != th->tid) {
 		pid_t tid = th->tid;
 
@@ -560,7 +584,7 @@ static void on_sample_stop(struct target *t, struct thread *th)
 		th->sample_epoch = th->cap.epoch;
 		return;
 	}
-	resume(th->tid, 0);
+	restart(t, th, 0);
 	interrupt_done(t, th, THREAD_RUNNING);
 	if (ret) {
 		t->lost_samples++;
@@ -615,7 +639,7 @@ static void on_group_stop(struct target *t, struct thread *th)
 		interrupt_done(t, th, THREAD_GROUP_STOPPED);
 	}
 	th->state = THREAD_GROUP_STOPPED;
-	ptrace(PTRACE_LISTEN, th->tid, 0, 0);
+	restart(t, th, 0);
 }
 
 /*
@@ -661,7 +685,7 @@ static void on_clone(struct target *t, struct thread *th, enum target_event ev)
 		msg = 0;
 	if (msg && t->clone_stacks)
 		capture_clone(t, th, ev == TEV_FORK);
-	resume(th->tid, 0);
+	restart(t, th, 0);
 	if (!msg)
 		return;
 	tid = (pid_t)msg;
@@ -711,7 +735,7 @@ static void on_exit_stop(struct target *t, struct thread *th)
 		take_runtime(th);
 	if (m->live && m->dirty)
 		addrspace_reload_epoch(&t->as, th->proc->epoch);
-	resume(th->tid, 0);
+	restart(t, th, 0);
 }
 
 /* A process's leader reported its end: the whole thread group is gone. */
@@ -778,6 +802,13 @@ static void dispatch(struct target *t, pid_t tid, int status)
 	}
 	if (!th || th->state == THREAD_GONE)
 		th = newcomer(t, tid);	/* first stop of a new thread */
+	/*
+	 * Any stop but a group-stop means a listened group-stop is over (the
+	 * restart below must be a CONT, not a LISTEN); SIGCONT's own
+	 * PTRACE_EVENT_STOP usually says so first (TEV_STOP below).
+	 */
+	if (ev != TEV_GROUP_STOP && th->state == THREAD_GROUP_STOPPED)
+		th->state = THREAD_RUNNING;
 	switch (ev) {
 	case TEV_GROUP_STOP:
 		on_group_stop(t, th);
@@ -787,7 +818,7 @@ static void dispatch(struct target *t, pid_t tid, int status)
 			on_sample_stop(t, th);
 		} else {
 			th->state = THREAD_RUNNING;	/* or a listened group-stop ended */
-			resume(tid, 0);
+			restart(t, th, 0);
 		}
 		return;
 	case TEV_CLONE:
@@ -805,14 +836,14 @@ static void dispatch(struct target *t, pid_t tid, int status)
 		 * signal-delivery stop: deliver exactly that signal, now
 		 * (tests/t0006-signals.sh: each of 20000 handled once)
 		 */
-		resume(tid, sig);
+		restart(t, th, sig);
 		return;
 	case TEV_OTHER:
 	case TEV_NONE:
 	case TEV_GONE:
 		break;
 	}
-	resume(tid, 0);
+	restart(t, th, 0);
 }
 
 int target_await(struct target *t, uint64_t deadline_ns)
@@ -840,10 +871,10 @@ void target_release_held(struct target *t)
 		struct thread *th = t->threads[i];
 
 		if (th->state == THREAD_HELD_GROUP) {
-			ptrace(PTRACE_LISTEN, th->tid, 0, 0);
 			th->state = THREAD_GROUP_STOPPED;
+			restart(t, th, 0);
 		} else if (th->state == THREAD_HELD) {
-			resume(th->tid, 0);
+			restart(t, th, 0);
 			th->state = THREAD_RUNNING;
 		}
 	}

@@ -27,7 +27,10 @@
  *   plain signal                     signal-delivery stop: re-inject at once
  *                                    (tests/t0006-signals.sh)
  * ESRCH from any call means the thread died: an event, not an error
- * (tests/t0014-torture.sh, thread churn and endings mid-tick).
+ * (tests/t0014-torture.sh, thread churn and endings mid-tick).  Every
+ * restart (CONT, LISTEN, SYSCALL) is made by one function, restart() in
+ * target.c, which picks the request from the thread's state and reports
+ * any other failure with the call's name.
  */
 #ifndef CPROF_TARGET_H
 #define CPROF_TARGET_H
@@ -133,6 +136,8 @@ struct target {
 	bool read_syscalls;	/* open each thread's /proc syscall file */
 	bool clone_stacks;	/* capture the parent at each clone event */
 	bool stop_runtime;	/* weigh each sample by the cpu read at its stop */
+	bool syscall_stops;	/* restart with PTRACE_SYSCALL, not PTRACE_CONT
+				 * (a mode that wants syscall stops; none yet) */
 	struct clone_event *clones;	/* not yet unwound */
 	size_t nclones, clones_ready, clones_alloc;
 	size_t stack_size;

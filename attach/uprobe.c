@@ -1,6 +1,6 @@
 /*
  * attach/uprobe.c - open kernel uprobes as perf events, one per thread,
- * and read the ring buffer they write their samples into.
+ * and find where to place them.
  */
 #define _GNU_SOURCE
 #include "uprobe.h"
@@ -14,8 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 int uprobe_file_offset(Elf *elf, uint64_t vaddr, uint64_t *off)
@@ -187,90 +185,4 @@ const char *uprobe_refused(int err)
 	default:
 		return "";
 	}
-}
-
-int perf_ring_map(struct perf_ring *r, int fd, unsigned order)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-
-	*r = (struct perf_ring){ .fd = fd, .size = page << order };
-	r->base = mmap(NULL, page + r->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (r->base == MAP_FAILED) {
-		r->base = NULL;
-		return -errno;
-	}
-	return 0;
-}
-
-void perf_ring_unmap(struct perf_ring *r)
-{
-	if (r->base)
-		munmap(r->base, (size_t)sysconf(_SC_PAGESIZE) + r->size);
-	free(r->tmp);
-	r->base = NULL;
-	r->tmp = NULL;
-}
-
-int perf_ring_redirect(const struct perf_ring *r, int fd)
-{
-	return ioctl(fd, PERF_EVENT_IOC_SET_OUTPUT, r->fd) < 0 ? -errno : 0;
-}
-
-uint64_t perf_event_id(int fd)
-{
-	uint64_t id = 0;
-
-	if (ioctl(fd, PERF_EVENT_IOC_ID, &id) < 0)
-		return 0;
-	return id;
-}
-
-size_t perf_ring_read(struct perf_ring *r,
-		      void (*fn)(void *arg, const unsigned char *data, size_t len),
-		      void *arg)
-{
-	struct perf_event_mmap_page *mp = r->base;
-	unsigned char *data;
-	uint64_t head, tail;
-	size_t seen = 0, page = (size_t)sysconf(_SC_PAGESIZE);
-
-	if (!mp)
-		return 0;
-	data = (unsigned char *)r->base + page;
-	head = __atomic_load_n(&mp->data_head, __ATOMIC_ACQUIRE);
-	tail = mp->data_tail;
-	while (tail < head) {
-		struct perf_event_header h;
-		size_t at = tail & (r->size - 1);
-		const unsigned char *rec;
-
-		/* a header never wraps: records are 8-byte aligned */
-		memcpy(&h, data + at, sizeof(h));
-		if (h.size < sizeof(h) || tail + h.size > head)
-			break;
-		if (at + h.size <= r->size) {
-			rec = data + at;
-		} else {
-			/* wraps around the end: copy it whole */
-			size_t first = r->size - at;
-
-			if (!r->tmp)
-				r->tmp = xmalloc(65536);
-			memcpy(r->tmp, data + at, first);
-			memcpy(r->tmp + first, data, h.size - first);
-			rec = r->tmp;
-		}
-		if (h.type == PERF_RECORD_SAMPLE) {
-			fn(arg, rec + sizeof(h), h.size - sizeof(h));
-			seen++;
-		} else if (h.type == PERF_RECORD_LOST) {
-			uint64_t lost[2];
-
-			memcpy(lost, rec + sizeof(h), sizeof(lost));
-			r->lost += lost[1];
-		}
-		tail += h.size;
-	}
-	__atomic_store_n(&mp->data_tail, tail, __ATOMIC_RELEASE);
-	return seen;
 }

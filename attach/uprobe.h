@@ -5,8 +5,7 @@
  * torture).  Nothing is written into the target by cprof.
  *
  * uprobe_open() returns an fd or -errno; uprobe_refused() says what to
- * grant.  A struct perf_ring is one mmap'ed ring buffer; the caller owns
- * it and reads it with perf_ring_read() from one thread only.
+ * grant.  The events' rings, counters and windows: attach/perfev.h.
  */
 #ifndef CPROF_UPROBE_H
 #define CPROF_UPROBE_H
@@ -67,35 +66,5 @@ int uprobe_open(const struct uprobe_attr *a, pid_t tid, int group, struct keeper
 
 /* Why perf_event_open of a uprobe was refused, and what to grant. */
 const char *uprobe_refused(int err);
-
-/* The x86-64 register mask cprof unwinds with, and its order. */
-#define UPROBE_REGS_ALL 0xff0fffULL	/* ax..ss, r8..r15 (no ds..gs) */
-
-struct perf_ring {
-	int fd;
-	void *base;
-	size_t size;		/* data area, a power of two */
-	uint64_t lost;		/* PERF_RECORD_LOST counts */
-	unsigned char *tmp;	/* a record that wraps, made whole */
-};
-
-/* mmap 1 + 2^order pages of fd. 0 or -errno. */
-int perf_ring_map(struct perf_ring *r, int fd, unsigned order);
-void perf_ring_unmap(struct perf_ring *r);
-
-/* Redirect fd's records into the ring's. 0 or -errno. */
-int perf_ring_redirect(const struct perf_ring *r, int fd);
-
-/*
- * Each PERF_RECORD_SAMPLE in the ring, oldest first, as (data, len) after
- * the header; then the space is given back to the kernel.  Returns how
- * many were seen.
- */
-size_t perf_ring_read(struct perf_ring *r,
-		      void (*fn)(void *arg, const unsigned char *data, size_t len),
-		      void *arg);
-
-/* The event's id (PERF_EVENT_IOC_ID), or 0. */
-uint64_t perf_event_id(int fd);
 
 #endif

@@ -2,7 +2,8 @@
  * lib/stack.h - what a stack is between the layers: an array of lookup
  * pcs, innermost first, in which a few values that are never user
  * addresses mark frames cprof made up.  attach/ writes them (the unwinder,
- * the samplers), profiles/ names them; neither needs the other's headers.
+ * the samplers), symbolize/ adds tail-call frames, profiles/ names them;
+ * none needs another's headers for it.
  */
 #ifndef CPROF_STACK_H
 #define CPROF_STACK_H
@@ -21,6 +22,12 @@
  * stop's user share is moved to; see attach/sampler.c).
  */
 #define PC_PHYSICAL ((uint64_t)1 << 62)
+/*
+ * Flag on a lookup address: the frame of a function that left the stack by
+ * a tail call (symbolizer_tailcalls() in symbolize/ puts these in), at its
+ * jump.  Its outermost function's name ends in TAILCALL_SUFFIX.
+ */
+#define PC_TAILCALL ((uint64_t)1 << 61)
 static inline bool pc_is_pseudo(uint64_t pc)
 {
 	return pc == PC_TRUNCATED || pc == PC_UNKNOWN || pc == PC_BEFORE_ATTACH ||

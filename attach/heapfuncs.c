@@ -1,0 +1,277 @@
+/*
+ * attach/heapfuncs.c - which functions heap, allocs, probe and pair probe:
+ * the allocator the dynamic linker would bind, or the functions named,
+ * and where each is in its file and in the target.
+ */
+#define _GNU_SOURCE
+#include "heapfuncs.h"
+#include "../lib/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct afunc afuncs[] = {
+	{ "malloc", 0, -1, -1, false, false, false },
+	{ "calloc", 0, 1, -1, false, false, false },
+	{ "realloc", 1, -1, 0, false, false, false },
+	{ "reallocarray", 1, 2, 0, false, false, false },
+	{ "posix_memalign", 2, -1, -1, true, false, false },
+	{ "aligned_alloc", 1, -1, -1, false, false, false },
+	{ "memalign", 1, -1, -1, false, false, false },
+	{ "valloc", 0, -1, -1, false, false, false },
+	{ "pvalloc", 0, -1, -1, false, false, false },
+	{ "free", -1, -1, 0, false, false, false },
+	/* jemalloc's own API */
+	{ "mallocx", 0, -1, -1, false, true, false },
+	{ "rallocx", 1, -1, 0, false, true, false },
+	{ "sdallocx", -1, -1, 0, false, true, false },
+	{ "dallocx", -1, -1, 0, false, true, false },
+	/* C++ new/delete, where the allocator has its own (tcmalloc, jemalloc) */
+	{ "_Znwm", 0, -1, -1, false, true, false },
+	{ "_Znam", 0, -1, -1, false, true, false },
+	{ "_ZnwmRKSt9nothrow_t", 0, -1, -1, false, true, false },
+	{ "_ZnamRKSt9nothrow_t", 0, -1, -1, false, true, false },
+	{ "_ZnwmSt11align_val_t", 0, -1, -1, false, true, false },
+	{ "_ZnamSt11align_val_t", 0, -1, -1, false, true, false },
+	{ "_ZdlPv", -1, -1, 0, false, true, false },
+	{ "_ZdaPv", -1, -1, 0, false, true, false },
+	{ "_ZdlPvm", -1, -1, 0, false, true, false },
+	{ "_ZdaPvm", -1, -1, 0, false, true, false },
+	{ "_ZdlPvSt11align_val_t", -1, -1, 0, false, true, false },
+	{ "_ZdaPvSt11align_val_t", -1, -1, 0, false, true, false },
+	{ "_ZdlPvmSt11align_val_t", -1, -1, 0, false, true, false },
+	{ "_ZdaPvmSt11align_val_t", -1, -1, 0, false, true, false },
+};
+#define NAFUNCS (sizeof(afuncs) / sizeof(afuncs[0]))
+_Static_assert(NAFUNCS <= HFUNCS_MAX, "HFUNCS_MAX: every allocator function");
+
+static bool is_libc(const struct module *m)
+{
+	const char *b = strrchr(m->path, '/');
+
+	b = b ? b + 1 : m->path;
+	return !strncmp(b, "libc.so", 7) || !strncmp(b, "libc-", 5);
+}
+
+static bool is_loader(const struct module *m)
+{
+	const char *b = strrchr(m->path, '/');
+
+	b = b ? b + 1 : m->path;
+	return !strncmp(b, "ld-linux", 8) || !strncmp(b, "ld.so", 5) ||
+	       !strncmp(b, "ld64.so", 7);
+}
+
+/*
+ * The modules in the order a symbol binds: the executable, then the
+ * libraries it and LD_PRELOAD bring (an allocator such as jemalloc or
+ * tcmalloc is one of them), then libc, which they all interpose on.  Not
+ * the loader (its minimal malloc serves only itself).
+ */
+size_t hfuncs_lookup_order(const struct maps *m, struct module **out, size_t max)
+{
+	size_t n = 0;
+
+	for (int pass = 0; pass < 3; pass++) {
+		for (size_t i = 0; i < m->n && n < max; i++) {
+			struct module *mod = m->v[i].mod;
+			bool exe = m->exe && mod && !strcmp(mod->path, m->exe);
+			bool dup = false;
+
+			if (!mod || mod->is_vdso || !mod->elf || is_loader(mod))
+				continue;
+			if ((pass == 0) != exe || (pass == 2) != (!exe && is_libc(mod)))
+				continue;
+			for (size_t j = 0; j < n; j++)
+				dup |= out[j] == mod;
+			if (!dup)
+				out[n++] = mod;
+		}
+	}
+	return n;
+}
+
+static uint64_t module_bias(const struct maps *m, const struct module *mod, bool *found)
+{
+	*found = false;
+	for (size_t i = 0; i < m->n; i++)
+		if (m->v[i].mod == mod) {
+			*found = true;
+			return m->v[i].bias;
+		}
+	return 0;
+}
+
+static void add_probe(struct hfuncs *h, const struct maps *m, struct module *mod,
+		      const struct afunc *f, const struct func_loc *loc)
+{
+	struct probe *p;
+	bool found;
+	uint64_t bias = module_bias(m, mod, &found);
+
+	for (size_t i = 0; i < h->nprobes; i++)
+		if (h->probes[i].mod == mod && h->probes[i].loc.offset == loc->offset)
+			return;	/* an alias of one already probed */
+	h->probes = xrealloc(h->probes, (h->nprobes + 1) * sizeof(*h->probes));
+	p = &h->probes[h->nprobes++];
+	*p = (struct probe){ .f = f, .mod = mod, .loc = *loc,
+			     .start = loc->vaddr + bias,
+			     .end = loc->vaddr + bias + (loc->size ? loc->size : 1) };
+	p->path = xasprintf("/proc/%d/fd/%d", getpid(), mod->fd);
+	p->alloc = f->size_a >= 0 || f->count;
+	p->frees = f->frees >= 0;
+	/* a free only: past its null test, where the kernel emulates */
+	p->free_offset = p->frees && !p->alloc ?
+			 uprobe_free_offset(mod->elf, loc, f->frees) : loc->offset;
+	if (p->free_offset != loc->offset)
+		debug("heap: %s's frees probed at +%llu", f->name,
+		      (unsigned long long)(p->free_offset - loc->offset));
+}
+
+static const char *base_name(const char *path)
+{
+	const char *b = strrchr(path, '/');
+
+	return b ? b + 1 : path;
+}
+
+/*
+ * probe:[LIB:]SYMBOL, pair:ACQUIRE,RELEASE: each function in the first
+ * module, in binding order, that has it; probed once all are found
+ */
+static int resolve_user(struct hfuncs *h, const struct maps *m, struct module **mods,
+			size_t n)
+{
+	struct module *where[2] = { NULL, NULL };
+	struct func_loc loc[2];
+
+	for (size_t u = 0; u < h->nuser; u++) {
+		const char *lib = h->lib[u];
+
+		for (size_t k = 0; k < n && !where[u]; k++)
+			if ((!lib || !strncmp(base_name(mods[k]->path), lib, strlen(lib))) &&
+			    !uprobe_find_func(mods[k], h->user[u].name, &loc[u]))
+				where[u] = mods[k];
+		if (!where[u]) {
+			h->missing = u;
+			return 0;
+		}
+	}
+	for (size_t u = 0; u < h->nuser; u++) {
+		add_probe(h, m, where[u], &h->user[u], &loc[u]);
+		debug("probe: %s in %s at 0x%llx", h->user[u].name, where[u]->path,
+		      (unsigned long long)loc[u].offset);
+	}
+	h->resolved = true;
+	return 1;
+}
+
+/*
+ * The maps an address of this thread means something in (its process's
+ * current image: with processes followed each has its own), and the
+ * maps the allocator is resolved in: the first root's.  A child that
+ * execs a program with another allocator is probed at the first one's.
+ */
+struct maps *hfuncs_maps_of(struct target *t, pid_t tid)
+{
+	struct thread *th = target_thread(t, tid);
+
+	return th && th->proc ? thread_maps(t, th) : addrspace_current(&t->as);
+}
+
+struct maps *hfuncs_root_maps(struct target *t)
+{
+	struct process *p = target_process(t, t->pid);
+
+	return p ? &t->as.epochs[p->epoch] : addrspace_current(&t->as);
+}
+
+int hfuncs_resolve(struct hfuncs *h, struct target *t)
+{
+	const struct maps *m = hfuncs_root_maps(t);
+	struct module *mods[256], *owner = NULL;
+	size_t n = hfuncs_lookup_order(m, mods, 256);
+
+	if (h->nuser)
+		return resolve_user(h, m, mods, n);
+
+	for (size_t k = 0; k < n && !owner; k++) {
+		struct func_loc loc;
+
+		if (!uprobe_find_func(mods[k], "malloc", &loc))
+			owner = mods[k];
+	}
+	if (!owner)
+		return 0;
+	for (size_t i = 0; i < NAFUNCS; i++) {
+		const struct afunc *f = &afuncs[i];
+
+		if (!h->inuse && f->size_a < 0)
+			continue;	/* allocs: frees are not looked at */
+		for (size_t k = 0; k < n; k++) {
+			struct func_loc loc;
+
+			if (f->own && mods[k] != owner)
+				continue;
+			if (uprobe_find_func(mods[k], f->name, &loc))
+				continue;
+			add_probe(h, m, mods[k], f, &loc);
+			debug("heap: probe %s in %s at 0x%llx", f->name, mods[k]->path,
+			      (unsigned long long)loc.offset);
+			break;
+		}
+	}
+	h->resolved = true;
+	return 1;
+}
+
+/*
+ * probe:[LIB:]SYMBOL: each call counts one.  pair:ACQUIRE,RELEASE (Go's
+ * Add and Remove): ACQUIRE's calls count as probe's do, and the value it
+ * returns is live until RELEASE is called with it as its first argument:
+ * heap's machinery with a count where heap has a size.
+ */
+int hfuncs_parse_user(struct hfuncs *h, const char *arg)
+{
+	char *spec[2], *comma;
+
+	h->sym = xstrdup(arg);
+	spec[0] = h->sym;
+	h->nuser = 1;
+	if (h->pair) {
+		comma = strchr(h->sym, ',');
+		if (!comma)
+			return error("pair: %s: say pair:ACQUIRE,RELEASE", arg);
+		*comma = 0;
+		spec[1] = comma + 1;
+		h->nuser = 2;
+	}
+	for (size_t u = 0; u < h->nuser; u++) {
+		char *colon = strrchr(spec[u], ':');
+
+		h->lib[u] = NULL;
+		h->user[u].name = spec[u];
+		if (colon) {
+			*colon = 0;
+			h->lib[u] = spec[u];
+			h->user[u].name = colon + 1;
+		}
+		h->user[u].size_a = h->user[u].size_b = h->user[u].frees = -1;
+	}
+	h->user[0].count = true;
+	if (h->pair)
+		h->user[1].frees = 0;
+	return 0;
+}
+
+void hfuncs_release(struct hfuncs *h)
+{
+	for (size_t i = 0; i < h->nprobes; i++)
+		free(h->probes[i].path);
+	free(h->sym);
+	free(h->probes);
+	h->sym = NULL;
+	h->probes = NULL;
+	h->nprobes = 0;
+}

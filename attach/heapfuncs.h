@@ -1,0 +1,88 @@
+/*
+ * attach/heapfuncs.h - what heap, allocs, probe and pair probe (attach/
+ * heap.c): the allocator's entry points, or the functions the user
+ * named, found by their symbols in the modules the target maps.  All on
+ * the tracer thread; nothing here opens a probe.
+ */
+#ifndef CPROF_HEAPFUNCS_H
+#define CPROF_HEAPFUNCS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "target.h"
+#include "uprobe.h"
+
+/* An allocator entry point: which arguments say the size, which is freed. */
+struct afunc {
+	const char *name;
+	signed char size_a, size_b;	/* size = arg a (x arg b), -1: none */
+	signed char frees;		/* the pointer freed, -1: none */
+	bool memptr;			/* the result is stored at *arg0 */
+	bool own;			/* only from the module that has malloc */
+	bool count;			/* probe:SYMBOL: each call counts 1 */
+};
+
+/* At most this many functions are probed (the allocator's, all found). */
+#define HFUNCS_MAX 32
+
+/* A probed function: where it is, in the file and in the target. */
+struct probe {
+	const struct afunc *f;	/* NULL for probe:SYMBOL */
+	struct module *mod;
+	char *path;		/* for config1: the file through cprof's own fd */
+	struct func_loc loc;
+	uint64_t free_offset;	/* where its frees are seen (uprobe_free_offset) */
+	uint64_t start, end;	/* runtime address range */
+	bool alloc, frees;
+	/* calls counted, not yet shared among the records (see weigh) */
+	uint64_t calls, carry;
+	uint64_t received;	/* records read in this interval */
+	size_t first_open;	/* samples[] from here on have no weight yet */
+};
+
+struct hfuncs {
+	bool inuse;		/* heap, pair: returns and frees too */
+	bool pair;		/* pair: live objects are counted, not bytes */
+	/* probe:[LIB:]SYMBOL, pair:ACQUIRE,RELEASE (each [LIB:]SYMBOL) */
+	struct afunc user[2];
+	const char *lib[2];
+	size_t nuser;		/* 0: the allocator */
+	size_t missing;		/* the user function not found */
+	char *sym;		/* the argument as given, cut into the above */
+	bool resolved;
+	struct probe *probes;	/* owned: hfuncs_release() */
+	size_t nprobes;
+};
+
+/*
+ * probe:[LIB:]SYMBOL, or with h->pair ACQUIRE,RELEASE: the functions
+ * named.  0, or -1 (reported).
+ */
+int hfuncs_parse_user(struct hfuncs *h, const char *arg);
+
+/*
+ * Find what to probe in the first root's maps: 1 resolved (h->probes),
+ * 0 not yet (no allocator mapped, or a function named not found:
+ * h->missing says which).
+ */
+int hfuncs_resolve(struct hfuncs *h, struct target *t);
+
+void hfuncs_release(struct hfuncs *h);
+
+/*
+ * The modules of m in the order a symbol binds (the executable, the
+ * libraries, libc; not the loader), at most max; how many.
+ */
+size_t hfuncs_lookup_order(const struct maps *m, struct module **out, size_t max);
+
+/*
+ * The maps an address of thread tid means something in (its process's
+ * current image), and those the allocator is resolved in (the first
+ * root's).
+ */
+struct maps *hfuncs_maps_of(struct target *t, pid_t tid);
+struct maps *hfuncs_root_maps(struct target *t);
+
+#endif
