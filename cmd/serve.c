@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include "cmd.h"
+#include "view.h"
 #include "../attach/procfs.h"
 #include "../attach/sampler.h"
 #include "../attach/snapshot.h"
@@ -363,7 +364,7 @@ static void session_free(struct session *s)
 	free(s);
 }
 
-static void print_to_reply(struct reply *r, const struct record_view *v)
+static void print_to_reply(struct reply *r, const struct view *v)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -374,7 +375,7 @@ static void print_to_reply(struct reply *r, const struct record_view *v)
 		reply_text(r, 500, "cprof: open_memstream: %s", strerror(errno));
 		return;
 	}
-	ret = record_print(f, (void *)v);
+	ret = view_print(f, (void *)v);
 	if (ferror(f) | fclose(f) || ret) {
 		free(buf);
 		reply_text(r, 500, "cprof: cannot format the %s profile", v->pt->name);
@@ -397,15 +398,13 @@ static void render_session(struct session *s, const struct http_req *q,
 			   const char *command, struct reply *r)
 {
 	const struct output_format *fmt = format_for(q->debug, false);
-	struct record_view v = {
-		.pt = s->pt, .fmt = fmt, .b = &s->b, .res = &s->s.res,
-		.hz = srv.a.hz, .command = command,
-		.rate = HEAP_DEFAULT_RATE, .every = 1,
+	struct view v = {
+		.pt = s->pt, .fmt = fmt, .b = &s->b, .rec = &s->s, .command = command,
 	};
 
 	pthread_mutex_lock(&s->render_mu);
 	if (!s->sym)
-		s->sym = record_symbolizer(&s->s, &s->b, s->pt, srv.a.c.debuginfo_path);
+		s->sym = view_symbolizer(&s->s, &s->b, s->pt, srv.a.c.debuginfo_path);
 	v.sym = s->sym;
 	if (q->debug <= 0 && s->pprof) {
 		free(r->body);
@@ -476,8 +475,8 @@ static void serve_recording(pid_t pid, const struct profile_type *pt, long secs,
 	if (owner) {
 		s->s.opts = (struct sampler_opts){
 			.mode = pt->mode, .pid = pid,
-			/* heap, allocs: a tick reads the perf rings (record's 1 ms) */
-			.hz = pt->heap ? 1000 : (unsigned)srv.a.hz,
+			/* -F is the default rate: a mode may need its own */
+			.hz = sampler_hz(pt->mode, (unsigned)srv.a.hz, false),
 			.follow = pt->mode->follows,	/* processcreate */
 			.duration_ns = (uint64_t)secs * 1000000000ULL,
 			.max_depth = (size_t)srv.a.c.max_depth,
@@ -527,7 +526,7 @@ static void serve_snapshot(pid_t pid, const struct profile_type *pt,
 	uint64_t deadline = now_ns() + (uint64_t)srv.a.max_seconds * 1000000000ULL;
 	struct snapshot snap = { 0 };
 	struct profile_builder b;
-	struct record_view v = {
+	struct view v = {
 		.pt = pt, .fmt = format_for(q->debug, true), .b = &b,
 		.snap = &snap, .command = command,
 	};
@@ -578,7 +577,7 @@ static void serve_snapshot(pid_t pid, const struct profile_type *pt,
 		attach_failed(r, pid, "read");
 	} else {
 		pb_init(&b, 1);
-		record_snapshot_samples(&snap, &b);
+		view_snapshot_samples(&snap, &b);
 		v.sym = snapshot_symbolizer(&snap);
 		print_to_reply(r, &v);
 		pb_release(&b);
@@ -588,30 +587,13 @@ static void serve_snapshot(pid_t pid, const struct profile_type *pt,
 
 /* ---- the other endpoints ------------------------------------------ */
 
-static const char *type_of(const struct http_req *q)
-{
-	if (!strcmp(q->name, "profile"))
-		return "cpu";
-	if (!strcmp(q->name, "goroutine"))
-		return "threads";
-	return q->name;
-}
-
 static void serve_profile(pid_t pid, const struct http_req *q, struct reply *r)
 {
-	const struct profile_type *pt = profile_type_find(type_of(q));
-	bool cpu = !strcmp(q->name, "profile");
+	const struct profile_type *pt = profile_type_of_path(q->name);
 	char *command;
 	long secs;
 
-	/* probe:SYMBOL has no path of Go's (and names code to trap) */
-	if (pt && pt->probe)
-		pt = NULL;
-	if (pt && !pt->ready) {
-		reply_text(r, 501, "cprof: the %s profile is not built yet", pt->name);
-		return;
-	}
-	if (!pt || (q->delta && (!pt->mode || cpu))) {
+	if (!pt || (q->delta && (!pt->mode || pt->go_cpu))) {
 		reply_text(r, 404, "Unknown profile");
 		return;
 	}
@@ -620,20 +602,18 @@ static void serve_profile(pid_t pid, const struct http_req *q, struct reply *r)
 		return;
 	}
 	/* Go: the cpu profile ignores debug; the others refuse both */
-	if (pt->mode && q->seconds && q->debug && !cpu) {
+	if (pt->mode && q->seconds && q->debug && !pt->go_cpu) {
 		reply_text(r, 400, "seconds and debug params are incompatible");
 		return;
 	}
 	/* Go's names: "profile", "NAME", and "NAME-delta" for ?seconds= */
 	snprintf(r->disposition, sizeof(r->disposition), "attachment; filename=\"%s%s%s\"",
-		 q->delta ? "delta_" : "", q->name, q->seconds && !cpu ? "-delta" : "");
+		 q->delta ? "delta_" : "", q->name, q->seconds && !pt->go_cpu ? "-delta" : "");
 	if (!pt->mode) {
 		command = xasprintf("cprof serve: /debug/pprof/%s", q->name);
 		serve_snapshot(pid, pt, q, command, r);
 	} else {
-		/* cpu and wall: Go's 30 s; the others: --window */
-		secs = q->seconds ? q->seconds :
-		       cpu || !strcmp(pt->name, "wall") ? 30 :
+		secs = q->seconds ? q->seconds : pt->go_seconds ? (long)pt->go_seconds :
 		       (long)((srv.a.window_ns + 999999999ULL) / 1000000000ULL);
 		if (secs > srv.a.max_seconds)
 			secs = srv.a.max_seconds;
@@ -642,7 +622,7 @@ static void serve_profile(pid_t pid, const struct http_req *q, struct reply *r)
 		serve_recording(pid, pt, secs, q, command, r);
 	}
 	free(command);
-	if (r->status == 200 && q->debug > 0 && !cpu) {
+	if (r->status == 200 && q->debug > 0 && !pt->go_cpu) {
 		r->type = "text/plain; charset=utf-8";
 		r->disposition[0] = '\0';
 	} else if (r->status == 200) {
@@ -755,7 +735,7 @@ static void serve_index(pid_t pid, pid_t asked, struct reply *r)
 	FILE *f = open_memstream(&buf, &blen);
 	pid_t *tids = NULL, pids[MAX_PIDS];
 	size_t ntids = 0, npids;
-	char *why;
+	char *why, count[32];
 
 	if (!f) {
 		reply_text(r, 500, "cprof: open_memstream: %s", strerror(errno));
@@ -766,6 +746,7 @@ static void serve_index(pid_t pid, pid_t asked, struct reply *r)
 		comm[strcspn(comm, "\n")] = '\0';
 	proc_tasks(pid, &tids, &ntids);
 	free(tids);
+	snprintf(count, sizeof(count), "%zu", ntids);
 	fprintf(f, "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n"
 		"<title>/debug/pprof/</title>\n</head>\n<body>\n"
 		"<h1>/debug/pprof/: process %d (", pid);
@@ -776,30 +757,42 @@ static void serve_index(pid_t pid, pid_t asked, struct reply *r)
 		CPROF_VERSION);
 	for (size_t i = 0; i < nprofile_types; i++) {
 		const struct profile_type *pt = &profile_types[i];
-		const char *name = !strcmp(pt->name, "cpu") ? "profile" : pt->name;
+		const char *name = pt->go_name ? pt->go_name : pt->name;
 
-		if (!pt->ready || pt->probe)
-			continue;
+		if (pt->arg)
+			continue;	/* no path of Go's: record's alone */
 		fprintf(f, "<tr><td>");
 		if (!pt->mode)
 			fprintf(f, "%zu", ntids);
 		/* the cpu profile is binary only, as Go's */
 		fprintf(f, "</td><td><a href=\"%s%s\">%s</a></td><td>", name,
-			pt->mode && strcmp(pt->name, "cpu") ? "?debug=1" :
-			!pt->mode ? "?debug=1" : "", name);
+			pt->go_cpu ? "" : "?debug=1", name);
 		html_escape(f, pt->help);
 		fprintf(f, "</td></tr>\n");
-		if (!pt->mode) {
-			fprintf(f, "<tr><td>%zu</td><td><a href=\"goroutine?debug=1\">goroutine</a></td>"
-				"<td>the same, by Go's name</td></tr>\n", ntids);
-		}
+		if (pt->go_alias)
+			fprintf(f, "<tr><td>%s</td><td><a href=\"%s?debug=1\">%s</a></td>"
+				"<td>the same, by Go's name</td></tr>\n",
+				pt->mode ? "" : count, pt->go_alias, pt->go_alias);
 	}
 	fprintf(f, "</table>\n<p><a href=\"goroutine?debug=2\">full thread stack dump</a></p>\n"
-		"<p><a href=\"cmdline\">cmdline</a>: the command line of the process</p>\n"
-		"<p>profile is cpu for ?seconds=N (default 30); "
-		"wall, block, mutex, threadcreate, heap and allocs record ?seconds=N (default %.3gs; the delta_ paths alike); goroutine and threads "
-		"are a snapshot.</p>\n",
-		srv.a.window_ns / 1e9);
+		"<p><a href=\"cmdline\">cmdline</a>: the command line of the process</p>\n<p>");
+	/* how long each records without ?seconds= */
+	for (size_t i = 0; i < nprofile_types; i++) {
+		const struct profile_type *pt = &profile_types[i];
+
+		if (pt->arg)
+			continue;
+		fprintf(f, "%s%s", i ? ", " : "", pt->go_name ? pt->go_name : pt->name);
+		if (!pt->mode)
+			fprintf(f, "%s%s: a snapshot", pt->go_alias ? " and " : "",
+				pt->go_alias ? pt->go_alias : "");
+		else if (pt->go_cpu)
+			fprintf(f, " (%s): ?seconds=N, default %u", pt->name, pt->go_seconds);
+		else
+			fprintf(f, ": ?seconds=N, default %.3gs", pt->go_seconds ? pt->go_seconds :
+				srv.a.window_ns / 1e9);
+	}
+	fprintf(f, " (the delta_ paths alike).</p>\n");
 	npids = targets_now(pids, &why);
 	free(why);
 	if (npids > 1 || asked) {

@@ -871,8 +871,7 @@ int report_text(FILE *f, const struct report *r)
 	const struct profile_data *p = r->p;
 	/* Go's contention profiles: contentions/count then delay/nanoseconds */
 	bool contention = p->ntypes == 2 &&
-		!strcmp(profile_str(p, p->types[0][0]), "contentions") &&
-		!strcmp(profile_str(p, p->types[1][0]), "delay");
+		go_contention_types(profile_str(p, p->types[0][0]), profile_str(p, p->types[1][0]));
 	size_t col = contention ? 1 : (size_t)r->si;
 	const char *type = *profile_str(p, p->period_type[0]) ?
 		profile_str(p, p->period_type[0]) : r->type;

@@ -99,6 +99,11 @@ static void heap_header(FILE *f, const struct profile_builder *b)
 		t[2], t[3], t[0], t[1]);
 }
 
+bool go_contention_types(const char *type0, const char *type1)
+{
+	return !strcmp(type0, "contentions") && !strcmp(type1, "delay");
+}
+
 int text_legacy(FILE *f, const struct profile_builder *b, struct symbolizer *s,
 		const char *type, size_t count_value, bool contention, pb_label_fn labels)
 {

@@ -39,6 +39,10 @@ void text_stack(FILE *f, struct symbolizer *s, uint32_t epoch,
 int text_legacy(FILE *f, const struct profile_builder *b, struct symbolizer *s,
 		const char *type, size_t count_value, bool contention, pb_label_fn labels);
 
+/* Are these the first two sample types of Go's contention profiles
+ * (contentions/count, delay/nanoseconds)?  Their text is its own form. */
+bool go_contention_types(const char *type0, const char *type1);
+
 /* Every entry's full stack, grouped by thread, largest first. */
 int text_dump(FILE *f, const struct profile_builder *b, struct symbolizer *s,
 	      const char *type, const char *const (*types)[2]);
