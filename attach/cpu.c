@@ -6,7 +6,6 @@
 #include "sampler.h"
 #include "procfs.h"
 #include "../lib/util.h"
-#include "../profiles/builder.h"
 
 #include <errno.h>
 #include <stdlib.h>

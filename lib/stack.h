@@ -21,6 +21,11 @@
  * stop's user share is moved to; see attach/sampler.c).
  */
 #define PC_PHYSICAL ((uint64_t)1 << 62)
+/*
+ * Flag on a lookup address: the frame of a function that left the stack by
+ * a tail call (symbolizer_tailcalls() puts these in), at its jump.
+ */
+#define PC_TAILCALL ((uint64_t)1 << 61)
 static inline bool pc_is_pseudo(uint64_t pc)
 {
 	return pc == PC_TRUNCATED || pc == PC_UNKNOWN || pc == PC_BEFORE_ATTACH ||

@@ -16,7 +16,7 @@
 #include "debugcache.h"
 #include "maps.h"
 #include "tailcall.h"
-#include "../attach/unwind.h"
+#include "../lib/stack.h"
 #include "../lib/u64map.h"
 #include "../lib/util.h"
 

@@ -15,16 +15,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../lib/stack.h"
+
 struct addrspace;
 struct mapping;
 struct maps;
 
-/*
- * Flag on a lookup address: the frame of a function that left the stack by
- * a tail call (symbolizer_tailcalls() puts these in), at its jump.  Its
- * outermost function's name gets TAILCALL_SUFFIX.
- */
-#define PC_TAILCALL ((uint64_t)1 << 61)
+/* A PC_TAILCALL frame's outermost function's name gets this (lib/stack.h) */
 #define TAILCALL_SUFFIX " (tail call)"
 
 struct symframe {
