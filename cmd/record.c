@@ -46,8 +46,7 @@ static const char record_usage[] =
 	"                         debug=1 format), dump (every stack, by thread),\n"
 	"                         or as cprof report prints them: svg (flame\n"
 	"                         graph), folded (flamegraph.pl) or json\n"
-	"  -F, --freq HZ          ticks per second, 1-10000 (default 99; cpu, wall,\n"
-	"                         block and mutex)\n"
+	"%s"	/* -F: freq_help() */
 	"  -d, --duration DUR     stop after DUR: 500ms, 10s, 2m, 1h (default: until\n"
 	"                         the target exits or cprof gets SIGINT/SIGTERM/SIGHUP)\n"
 	"  -o, --output FILE      write the profile to FILE (default\n"
@@ -94,6 +93,57 @@ struct record_args {
 	long rate, every;
 	double duty;		/* --duty: 1, or the share of the time probed */
 };
+
+/*
+ * -F's lines of --help: the types whose modes tick at -F's rate (a mode
+ * with a rate of its own ticks at that unless -F says otherwise), wrapped
+ * as the other options' lines are.
+ */
+static char *freq_help(void)
+{
+	const char **names = xcalloc(nprofile_types, sizeof(*names));
+	char *words, *word, *save = NULL;
+	size_t n = 0, col;
+	FILE *f;
+	char *out = NULL;
+	size_t len = 0;
+
+	for (size_t i = 0; i < nprofile_types; i++) {
+		const struct sample_mode *m = profile_types[i].mode;
+
+		if (m && m->tick && !m->hz)
+			names[n++] = profile_types[i].name;
+	}
+	/* "cpu, wall, block and mutex)" */
+	words = xstrdup("");
+	for (size_t i = 0; i < n; i++) {
+		char *more = xasprintf("%s%s%s", words, i + 1 == n ? (i ? " and " : "") : i ? ", " : "",
+				       names[i]);
+
+		free(words);
+		words = more;
+	}
+	f = open_memstream(&out, &len);
+	if (!f)
+		die("out of memory");
+	col = (size_t)fprintf(f, "  -F, --freq HZ          ticks per second, 1-10000 (default 99;");
+	for (word = strtok_r(words, " ", &save); word; word = strtok_r(NULL, " ", &save)) {
+		bool last = !save || !*save;
+
+		/* a word past column 78 starts a line, as the other options' */
+		if (col + 1 + strlen(word) + last > 78)
+			col = (size_t)fprintf(f, "\n%25s", "") - 1;
+		else
+			col += (size_t)fprintf(f, " ");
+		col += (size_t)fprintf(f, "%s%s", word, last ? ")" : "");
+	}
+	fputc('\n', f);
+	if (fclose(f))
+		die("out of memory");
+	free(words);
+	free(names);
+	return out;
+}
 
 /* -t NAME: without the functions it needs */
 static int arg_usage(const struct profile_type *pt, const char *given)
@@ -147,6 +197,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		{ 0 },
 	};
 	int c, r;
+	char *help;
 
 	*a = (struct record_args){ .type = "cpu", .format = "pprof", .hz = 99, .follow = -1,
 				   .rate = HEAP_DEFAULT_RATE, .every = 1, .duty = 1 };
@@ -223,7 +274,9 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 				if (pt->more)
 					printf("%40s%s\n", "", pt->more);
 			}
-			fputs(record_usage, stdout);
+			help = freq_help();
+			printf(record_usage, help);
+			free(help);
 			return -1;
 		case ':':
 			return usage_error("record", "%s needs an argument", argv[optind - 1]);
