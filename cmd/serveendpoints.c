@@ -204,23 +204,26 @@ void serve_index(pid_t pid, pid_t asked, struct reply *r)
 	}
 	fprintf(f, "</table>\n<p><a href=\"goroutine?debug=2\">full thread stack dump</a></p>\n"
 		"<p><a href=\"cmdline\">cmdline</a>: the command line of the process</p>\n<p>");
-	/* how long each records without ?seconds= */
+	/* how long each records without ?seconds=, from the table */
+	fprintf(f, "?seconds=N records N seconds (the delta_ paths alike); without it:");
+	for (size_t i = 0, n = 0; i < nprofile_types; i++) {
+		const struct profile_type *pt = &profile_types[i];
+
+		if (pt->arg || !pt->mode)
+			continue;
+		fprintf(f, "%s %s", n++ ? "," : "", pt->go_name ? pt->go_name : pt->name);
+		if (pt->go_name)
+			fprintf(f, " (%s)", pt->name);
+		fprintf(f, " %.3gs", pt->go_seconds ? pt->go_seconds : srv.a.window_ns / 1e9);
+	}
 	for (size_t i = 0; i < nprofile_types; i++) {
 		const struct profile_type *pt = &profile_types[i];
 
-		if (pt->arg)
-			continue;
-		fprintf(f, "%s%s", i ? ", " : "", pt->go_name ? pt->go_name : pt->name);
 		if (!pt->mode)
-			fprintf(f, "%s%s: a snapshot", pt->go_alias ? " and " : "",
+			fprintf(f, "; %s%s%s are a snapshot", pt->name, pt->go_alias ? " and " : "",
 				pt->go_alias ? pt->go_alias : "");
-		else if (pt->go_cpu)
-			fprintf(f, " (%s): ?seconds=N, default %u", pt->name, pt->go_seconds);
-		else
-			fprintf(f, ": ?seconds=N, default %.3gs", pt->go_seconds ? pt->go_seconds :
-				srv.a.window_ns / 1e9);
 	}
-	fprintf(f, " (the delta_ paths alike).</p>\n");
+	fprintf(f, ".</p>\n");
 	npids = serve_targets(pids, &why);
 	free(why);
 	if (npids > 1 || asked) {
