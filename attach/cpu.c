@@ -123,10 +123,13 @@ static void end_cpu(struct sampler *s, struct thread *th, uint64_t end_ns)
 }
 
 const struct sample_mode cpu_mode = {
+	.period = PERIOD_TICK,
 	.stop_runtime = true,
 	.tick = tick_cpu,
 	.end_time = end_cpu,
 	.leftover = sampler_leftover_to_last,
 	.thread_gone = cpu_thread_gone,
 	.release = cpu_release,
+	.comments = sampler_stop_comments,
+	.summary = sampler_stop_summary,
 };

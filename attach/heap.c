@@ -64,6 +64,11 @@
 #define MAX_PROBE_STACK 8192	/* copied at every call: what it costs */
 #define RING_ORDER 9	/* 2 MiB a thread: ~250 calls between two reads */
 
+/* The recording's numbers these modes report (sampler_stat) */
+static const char STAT_PROBES[] = "functions probed", STAT_NESTED[] = "nested samples",
+	STAT_LOST[] = "lost records", STAT_WINDOWS[] = "duty windows",
+	STAT_ARMED[] = "duty share";
+
 /* x86-64 argument registers */
 static const enum perf_reg arg_reg[] = { PR_DI, PR_SI, PR_DX, PR_CX, PR_R8, PR_R9 };
 
@@ -681,11 +686,12 @@ static void add_values(struct heap *h)
 			if (h->samples[i].probe == pi)
 				h->samples[i].w += (double)p->carry * h->samples[i].w / k;
 	}
+	const double *armed = sampler_stat_find(&h->s->res, STAT_ARMED);
+
 	for (size_t i = 0; i < h->nsamples; i++) {
 		const struct hsample *hs = &h->samples[i];
 		/* --duty: the windows stand for the whole recording */
-		double w = hs->w * (h->windows && h->s->res.heap_armed > 0 ?
-				    1 / h->s->res.heap_armed : 1);
+		double w = hs->w * (h->windows && armed && *armed > 0 ? 1 / *armed : 1);
 		int64_t v[4] = { 0 };
 
 		if (hs->entry == NONE)
@@ -739,9 +745,8 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 		uint64_t now = now_ns();
 
 		if (last) {
-			h->s->res.heap_windowed = true;
-			h->s->res.heap_windows = h->win.n;
-			h->s->res.heap_armed = perfev_windows_share(&h->win, now);
+			*sampler_stat(&h->s->res, STAT_WINDOWS) = (double)h->win.n;
+			*sampler_stat(&h->s->res, STAT_ARMED) = perfev_windows_share(&h->win, now);
 		} else if (perfev_windows_due(&h->win, now)) {
 			windows_switch(h, t, now);
 		}
@@ -782,9 +787,9 @@ static void release_heap(struct sampler *s)
 	debug("heap: %llu records, %zu samples (%llu inside another allocator), %llu lost",
 	      (unsigned long long)h->ev.records, h->nsamples,
 	      (unsigned long long)h->dropped_nested, (unsigned long long)h->ev.lost);
-	s->res.heap_lost = h->ev.lost;
-	s->res.heap_nested = h->dropped_nested;
-	s->res.heap_probes = h->fn.nprobes;
+	*sampler_stat(&s->res, STAT_LOST) = (double)h->ev.lost;
+	*sampler_stat(&s->res, STAT_NESTED) = (double)h->dropped_nested;
+	*sampler_stat(&s->res, STAT_PROBES) = (double)h->fn.nprobes;
 	hfuncs_release(&h->fn);
 	free(h->gone);
 	free(h->evs);
@@ -796,17 +801,98 @@ static void release_heap(struct sampler *s)
 	s->mode_state = NULL;
 }
 
-/* One mode, four flavours: the flags say which (sampler.h). */
-#define HEAP_MODE(fl) {				\
-	.flags = (fl),				\
-	.start = start_heap,			\
-	.thread_new = thread_new_heap,		\
-	.thread_gone = thread_gone_heap,	\
-	.probes = probes_heap,			\
-	.release = release_heap,		\
+/* --duty: how much of the recording the windows covered */
+static void say_windows(const struct sampler *s, sampler_say_fn say, void *arg)
+{
+	if (sampler_stat_find(&s->res, STAT_WINDOWS))
+		say(arg, xasprintf("--duty: probes in place %.1f%% of the recording, in %.0f windows "
+				   "of 500 ms at random; values scaled by the inverse",
+				   100 * sampler_stat_value(&s->res, STAT_ARMED),
+				   sampler_stat_value(&s->res, STAT_WINDOWS)));
 }
 
-const struct sample_mode heap_mode = HEAP_MODE(HEAP_INUSE);
-const struct sample_mode allocs_mode = HEAP_MODE(0);
-const struct sample_mode pair_mode = HEAP_MODE(HEAP_INUSE | HEAP_PAIR);
-const struct sample_mode probe_mode = HEAP_MODE(0);
+static void say_lost(const struct sampler *s, sampler_say_fn say, void *arg)
+{
+	say(arg, xasprintf("lost records: %.0f (perf ring full)",
+			   sampler_stat_value(&s->res, STAT_LOST)));
+}
+
+static void heap_comments(const struct sampler *s, sampler_say_fn say, void *arg)
+{
+	bool inuse = s->opts.mode->flags & HEAP_INUSE;
+
+	say_windows(s, say, arg);
+	say(arg, xasprintf("%s: allocations made while cprof recorded%s, sampled by calls about one "
+			   "per %llu bytes and scaled to estimates; %.0f allocator functions probed",
+			   inuse ? "heap" : "allocs",
+			   s->opts.argv ? "" : " (not those made before it attached)",
+			   (unsigned long long)sampler_rate(&s->opts),
+			   sampler_stat_value(&s->res, STAT_PROBES)));
+	if (!inuse)
+		say(arg, xasprintf("allocs: frees are not followed: inuse is 0 (see -t heap)"));
+	say_lost(s, say, arg);
+}
+
+static void probe_comments(const struct sampler *s, sampler_say_fn say, void *arg)
+{
+	const char *fn = s->opts.probe;
+	size_t len = strcspn(fn, ",");
+	unsigned long long every = sampler_rate(&s->opts);
+
+	say_windows(s, say, arg);
+	if (!(s->opts.mode->flags & HEAP_PAIR))
+		say(arg, xasprintf("probe: calls of %s made while cprof recorded, one in %llu kept and scaled",
+				   fn, every));
+	else
+		say(arg, xasprintf("pair: calls of %.*s made while cprof recorded, one in %llu kept and scaled; "
+				   "live: their results not passed to %s by its end (0 is no object)%s",
+				   (int)len, fn, every, fn + len + 1,
+				   s->opts.argv ? "" : "; not those acquired before cprof attached"));
+	say_lost(s, say, arg);
+}
+
+static char *heap_summary(const struct sampler *s)
+{
+	double lost = sampler_stat_value(&s->res, STAT_LOST);
+	double windows = sampler_stat_value(&s->res, STAT_WINDOWS);
+
+	if (!sampler_stat_find(&s->res, STAT_WINDOWS))
+		return xasprintf("%.0f records lost", lost);
+	if (!windows)
+		note("--duty %g: no window fell in the %.2fs recorded: nothing was seen (record longer)",
+		     s->opts.duty, s->res.duration_ns / 1e9);
+	return xasprintf("%.0f records lost, probed %.1f%% of the time (%.0f windows)", lost,
+			 100 * sampler_stat_value(&s->res, STAT_ARMED), windows);
+}
+
+/*
+ * A tick reads the rings: every 1 ms a thread's 2 MiB ring holds what a
+ * busy allocator writes (at 99 Hz heapmix lost records, and with them
+ * frees).  Go's names for the period: bytes (--rate) or calls (--every).
+ */
+#define PROBE_MODE \
+	.hz = 1000, \
+	.duty = true, \
+	.start = start_heap, \
+	.thread_new = thread_new_heap, \
+	.thread_gone = thread_gone_heap, \
+	.probes = probes_heap, \
+	.release = release_heap, \
+	.summary = heap_summary
+
+const struct sample_mode heap_mode = {
+	PROBE_MODE, .flags = HEAP_INUSE, .period = PERIOD_BYTES, .comments = heap_comments,
+};
+
+const struct sample_mode allocs_mode = {
+	PROBE_MODE, .period = PERIOD_BYTES, .comments = heap_comments,
+};
+
+const struct sample_mode pair_mode = {
+	PROBE_MODE, .flags = HEAP_INUSE | HEAP_PAIR, .period = PERIOD_CALLS,
+	.comments = probe_comments,
+};
+
+const struct sample_mode probe_mode = {
+	PROBE_MODE, .period = PERIOD_CALLS, .comments = probe_comments,
+};

@@ -42,6 +42,10 @@
  * call returning early: tests/t0013-offcpu.sh).
  */
 
+/* The modes' numbers (sampler_stat): blocked stacks copied, and of those
+ * the threads that had to be stopped for their registers after all. */
+static const char STAT_COPIES[] = "blocked copies", STAT_STOPS[] = "blocked stops";
+
 /*
  * A place a thread was seen blocked in, with its stack's builder entry.
  * Threads often alternate between a few (a lock, then a sleep): the last
@@ -331,13 +335,13 @@ static bool offcpu_sample_wanted(struct sampler *s, struct unwinder *u, struct t
 	if (!b->sample_episode)
 		return true;
 	if (th->cap.partial) {
-		s->res.blocked_copies++;
+		*sampler_stat(&s->res, STAT_COPIES) += 1;
 		if (unwinder_missed_registers(u) && b->bstate == 'S' &&
 		    th->state == THREAD_RUNNING && proc_call_restarts(th->proc->pid, &b->bkey)) {
 			th->pending_ns += th->sample_ns;
 			if (target_interrupt(t, th) == 0) {
 				b->adopt = true;
-				s->res.blocked_stops++;
+				*sampler_stat(&s->res, STAT_STOPS) += 1;
 			}
 			return false;
 		}
@@ -403,9 +407,34 @@ size_t offcpu_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2])
 	return n;
 }
 
+/* how the blocked stacks were copied, which the profile says (t0013) */
+static void offcpu_comments(const struct sampler *s, sampler_say_fn say, void *arg)
+{
+	double copies = sampler_stat_value(&s->res, STAT_COPIES);
+	double stops = sampler_stat_value(&s->res, STAT_STOPS);
+
+	sampler_say_pauses(s, say, arg);
+	say(arg, xasprintf("blocked stacks: %.0f copied without stopping the thread, %.0f by stopping it once",
+			   copies, stops));
+	sampler_say_syscall_stops(s, say, arg);
+}
+
+static char *offcpu_summary(const struct sampler *s)
+{
+	char *words = sampler_stop_summary(s);
+	char *all = xasprintf("%s, %.0f blocked stacks copied (%.0f needed a stop)", words,
+			      sampler_stat_value(&s->res, STAT_COPIES),
+			      sampler_stat_value(&s->res, STAT_STOPS));
+
+	free(words);
+	return all;
+}
+
 /* What the three modes share; they differ in their flags and leftover. */
 #define OFFCPU_OPS \
 	.read_syscalls = true, \
+	.comments = offcpu_comments, \
+	.summary = offcpu_summary, \
 	.tick = offcpu_tick, \
 	.wanted = offcpu_sample_wanted, \
 	.added = offcpu_added, \
@@ -414,7 +443,8 @@ size_t offcpu_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2])
 	.release = offcpu_release
 
 const struct sample_mode wall_mode = {
-	OFFCPU_OPS, .flags = OFFCPU_WALL, .leftover = sampler_leftover_to_last,
+	OFFCPU_OPS, .flags = OFFCPU_WALL, .period = PERIOD_TICK,
+	.leftover = sampler_leftover_to_last,
 };
 const struct sample_mode block_mode = {
 	OFFCPU_OPS, .leftover = offcpu_leftover,

@@ -509,3 +509,92 @@ void sampler_release(struct sampler *s)
 {
 	target_release(&s->target);
 }
+
+unsigned sampler_hz(const struct sample_mode *m, unsigned hz, bool hz_given)
+{
+	return m->hz && !hz_given ? m->hz : hz;
+}
+
+uint64_t sampler_rate(const struct sampler_opts *o)
+{
+	if (o->mem_rate)
+		return o->mem_rate;
+	return o->mode->period == PERIOD_BYTES ? HEAP_DEFAULT_RATE : 1;
+}
+
+int64_t sampler_period(const struct sampler_opts *o)
+{
+	switch (o->mode->period) {
+	case PERIOD_TICK:
+		return 1000000000LL / o->hz;
+	case PERIOD_BYTES:
+	case PERIOD_CALLS:
+		return (int64_t)sampler_rate(o);
+	case PERIOD_ONE:
+		break;
+	}
+	return 1;
+}
+
+double *sampler_stat(struct sampler_result *r, const char *name)
+{
+	for (size_t i = 0; i < r->nstats; i++)
+		if (!strcmp(r->stats[i].name, name))
+			return &r->stats[i].value;
+	if (r->nstats == SAMPLER_MAX_STATS)
+		BUG("more than %d numbers of a mode: %s", SAMPLER_MAX_STATS, name);
+	r->stats[r->nstats] = (struct sampler_stat){ .name = name };
+	return &r->stats[r->nstats++].value;
+}
+
+const double *sampler_stat_find(const struct sampler_result *r, const char *name)
+{
+	for (size_t i = 0; i < r->nstats; i++)
+		if (!strcmp(r->stats[i].name, name))
+			return &r->stats[i].value;
+	return NULL;
+}
+
+double sampler_stat_value(const struct sampler_result *r, const char *name)
+{
+	const double *v = sampler_stat_find(r, name);
+
+	return v ? *v : 0;
+}
+
+void sampler_say_pauses(const struct sampler *s, sampler_say_fn say, void *arg)
+{
+	const struct sampler_result *r = &s->res;
+
+	say(arg, xasprintf("pause per sample: p50 %lluus p99 %lluus max %lluus over %zu samples",
+			   (unsigned long long)r->pause_p50_ns / 1000,
+			   (unsigned long long)r->pause_p99_ns / 1000,
+			   (unsigned long long)r->pause_max_ns / 1000, r->npauses));
+}
+
+void sampler_say_syscall_stops(const struct sampler *s, sampler_say_fn say, void *arg)
+{
+	say(arg, xasprintf("stops at a system call return: %llu of %llu samples%s",
+			   (unsigned long long)s->res.syscall_stops,
+			   (unsigned long long)s->res.samples,
+			   s->opts.raw_stops ? " (left as sampled: --raw-stops)" :
+			   " (user share moved to the calling code)"));
+}
+
+void sampler_stop_comments(const struct sampler *s, sampler_say_fn say, void *arg)
+{
+	sampler_say_pauses(s, say, arg);
+	sampler_say_syscall_stops(s, say, arg);
+}
+
+char *sampler_stop_summary(const struct sampler *s)
+{
+	const struct sampler_result *r = &s->res;
+
+	return xasprintf("pause p50 %lluus p99 %lluus max %lluus, %llu missed ticks, %llu lost samples",
+			 (unsigned long long)r->pause_p50_ns / 1000,
+			 (unsigned long long)r->pause_p99_ns / 1000,
+			 (unsigned long long)r->pause_max_ns / 1000,
+			 (unsigned long long)r->missed_ticks,
+			 (unsigned long long)r->lost_samples);
+}

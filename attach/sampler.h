@@ -10,8 +10,9 @@
  * builder; the caller reads it after sampler_join().
  *
  * What is sampled, and how, is a struct sample_mode: one file each
- * (attach/cpu.c, attach/offcpu.c, attach/threadcreate.c).  The loop here
- * is the same for all of them.
+ * (attach/cpu.c, attach/offcpu.c, attach/threadcreate.c, attach/heap.c),
+ * which also says what its recording was like (comments, summary, its own
+ * numbers in sampler_result.stats).  The loop here is the same for all.
  */
 #ifndef CPROF_SAMPLER_H
 #define CPROF_SAMPLER_H
@@ -29,12 +30,29 @@ struct sampler;
 struct thread;
 struct unwinder;
 
+/* What one sample of a mode stands for: the profile's period. */
+enum sample_period {
+	PERIOD_ONE,		/* one event (a contention, a clone): 1 */
+	PERIOD_TICK,		/* a tick: 1e9/hz nanoseconds */
+	PERIOD_BYTES,		/* about mem_rate bytes allocated (--rate) */
+	PERIOD_CALLS,		/* one call in mem_rate (--every) */
+};
+
+/* A line about a recording (malloc'ed: say owns it from then on). */
+typedef void (*sampler_say_fn)(void *arg, char *line);
+
 /*
- * A sampling mode: what the loop asks of it.  Any operation may be NULL
- * (nothing to do; for wanted: every stack is wanted).  All run on the
- * tracer thread.
+ * A sampling mode: what the loop asks of it, and all that is particular
+ * to one profile type beyond its names and units (cmd/profiles.c): the
+ * commands ask the mode, never which type it is.  Any operation may be
+ * NULL (nothing to do; for wanted: every stack is wanted).  All but
+ * comments and summary run on the tracer thread.
  */
 struct sample_mode {
+	unsigned hz;		/* ticks a second unless -F says otherwise
+				 * (see sampler_hz), or 0: -F's */
+	enum sample_period period;
+	bool duty;		/* takes --duty (opts.duty) */
 	bool read_syscalls;	/* open each thread's /proc syscall file */
 	bool clone_stacks;	/* capture the parent at each clone event */
 	bool stop_runtime;	/* weigh samples by the cpu read at their stop */
@@ -70,7 +88,23 @@ struct sample_mode {
 		       bool last);
 	/* free s->mode_state */
 	void (*release)(struct sampler *s);
+	/*
+	 * After sampler_join(), from s->opts and s->res only (the mode's
+	 * state is gone): the profile's comments on the recording, each
+	 * given to say, and the words of record's summary line between
+	 * "N samples, N threads, N.NNs, " and ", wrote FILE" (malloc'ed).
+	 * summary may note() first what the user must know.
+	 */
+	void (*comments)(const struct sampler *s, sampler_say_fn say, void *arg);
+	char *(*summary)(const struct sampler *s);
 };
+
+/* The words of the modes that stop threads to sample them (the pauses,
+ * syscall-exit stops, missed ticks), for their comments and summary. */
+void sampler_say_pauses(const struct sampler *s, sampler_say_fn say, void *arg);
+void sampler_say_syscall_stops(const struct sampler *s, sampler_say_fn say, void *arg);
+void sampler_stop_comments(const struct sampler *s, sampler_say_fn say, void *arg);
+char *sampler_stop_summary(const struct sampler *s);
 
 /* The leftover of modes whose time goes to a thread's last sample. */
 void sampler_leftover_to_last(struct sampler *s, struct thread *th);
@@ -109,7 +143,9 @@ struct sampler_opts {
 	const atomic_bool *cancel;
 };
 
-/* What the caller reads after sampler_join(); nothing else of the sampler. */
+/* What the caller reads after sampler_join(); nothing else of the sampler
+ * (but the mode's comments and summary, which are given the sampler). */
+#define SAMPLER_MAX_STATS 8
 struct sampler_result {
 	int status;		/* 0, -1 (error reported), or 126/127 (launch) */
 	bool cut_short;		/* an error ended a recording that had begun:
@@ -129,15 +165,20 @@ struct sampler_result {
 	uint64_t ticks, missed_ticks;
 	uint64_t samples;
 	uint64_t syscall_stops;	/* samples whose stop was a syscall return */
-	uint64_t blocked_copies;	/* blocked stacks copied without a stop */
-	uint64_t blocked_stops;	/* ... and blocked threads stopped instead */
-	size_t heap_probes;	/* heap, allocs: functions probed */
-	uint64_t heap_nested;	/* ... samples inside another allocator call */
-	uint64_t heap_lost;	/* ... records the rings had no room for */
-	bool heap_windowed;	/* --duty below 1: */
-	size_t heap_windows;	/* ... windows the probes were in place, */
-	double heap_armed;	/* ... the share of the recording they cover */
+	/* the mode's own numbers (sampler_stat), which its comments and
+	 * summary read: heap's lost records, offcpu's blocked copies */
+	struct sampler_stat {
+		const char *name;	/* a string constant of the mode's */
+		double value;
+	} stats[SAMPLER_MAX_STATS];
+	size_t nstats;
 };
+
+/* The mode's number called name: its slot (0 when new), to set or add to. */
+double *sampler_stat(struct sampler_result *r, const char *name);
+/* ... or its value, if it was ever set: NULL otherwise; ... or 0. */
+const double *sampler_stat_find(const struct sampler_result *r, const char *name);
+double sampler_stat_value(const struct sampler_result *r, const char *name);
 
 struct stop_fix;
 
@@ -159,6 +200,15 @@ void sampler_join(struct sampler *s);
 
 /* The target's address spaces, for symbolizing what the builder holds. */
 struct addrspace *sampler_addrspace(struct sampler *s);
+
+/* The ticks a second a recording in mode m makes: -F's hz if given, else
+ * the mode's own rate, if it has one (heap's tick reads its rings). */
+unsigned sampler_hz(const struct sample_mode *m, unsigned hz, bool hz_given);
+
+/* What one sample stands for (the profile's period), and opts.mem_rate or
+ * its default: --rate's bytes (heap, allocs) or --every's calls. */
+int64_t sampler_period(const struct sampler_opts *o);
+uint64_t sampler_rate(const struct sampler_opts *o);
 
 /* After sampler_join(): free what the recording kept. */
 void sampler_release(struct sampler *s);

@@ -56,6 +56,8 @@ const struct sample_mode threadcreate_mode = {
 	.clone_stacks = true,
 	.start = start_threadcreate,
 	.clones = unwind_clones,
+	.comments = sampler_stop_comments,
+	.summary = sampler_stop_summary,
 };
 
 /* forks are seen only where they are followed: it follows them */
@@ -65,4 +67,6 @@ const struct sample_mode processcreate_mode = {
 	.flags = CREATE_PROCESSES,
 	.start = start_threadcreate,
 	.clones = unwind_clones,
+	.comments = sampler_stop_comments,
+	.summary = sampler_stop_summary,
 };

@@ -26,32 +26,35 @@ int cmd_diff(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
 /*
- * The profile types (cmd/profiles.c): one row each, and all that record,
- * `cprof profiles`, --help and the man page's check (tests/t0001-cli.sh)
- * know of them.  A new type is a row there and, if it samples, a mode
- * (struct sample_mode, one file in attach/).
+ * The profile types (cmd/profiles.c): one row each, data only (names,
+ * units, Go's names for serve), and all that record, serve, `cprof
+ * profiles`, --help and the man page's check (tests/t0001-cli.sh) know of
+ * them.  What a type does and says of its recording is its mode's (struct
+ * sample_mode, one file in attach/): nothing here or in the commands asks
+ * which type it is.  A new type is a row there and, if it samples, a mode.
  */
 struct profile_type {
 	const char *name;
 	const char *help;	/* one line: record --help, cprof profiles */
 	const char *more;	/* another line for record --help, or NULL */
-	bool ready;		/* false: listed as "(not yet)" */
 	const struct sample_mode *mode;	/* NULL: a snapshot (threads) */
 	size_t nvalues;
 	const char *types[4][2];	/* sample types, {type, unit} */
 	size_t default_type;	/* index of pprof's default_sample_type, or 0 */
 	const char *num_label;	/* the entry's label is this numeric label */
-	bool heap;		/* Go's heap text format; --rate */
-	const char *arg;	/* -t NAME:ARG: what ARG is (probe, pair), or NULL */
+	const char *arg;	/* -t NAME:ARG: what ARG is (probe, pair), or NULL;
+				 * such a type has no path of Go's in serve */
 	size_t nfuncs;		/* ... the [LIB:]SYMBOLs it names, comma-separated */
-	bool probe;		/* functions named in ARG, by uprobes; --every */
 	const char *period_type[2];
-	bool per_hz;		/* period is 1e9/HZ ns, else 1 */
 	pb_label_fn labels;
-	bool contention;	/* Go's contention text format */
-	bool blocked_stacks;	/* say how blocked stacks were copied */
 	/* the builder's entries, before symbolizing, may be filtered */
 	void (*filter)(struct profile_builder *b, struct symbolizer *sym);
+	/* cprof serve, as Go's net/http/pprof: */
+	const char *go_name;	/* its path, if not its name (cpu: profile) */
+	const char *go_alias;	/* another path for it (threads: goroutine) */
+	bool go_cpu;		/* as Go's /profile: ?seconds= is its length, not
+				 * a delta; no delta_ path; a file, not text */
+	unsigned go_seconds;	/* recorded without ?seconds=, or 0: --window */
 };
 
 extern const struct profile_type profile_types[];
@@ -59,6 +62,10 @@ extern const size_t nprofile_types;
 
 /* The type by name, or NULL. */
 const struct profile_type *profile_type_find(const char *name);
+
+/* The type served at /debug/pprof/PATH (go_name, go_alias or its name;
+ * none that takes an argument), or NULL. */
+const struct profile_type *profile_type_of_path(const char *path);
 
 /* -t NAME:ARG: ARG ("" if none given), or NULL for a type without one */
 const char *profile_type_arg(const struct profile_type *pt, const char *given);
@@ -68,42 +75,6 @@ bool profile_type_arg_ok(const struct profile_type *pt, const char *arg);
 
 /* "cpu, wall, ... or threads": the types record takes. */
 char *profile_type_names(void);
-
-/*
- * A finished recording (res) or snapshot (snap), as record writes it and
- * serve answers it: record_print() prints it in fmt into f (a file's
- * memory stream, see output_render(), or any FILE).  cmd/record.c.
- */
-struct output_format;
-struct sampler;
-struct sampler_result;
-struct record_view {
-	const struct profile_type *pt;
-	const struct output_format *fmt;
-	const struct profile_builder *b;
-	struct symbolizer *sym;	/* record_symbolizer() or snapshot_symbolizer() */
-	const struct sampler_result *res;	/* a recording's result, or NULL: */
-	const struct snapshot *snap;	/* ... a snapshot, taken at: */
-	uint64_t snap_realtime_ns;
-	long hz;
-	long rate, every;	/* heap, allocs: --rate; probe: --every */
-	const char *probe;	/* probe: the function, as -t gave it */
-	bool raw_stops;
-	const char *command;	/* the cprof command line, for a comment */
-	const char *target_cmd;	/* a launched command's, or NULL */
-	const char *path;	/* the file's name (svg's title), or NULL */
-};
-int record_print(FILE *f, void *record_view);
-
-/* The symbolizer of a joined recording, its type's filter applied to b
- * (once: the filter zeroes what it drops). */
-struct symbolizer *record_symbolizer(struct sampler *s, struct profile_builder *b,
-				     const struct profile_type *pt,
-				     const char *debuginfo_path);
-
-/* A snapshot's threads into b (1 value), merged by stack and state;
- * returns how many threads were counted. */
-size_t record_snapshot_samples(const struct snapshot *snap, struct profile_builder *b);
 
 /* Options that record and threads both take. */
 enum { OPT_MAX_DEPTH = 256, OPT_STACK_SIZE, OPT_DEBUGINFO, OPT_FIRST_OWN };
@@ -142,9 +113,6 @@ int check_target_pid(pid_t *pid);
 /* Block SIGINT/SIGTERM/SIGHUP/SIGCHLD in every thread (set: those; orig:
  * the mask before, may be NULL): the tracer reads them from a signalfd. */
 void block_handled_signals(sigset_t *set, sigset_t *orig);
-
-/* The Go-goroutine-dump-like listing of a snapshot (cprof threads). */
-void threads_print_dump(FILE *f, const struct snapshot *s, struct symbolizer *sym);
 
 /* Options report and diff share (cmd/report.c). */
 struct report_opts;

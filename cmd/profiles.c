@@ -1,7 +1,6 @@
 /*
  * cmd/profiles.c - the profile types cprof knows, in one table, and
- * `cprof profiles`, which lists them like runtime/pprof's Profiles(),
- * marking those not built yet.
+ * `cprof profiles`, which lists them like runtime/pprof's Profiles().
  */
 #define _GNU_SOURCE
 #include "cmd.h"
@@ -23,69 +22,73 @@ static size_t state_labels(uint32_t label, const char *kv[PB_MAX_LABELS][2])
 	return 1;
 }
 
-/* What each profile type records, and how its values are named (Go's). */
+/*
+ * What each profile type records, and how its values are named (Go's).
+ * Go's contention text (block, mutex) follows from the sample types.
+ */
 const struct profile_type profile_types[] = {
-	{ .name = "cpu", .help = "where threads use the cpu", .ready = true,
+	{ .name = "cpu", .help = "where threads use the cpu",
 	  .mode = &cpu_mode, .nvalues = 2,
 	  .types = { { "samples", "count" }, { "cpu", "nanoseconds" } },
-	  .period_type = { "cpu", "nanoseconds" }, .per_hz = true },
+	  .period_type = { "cpu", "nanoseconds" },
+	  .go_name = "profile", .go_cpu = true, .go_seconds = 30 },
 	{ .name = "wall", .help = "every thread at every tick, by wall time",
-	  .ready = true, .mode = &wall_mode, .nvalues = 2,
+	  .mode = &wall_mode, .nvalues = 2,
 	  .types = { { "samples", "count" }, { "wall", "nanoseconds" } },
-	  .period_type = { "wall", "nanoseconds" }, .per_hz = true,
-	  .labels = offcpu_labels, .blocked_stacks = true },
+	  .period_type = { "wall", "nanoseconds" },
+	  .labels = offcpu_labels, .go_seconds = 30 },
 	{ .name = "block", .help = "time blocked off the cpu, by stack",
-	  .ready = true, .mode = &block_mode, .nvalues = 2,
+	  .mode = &block_mode, .nvalues = 2,
 	  .types = { { "contentions", "count" }, { "delay", "nanoseconds" } },
 	  .period_type = { "contentions", "count" },
-	  .labels = offcpu_labels, .contention = true, .blocked_stacks = true },
+	  .labels = offcpu_labels },
 	{ .name = "mutex", .help = "time waiting for a lock, by stack",
 	  .more = "(not condition variables)",
-	  .ready = true, .mode = &mutex_mode, .nvalues = 2,
+	  .mode = &mutex_mode, .nvalues = 2,
 	  .types = { { "contentions", "count" }, { "delay", "nanoseconds" } },
 	  .period_type = { "contentions", "count" },
-	  .labels = offcpu_labels, .contention = true, .blocked_stacks = true,
-	  .filter = pb_keep_lock_waits },
+	  .labels = offcpu_labels, .filter = pb_keep_lock_waits },
 	{ .name = "threadcreate", .help = "the stack that created each thread",
-	  .ready = true, .mode = &threadcreate_mode, .nvalues = 1,
+	  .mode = &threadcreate_mode, .nvalues = 1,
 	  .types = { { "threadcreate", "count" } },
 	  .period_type = { "threadcreate", "count" } },
 	{ .name = "processcreate", .help = "the stack that started each process",
 	  .more = "(fork, vfork, clone; follows them)",
-	  .ready = true, .mode = &processcreate_mode, .nvalues = 1,
+	  .mode = &processcreate_mode, .nvalues = 1,
 	  .types = { { "processcreate", "count" } },
 	  .period_type = { "processcreate", "count" } },
 	{ .name = "threads", .help = "one snapshot of every thread's stack",
 	  .more = "(needs -p; not -F, -d or --raw-stops)",
-	  .ready = true, .nvalues = 1,
+	  .nvalues = 1,
 	  .types = { { "threads", "count" } },
-	  .period_type = { "threads", "count" }, .labels = state_labels },
+	  .period_type = { "threads", "count" }, .labels = state_labels,
+	  .go_alias = "goroutine" },
 	{ .name = "heap", .help = "allocations still live at the end, by stack",
 	  .more = "(made during the recording; --rate BYTES)",
-	  .ready = true, .mode = &heap_mode, .nvalues = 4,
+	  .mode = &heap_mode, .nvalues = 4,
 	  .types = { { "alloc_objects", "count" }, { "alloc_space", "bytes" },
 		     { "inuse_objects", "count" }, { "inuse_space", "bytes" } },
 	  .period_type = { "space", "bytes" }, .default_type = 4,
-	  .num_label = "bytes", .heap = true },
+	  .num_label = "bytes" },
 	{ .name = "allocs", .help = "every allocation made, by stack",
 	  .more = "(sampled: one per --rate BYTES, default 512 KiB)",
-	  .ready = true, .mode = &allocs_mode, .nvalues = 4,
+	  .mode = &allocs_mode, .nvalues = 4,
 	  .types = { { "alloc_objects", "count" }, { "alloc_space", "bytes" },
 		     { "inuse_objects", "count" }, { "inuse_space", "bytes" } },
 	  .period_type = { "space", "bytes" }, .default_type = 2,
-	  .num_label = "bytes", .heap = true },
+	  .num_label = "bytes" },
 	{ .name = "probe", .help = "stacks that called a function",
 	  .more = "(probe:SYMBOL or probe:LIB:SYMBOL; --every N)",
-	  .ready = true, .mode = &probe_mode, .nvalues = 1,
+	  .mode = &probe_mode, .nvalues = 1,
 	  .types = { { "calls", "count" } },
-	  .period_type = { "calls", "count" }, .probe = true, .arg = "[LIB:]SYMBOL",
+	  .period_type = { "calls", "count" }, .arg = "[LIB:]SYMBOL",
 	  .nfuncs = 1 },
 	{ .name = "pair", .help = "objects acquired and not yet released, by stack",
 	  .more = "(pair:ACQUIRE,RELEASE; --every N)",
-	  .ready = true, .mode = &pair_mode, .nvalues = 2,
+	  .mode = &pair_mode, .nvalues = 2,
 	  .types = { { "acquired", "count" }, { "live", "count" } },
 	  .period_type = { "acquired", "count" }, .default_type = 2,
-	  .probe = true, .arg = "ACQUIRE,RELEASE", .nfuncs = 2 },
+	  .arg = "ACQUIRE,RELEASE", .nfuncs = 2 },
 };
 const size_t nprofile_types = sizeof(profile_types) / sizeof(profile_types[0]);
 
@@ -98,6 +101,20 @@ const struct profile_type *profile_type_find(const char *name)
 		if (!strncmp(profile_types[i].name, name, len) && !profile_types[i].name[len] &&
 		    (!name[len] || profile_types[i].arg))
 			return &profile_types[i];
+	return NULL;
+}
+
+const struct profile_type *profile_type_of_path(const char *path)
+{
+	for (size_t i = 0; i < nprofile_types; i++) {
+		const struct profile_type *pt = &profile_types[i];
+
+		if (pt->arg)
+			continue;
+		if (!strcmp(pt->go_name ? pt->go_name : pt->name, path) ||
+		    (pt->go_alias && !strcmp(pt->go_alias, path)))
+			return pt;
+	}
 	return NULL;
 }
 
@@ -131,8 +148,7 @@ char *profile_type_names(void)
 	char *s;
 
 	for (size_t i = 0; i < nprofile_types; i++)
-		if (profile_types[i].ready)
-			names[n++] = profile_types[i].name;
+		names[n++] = profile_types[i].name;
 	s = list_words(names, n);
 	free(names);
 	return s;
@@ -151,13 +167,11 @@ int cmd_profiles(int argc, char **argv)
 	for (size_t i = 0; i < nprofile_types; i++) {
 		const struct profile_type *pt = &profile_types[i];
 
-		printf("%-13s %-10s %s", pt->name, pt->ready ? "" : "(not yet)", pt->help);
+		printf("%-24s %s", pt->name, pt->help);
 		for (size_t v = 0; v < pt->nvalues; v++)
 			printf("%s%s/%s", v ? ", " : ": ", pt->types[v][0], pt->types[v][1]);
-		if (pt->ready)
-			printf(" (record -t %s%s%s)", pt->name, pt->arg ? ":" : "",
-			       pt->arg ? pt->arg : pt->mode ? "" : "; cprof threads");
-		printf("\n");
+		printf(" (record -t %s%s%s)\n", pt->name, pt->arg ? ":" : "",
+		       pt->arg ? pt->arg : pt->mode ? "" : "; cprof threads");
 	}
 	return CPROF_EXIT_OK;
 }

@@ -5,16 +5,13 @@
  */
 #define _GNU_SOURCE
 #include "cmd.h"
+#include "view.h"
 #include "../attach/sampler.h"
 #include "../attach/snapshot.h"
-#include "../lib/stack.h"
 #include "../lib/util.h"
 #include "../profiles/builder.h"
 #include "../profiles/format.h"
 #include "../profiles/output.h"
-#include "../profiles/pprof.h"
-#include "../profiles/reader.h"
-#include "../profiles/report.h"
 #include "../symbolize/symbolize.h"
 
 #include <errno.h>
@@ -49,8 +46,7 @@ static const char record_usage[] =
 	"                         debug=1 format), dump (every stack, by thread),\n"
 	"                         or as cprof report prints them: svg (flame\n"
 	"                         graph), folded (flamegraph.pl) or json\n"
-	"  -F, --freq HZ          ticks per second, 1-10000 (default 99; cpu, wall,\n"
-	"                         block and mutex)\n"
+	"%s"	/* -F: freq_help() */
 	"  -d, --duration DUR     stop after DUR: 500ms, 10s, 2m, 1h (default: until\n"
 	"                         the target exits or cprof gets SIGINT/SIGTERM/SIGHUP)\n"
 	"  -o, --output FILE      write the profile to FILE (default\n"
@@ -98,6 +94,89 @@ struct record_args {
 	double duty;		/* --duty: 1, or the share of the time probed */
 };
 
+/*
+ * -F's lines of --help: the types whose modes tick at -F's rate (a mode
+ * with a rate of its own ticks at that unless -F says otherwise), wrapped
+ * as the other options' lines are.
+ */
+static char *freq_help(void)
+{
+	const char **names = xcalloc(nprofile_types, sizeof(*names));
+	char *words, *word, *save = NULL;
+	size_t n = 0, col;
+	FILE *f;
+	char *out = NULL;
+	size_t len = 0;
+
+	for (size_t i = 0; i < nprofile_types; i++) {
+		const struct sample_mode *m = profile_types[i].mode;
+
+		if (m && m->tick && !m->hz)
+			names[n++] = profile_types[i].name;
+	}
+	/* "cpu, wall, block and mutex)" */
+	words = xstrdup("");
+	for (size_t i = 0; i < n; i++) {
+		char *more = xasprintf("%s%s%s", words, i + 1 == n ? (i ? " and " : "") : i ? ", " : "",
+				       names[i]);
+
+		free(words);
+		words = more;
+	}
+	f = open_memstream(&out, &len);
+	if (!f)
+		die("out of memory");
+	col = (size_t)fprintf(f, "  -F, --freq HZ          ticks per second, 1-10000 (default 99;");
+	for (word = strtok_r(words, " ", &save); word; word = strtok_r(NULL, " ", &save)) {
+		bool last = !save || !*save;
+
+		/* a word past column 78 starts a line, as the other options' */
+		if (col + 1 + strlen(word) + last > 78)
+			col = (size_t)fprintf(f, "\n%25s", "") - 1;
+		else
+			col += (size_t)fprintf(f, " ");
+		col += (size_t)fprintf(f, "%s%s", word, last ? ")" : "");
+	}
+	fputc('\n', f);
+	if (fclose(f))
+		die("out of memory");
+	free(words);
+	free(names);
+	return out;
+}
+
+/* -t NAME: without the functions it needs */
+static int arg_usage(const struct profile_type *pt, const char *given)
+{
+	char *fmt = pt->nfuncs > 1 ?
+		xasprintf("-t %%s: say which functions: %s:%s, each SYMBOL or LIB:SYMBOL",
+			  pt->name, pt->arg) :
+		xasprintf("-t %%s: say which function: %s:SYMBOL or %s:LIB:SYMBOL",
+			  pt->name, pt->name);
+	int ret = usage_error("record", fmt, given);
+
+	free(fmt);
+	return ret;
+}
+
+/* --duty for a type whose mode does not window its probes */
+static int duty_usage(void)
+{
+	const char **names = xcalloc(nprofile_types, sizeof(*names));
+	size_t n = 0;
+	char *list;
+	int ret;
+
+	for (size_t i = 0; i < nprofile_types; i++)
+		if (profile_types[i].mode && profile_types[i].mode->duty)
+			names[n++] = profile_types[i].name;
+	list = list_words(names, n);
+	ret = usage_error("record", "--duty is for the types that probe functions: %s", list);
+	free(list);
+	free(names);
+	return ret;
+}
+
 static int parse_args(int argc, char **argv, struct record_args *a)
 {
 	enum { OPT_RAW_STOPS = OPT_FIRST_OWN, OPT_FOLLOW, OPT_NO_FOLLOW, OPT_RATE, OPT_EVERY, OPT_DUTY };
@@ -118,6 +197,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		{ 0 },
 	};
 	int c, r;
+	char *help;
 
 	*a = (struct record_args){ .type = "cpu", .format = "pprof", .hz = 99, .follow = -1,
 				   .rate = HEAP_DEFAULT_RATE, .every = 1, .duty = 1 };
@@ -190,13 +270,13 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			for (size_t i = 0; i < nprofile_types; i++) {
 				const struct profile_type *pt = &profile_types[i];
 
-				if (!pt->ready)
-					continue;
 				printf("%25s%-15s%s\n", "", pt->name, pt->help);
 				if (pt->more)
 					printf("%40s%s\n", "", pt->more);
 			}
-			fputs(record_usage, stdout);
+			help = freq_help();
+			printf(record_usage, help);
+			free(help);
 			return -1;
 		case ':':
 			return usage_error("record", "%s needs an argument", argv[optind - 1]);
@@ -205,21 +285,17 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		}
 	}
 	a->pt = profile_type_find(a->type);
-	if (!a->pt || !a->pt->ready) {
+	if (!a->pt) {
 		char *names = profile_type_names();
 		char *more = xasprintf("%s; see cprof profiles", names);
 
 		free(names);
-		return usage_error_not_in("record", a->pt ? "not built yet: profile type" :
-					  "unknown profile type", a->type, more);
+		return usage_error_not_in("record", "unknown profile type", a->type, more);
 	}
 	if (a->pt->arg && !profile_type_arg_ok(a->pt, profile_type_arg(a->pt, a->type)))
-		return usage_error("record", a->pt->nfuncs > 1 ?
-				   "-t %s: say which functions: pair:ACQUIRE,RELEASE, each SYMBOL or LIB:SYMBOL" :
-				   "-t %s: say which function: probe:SYMBOL or probe:LIB:SYMBOL", a->type);
-	if (a->duty < 1 && !a->pt->heap && !a->pt->probe)
-		return usage_error("record", "--duty is for the types that probe functions: "
-				   "heap, allocs, probe, pair%s", "");
+		return arg_usage(a->pt, a->type);
+	if (a->duty < 1 && !(a->pt->mode && a->pt->mode->duty))
+		return duty_usage();
 	a->fmt = output_format_find(a->format, true);
 	if (!a->fmt)
 		return usage_error_not_in("record", "unknown format", a->format,
@@ -255,242 +331,25 @@ static char *join_args(char **argv)
 	return s;
 }
 
-/* The pprof profile read back and printed as `cprof report` prints it. */
-static int print_read_back(FILE *f, const struct record_view *a,
-			   const unsigned char *pb, size_t pblen)
-{
-	struct report_opts o = { .node_fraction = 0.005 };
-	struct profile_data p;
-	struct report r;
-	int ret;
-
-	if (profile_read_mem(&p, pb, pblen)) {
-		ret = error("reading back the profile: %s", p.err);
-		profile_data_release(&p);
-		return ret;
-	}
-	ret = report_build(&r, &p, &o);
-	if (ret)
-		error("%s", r.err);
-	else
-		ret = a->fmt->print_report(f, &r, &o, a->path);
-	report_release(&r);
-	profile_data_release(&p);
-	return ret;
-}
-
-static int render(FILE *f, const struct record_view *a, const struct pprof_meta *meta)
-{
-	const struct pb_view v = {
-		.b = a->b, .sym = a->sym, .type = a->pt->name,
-		.types = a->pt->types, .contention = a->pt->contention,
-		/* pair: the live objects, as Go's custom profiles show */
-		.count_value = !a->pt->heap && a->pt->default_type ? a->pt->default_type - 1 : 0,
-		.labels = meta->labels,
-	};
-	unsigned char *pb = NULL;
-	size_t pblen = 0;
-	int ret;
-
-	switch (a->fmt->record) {
-	case RECORD_SAMPLES:
-		/* -t threads' dump has what the snapshot saw of each thread */
-		if (a->snap && !strcmp(a->fmt->name, "dump")) {
-			threads_print_dump(f, a->snap, a->sym);
-			return 0;
-		}
-		return a->fmt->print_samples(f, &v);
-	case RECORD_ENCODED:
-	case RECORD_READ_BACK:
-		if (pprof_encode(a->b, a->sym, meta, &pb, &pblen))
-			return -1;
-		if (a->fmt->record == RECORD_ENCODED)
-			ret = fwrite(pb, 1, pblen, f) == pblen ? 0 : -1;
-		else
-			ret = print_read_back(f, a, pb, pblen);
-		free(pb);
-		return ret;
-	case NOT_IN_RECORD:
-		break;
-	}
-	BUG("format %s is not one of record's", a->fmt->name);
-}
-
-/* The profile's comments are the caller's, freed by free_comments(). */
-static void add_comment(struct pprof_meta *m, char *comment)
-{
-	m->comments[m->ncomments++] = comment;
-}
-
-static void free_comments(struct pprof_meta *m)
-{
-	for (size_t i = 0; i < m->ncomments; i++)
-		free((char *)m->comments[i]);
-	m->ncomments = 0;
-}
-
-struct symbolizer *record_symbolizer(struct sampler *s, struct profile_builder *b,
-				     const struct profile_type *pt,
-				     const char *debuginfo_path)
-{
-	struct symbolizer *sym = symbolizer_new(sampler_addrspace(s), debuginfo_path);
-
-	if (pt->filter)
-		pt->filter(b, sym);
-	return sym;
-}
-
-/* A recording's meta data and comments (Go's sample types, our pauses). */
-static void recording_meta(const struct record_view *a, struct pprof_meta *meta)
-{
-	const struct sampler_result *r = a->res;
-	const struct profile_type *pt = a->pt;
-
-	*meta = (struct pprof_meta){
-		.ntypes = pt->nvalues,
-		.period_type = { pt->period_type[0], pt->period_type[1] },
-		.period = pt->per_hz ? 1000000000LL / a->hz : pt->heap ? a->rate :
-			  pt->probe ? a->every : 1,
-		.time_nanos = (int64_t)r->start_realtime_ns,
-		.duration_nanos = (int64_t)r->duration_ns,
-		.labels = pt->labels,
-		.num_label = pt->num_label,
-		.default_type = pt->default_type,
-	};
-	for (size_t i = 0; i < pt->nvalues; i++) {
-		meta->sample_types[i][0] = pt->types[i][0];
-		meta->sample_types[i][1] = pt->types[i][1];
-	}
-	add_comment(meta, xasprintf("cprof %s", CPROF_VERSION));
-	add_comment(meta, xasprintf("command: %s", a->command));
-	if (a->target_cmd)
-		add_comment(meta, xasprintf("target: pid %d: %s", r->pid, a->target_cmd));
-	else
-		add_comment(meta, xasprintf("target: pid %d", r->pid));
-	if (r->heap_windowed)
-		add_comment(meta, xasprintf("--duty: probes in place %.1f%% of the recording, in %zu windows "
-					    "of 500 ms at random; values scaled by the inverse",
-					    100 * r->heap_armed, r->heap_windows));
-	if (pt->probe) {
-		if (pt->nfuncs == 1)
-			add_comment(meta, xasprintf("probe: calls of %s made while cprof recorded, one in %ld kept and scaled",
-						    a->probe, a->every));
-		else
-			add_comment(meta, xasprintf("pair: calls of %.*s made while cprof recorded, one in %ld kept and scaled; "
-						    "live: their results not passed to %s by its end (0 is no object)%s",
-						    (int)strcspn(a->probe, ","), a->probe, a->every,
-						    a->probe + strcspn(a->probe, ",") + 1,
-						    a->target_cmd ? "" : "; not those acquired before cprof attached"));
-		add_comment(meta, xasprintf("lost records: %llu (perf ring full)",
-					    (unsigned long long)r->heap_lost));
-		return;
-	}
-	if (pt->heap) {
-		add_comment(meta, xasprintf("%s: allocations made while cprof recorded%s, sampled by calls "
-					    "about one per %ld bytes and scaled to estimates; %zu allocator functions probed",
-					    pt->name, a->target_cmd ? "" : " (not those made before it attached)",
-					    a->rate, r->heap_probes));
-		if (!strcmp(pt->name, "allocs"))
-			add_comment(meta, xasprintf("allocs: frees are not followed: inuse is 0 (see -t heap)"));
-		add_comment(meta, xasprintf("lost records: %llu (perf ring full)",
-					    (unsigned long long)r->heap_lost));
-		return;
-	}
-	add_comment(meta, xasprintf("pause per sample: p50 %lluus p99 %lluus max %lluus over %zu samples",
-				    (unsigned long long)r->pause_p50_ns / 1000,
-				    (unsigned long long)r->pause_p99_ns / 1000,
-				    (unsigned long long)r->pause_max_ns / 1000, r->npauses));
-	if (pt->blocked_stacks)
-		add_comment(meta, xasprintf("blocked stacks: %llu copied without stopping the thread, %llu by stopping it once",
-					    (unsigned long long)r->blocked_copies,
-					    (unsigned long long)r->blocked_stops));
-	add_comment(meta, xasprintf("stops at a system call return: %llu of %llu samples%s",
-				    (unsigned long long)r->syscall_stops,
-				    (unsigned long long)r->samples,
-				    a->raw_stops ? " (left as sampled: --raw-stops)" :
-				    " (user share moved to the calling code)"));
-}
-
-/* A snapshot's (-t threads) */
-static void snapshot_meta(const struct record_view *a, struct pprof_meta *meta)
-{
-	const struct profile_type *pt = a->pt;
-
-	*meta = (struct pprof_meta){
-		.sample_types = { { pt->types[0][0], pt->types[0][1] } },
-		.ntypes = 1,
-		.period_type = { pt->period_type[0], pt->period_type[1] },
-		.period = 1,
-		.time_nanos = (int64_t)a->snap_realtime_ns,
-		.labels = pt->labels,
-	};
-	add_comment(meta, xasprintf("cprof %s", CPROF_VERSION));
-	add_comment(meta, xasprintf("command: %s", a->command));
-	add_comment(meta, xasprintf("target: pid %d", a->snap->opts.pid));
-	add_comment(meta, xasprintf("process stopped for %lluus",
-				    (unsigned long long)a->snap->stopped_ns / 1000));
-}
-
-int record_print(FILE *f, void *arg)
-{
-	const struct record_view *a = arg;
-	struct pprof_meta meta;
-	int ret;
-
-	if (a->res)
-		recording_meta(a, &meta);
-	else
-		snapshot_meta(a, &meta);
-	ret = render(f, a, &meta);
-	free_comments(&meta);
-	return ret;
-}
-
 static int write_profile(struct sampler *s, struct profile_builder *b,
 			 struct output *out, const struct record_args *a,
 			 char **argv)
 {
-	struct record_view v = {
-		.pt = a->pt, .fmt = a->fmt, .b = b, .res = &s->res,
-		.hz = a->hz, .raw_stops = a->raw_stops, .path = out->path,
-		.rate = a->rate, .every = a->every,
-		.probe = profile_type_arg(a->pt, a->type),
+	struct view v = {
+		.pt = a->pt, .fmt = a->fmt, .b = b, .rec = s, .path = out->path,
 	};
 	char *cmdline = join_args(argv), *target_cmd = NULL;
 	int ret;
 
-	v.sym = record_symbolizer(s, b, a->pt, a->c.debuginfo_path);
+	v.sym = view_symbolizer(s, b, a->pt, a->c.debuginfo_path);
 	v.command = cmdline;
 	if (a->argv)
 		v.target_cmd = target_cmd = join_args(a->argv);
-	ret = output_render(out, record_print, &v);
+	ret = output_render(out, view_print, &v);
 	free(target_cmd);
 	free(cmdline);
 	symbolizer_free(v.sym);
 	return ret;
-}
-
-size_t record_snapshot_samples(const struct snapshot *snap, struct profile_builder *b)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < snap->n; i++) {
-		const struct snap_thread *t = &snap->v[i];
-		static const uint64_t unknown = PC_UNKNOWN;
-		int64_t one = 1;
-
-		if (t->result == SNAP_GONE || t->result == SNAP_SKIPPED)
-			continue;
-		/* a thread that did not stop still counts, with no stack */
-		if (t->result == SNAP_OK)
-			pb_add_labeled(b, 0, (unsigned char)t->state & 127, t->epoch,
-				       t->pcs, t->npcs, &one);
-		else
-			pb_add_labeled(b, 0, (unsigned char)t->state & 127, 0,
-				       &unknown, 1, &one);
-		n++;
-	}
-	return n;
 }
 
 /* -t threads: one snapshot, identical stacks merged, by thread state. */
@@ -499,7 +358,7 @@ static int record_threads(struct record_args *a, struct output *out,
 {
 	struct snapshot snap = { 0 };
 	struct profile_builder b;
-	struct record_view v = {
+	struct view v = {
 		.pt = a->pt, .fmt = a->fmt, .b = &b, .snap = &snap,
 		.snap_realtime_ns = realtime_ns(), .path = out->path,
 	};
@@ -519,10 +378,10 @@ static int record_threads(struct record_args *a, struct output *out,
 		return CPROF_EXIT_FAILURE;
 	}
 	pb_init(&b, 1);
-	n = record_snapshot_samples(&snap, &b);
+	n = view_snapshot_samples(&snap, &b);
 	v.sym = snapshot_symbolizer(&snap);
 	v.command = cmdline = join_args(argv);
-	ret = output_render(out, record_print, &v);
+	ret = output_render(out, view_print, &v);
 	if (!ret)
 		note("%zu threads, process stopped %lluus, wrote %s", n,
 		     (unsigned long long)snap.stopped_ns / 1000, path);
@@ -557,7 +416,7 @@ int cmd_record(int argc, char **argv)
 	struct profile_builder b;
 	struct output out;
 	const struct sampler_result *r;
-	char *path;
+	char *path, *words;
 	int ret, code;
 
 	ret = parse_args(argc, argv, &a);
@@ -606,17 +465,12 @@ int cmd_record(int argc, char **argv)
 		.more_pids = a.npids > 1 ? a.pids + 1 : NULL,
 		.nmore_pids = a.npids > 1 ? a.npids - 1 : 0,
 		.follow = a.follow,
-		/*
-		 * heap, allocs, probe: a tick reads the rings; every 1 ms a
-		 * thread's 2 MiB ring holds what a busy allocator writes (at
-		 * 99 Hz heapmix lost records, and with them frees)
-		 */
-		.hz = (unsigned)((a.pt->heap || a.pt->probe) && !a.hz_set ? 1000 : a.hz),
+		.hz = sampler_hz(a.pt->mode, (unsigned)a.hz, a.hz_set),
 		.duration_ns = a.duration_ns,
 		.max_depth = (size_t)a.c.max_depth,
 		.stack_size = (size_t)a.c.stack_size,
 		.raw_stops = a.raw_stops,
-		.mem_rate = (uint64_t)(a.pt->probe ? a.every : a.rate),
+		.mem_rate = (uint64_t)(a.pt->mode->period == PERIOD_CALLS ? a.every : a.rate),
 		.duty = a.duty,
 		.probe = profile_type_arg(a.pt, a.type),
 	};
@@ -639,37 +493,15 @@ int cmd_record(int argc, char **argv)
 		code = CPROF_EXIT_FAILURE;
 		goto done;
 	}
-	char blocked[96] = "";
-
-	if (a.pt->blocked_stacks)
-		snprintf(blocked, sizeof(blocked), ", %llu blocked stacks copied (%llu needed a stop)",
-			 (unsigned long long)r->blocked_copies,
-			 (unsigned long long)r->blocked_stops);
 	char procs[48] = "";
 
 	if (r->processes_seen > 1)
 		snprintf(procs, sizeof(procs), " in %zu processes", r->processes_seen);
-	char windows[64] = "";
-
-	if (r->heap_windowed)
-		snprintf(windows, sizeof(windows), ", probed %.1f%% of the time (%zu windows)",
-			 100 * r->heap_armed, r->heap_windows);
-	if (r->heap_windowed && !r->heap_windows)
-		note("--duty %g: no window fell in the %.2fs recorded: nothing was seen (record longer)",
-		     a.duty, r->duration_ns / 1e9);
-	if (a.pt->heap || a.pt->probe)
-		note("%llu samples, %zu threads%s, %.2fs, %llu records lost%s, wrote %s",
-		     (unsigned long long)r->samples, r->threads_seen, procs,
-		     r->duration_ns / 1e9, (unsigned long long)r->heap_lost, windows, path);
-	else
-	note("%llu samples, %zu threads%s, %.2fs, pause p50 %lluus p99 %lluus max %lluus, "
-	     "%llu missed ticks, %llu lost samples%s, wrote %s",
+	words = s->opts.mode->summary ? s->opts.mode->summary(s) : xstrdup("");
+	note("%llu samples, %zu threads%s, %.2fs%s%s, wrote %s",
 	     (unsigned long long)r->samples, r->threads_seen, procs,
-	     r->duration_ns / 1e9, (unsigned long long)r->pause_p50_ns / 1000,
-	     (unsigned long long)r->pause_p99_ns / 1000,
-	     (unsigned long long)r->pause_max_ns / 1000,
-	     (unsigned long long)r->missed_ticks,
-	     (unsigned long long)r->lost_samples, blocked, path);
+	     r->duration_ns / 1e9, *words ? ", " : "", words, path);
+	free(words);
 	code = CPROF_EXIT_OK;
 	if (r->launched)
 		code = launch_status(r);

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "cmd.h"
+#include "view.h"
 #include "../attach/procfs.h"
 #include "../attach/snapshot.h"
 #include "../lib/stack.h"
@@ -116,40 +117,6 @@ static int parse_args(int argc, char **argv, struct threads_args *a)
 	return 0;
 }
 
-/* "read(0x3)" for a thread blocked in a system call, else its wchan */
-static void blocked_in(const struct snap_thread *t, char *buf, size_t size)
-{
-	const char *name = syscall_name(t->syscall_nr);
-
-	buf[0] = '\0';
-	if (t->state == 'R')
-		return;
-	if (t->syscall_nr >= 0 && name)
-		snprintf(buf, size, "%s(0x%" PRIx64 ")", name, t->syscall_arg0);
-	else if (t->syscall_nr >= 0)
-		snprintf(buf, size, "syscall_%ld(0x%" PRIx64 ")", t->syscall_nr, t->syscall_arg0);
-	else if (t->wchan[0])
-		snprintf(buf, size, "%s", t->wchan);
-}
-
-static double cpu_seconds(const struct snap_thread *t)
-{
-	return (double)(t->utime + t->stime) / sysconf(_SC_CLK_TCK);
-}
-
-static const char *result_note(const struct snap_thread *t)
-{
-	switch (t->result) {
-	case SNAP_GONE: return "exited before it could be read";
-	case SNAP_NO_STOP: return "did not stop in time: no stack";
-	case SNAP_OK:
-		if (t->eintr_risk)
-			return "stack incomplete: not stopped, its call would fail with EINTR (--stop-all)";
-		return t->partial ? "did not stop in time: stack incomplete" : NULL;
-	default: return NULL;
-	}
-}
-
 static void print_table(const struct snapshot *s)
 {
 	printf("%8s  %-16s %-13s %9s  %s\n", "TID", "NAME", "STATE", "CPU", "BLOCKED IN");
@@ -159,30 +126,10 @@ static void print_table(const struct snapshot *s)
 
 		if (t->result == SNAP_SKIPPED)
 			continue;
-		blocked_in(t, in, sizeof(in));
+		view_blocked_in(t, in, sizeof(in));
 		printf("%8d  %-16s %-13s %8.2fs  %s\n", t->tid, t->name,
 		       t->result == SNAP_GONE ? "gone" : proc_state_name(t->state),
-		       cpu_seconds(t), in);
-	}
-}
-
-void threads_print_dump(FILE *f, const struct snapshot *s, struct symbolizer *sym)
-{
-	for (size_t i = 0, first = 1; i < s->n; i++) {
-		const struct snap_thread *t = &s->v[i];
-		char in[128];
-
-		if (t->result == SNAP_SKIPPED)
-			continue;
-		blocked_in(t, in, sizeof(in));
-		fprintf(f, "%sthread %d \"%s\" [%s%s%s, cpu %.2fs]:\n", first ? "" : "\n",
-			t->tid, t->name,
-			t->result == SNAP_GONE ? "gone" : proc_state_name(t->state),
-			in[0] ? ", in " : "", in, cpu_seconds(t));
-		first = 0;
-		text_stack(f, sym, t->epoch, t->pcs, t->npcs);
-		if (result_note(t))
-			fprintf(f, "(%s)\n", result_note(t));
+		       view_cpu_seconds(t), in);
 	}
 }
 
@@ -217,9 +164,9 @@ static void print_json(const struct snapshot *s, struct symbolizer *sym)
 			printf(",\"wchan\":");
 			json_string(stdout, t->wchan);
 		}
-		if (result_note(t)) {
+		if (view_thread_note(t)) {
 			printf(",\"error\":");
-			json_string(stdout, result_note(t));
+			json_string(stdout, view_thread_note(t));
 		}
 		printf(",\"stack\":[");
 		size_t npcs;
@@ -299,7 +246,7 @@ static int threads_of(const struct threads_args *a, pid_t pid, bool *printed)
 	else if (a->no_stacks)
 		print_table(&s);
 	else
-		threads_print_dump(stdout, &s, sym);
+		view_thread_dump(stdout, &s, sym);
 	if (verbose > 1)
 		debug("timing: symbolized and printed in %.1fms", (now_ns() - t0) / 1e6);
 	for (size_t i = 0; i < s.n; i++)

@@ -32,7 +32,9 @@ static int print_text(FILE *f, struct report *r, const struct report_opts *o,
 
 static int print_legacy(FILE *f, const struct pb_view *v)
 {
-	return text_legacy(f, v->b, v->sym, v->type, v->count_value, v->contention, v->labels);
+	bool contention = v->ntypes == 2 && go_contention_types(v->types[0][0], v->types[1][0]);
+
+	return text_legacy(f, v->b, v->sym, v->type, v->count_value, contention, v->labels);
 }
 
 static int print_dump(FILE *f, const struct pb_view *v)

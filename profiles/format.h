@@ -30,8 +30,8 @@ struct pb_view {
 	struct symbolizer *sym;
 	const char *type;	/* the profile type's name */
 	const char *const (*types)[2];	/* its sample types, {type, unit} */
+	size_t ntypes;
 	size_t count_value;	/* the value a count profile's text shows */
-	bool contention;	/* Go's contention form (block, mutex) */
 	pb_label_fn labels;
 };
 

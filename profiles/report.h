@@ -96,6 +96,8 @@ int report_tree(FILE *f, struct report *r, const struct report_opts *o,
 int report_folded(FILE *f, const struct report *r);
 int report_json(FILE *f, struct report *r, const struct report_opts *o,
 		const char *file);
+/* Go's debug=1 text of the stacks kept, through profiles/text.c's go_text
+ * (record's text goes through it too) */
 int report_text(FILE *f, const struct report *r);
 /* ... and svg: profiles/flame.h; by name: profiles/format.h */
 

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../lib/stack.h"
+
 struct addrspace;
 struct mapping;
 struct maps;

@@ -615,6 +615,54 @@ static void test_profile_type_find(void)
 		   forms[i].ok ? "yes" : "no");
 }
 
+/* serve's paths (Go's names), and what a mode says of its rate and period */
+static void test_type_paths_and_modes(void)
+{
+	static const struct {
+		const char *path, *type;
+	} paths[] = {
+		{ "profile", "cpu" }, { "cpu", NULL },	/* Go has no /cpu */
+		{ "goroutine", "threads" }, { "threads", "threads" },
+		{ "heap", "heap" }, { "wall", "wall" },
+		{ "probe", NULL }, { "pair", NULL },	/* need an argument */
+		{ "nosuch", NULL },
+	};
+	static const struct {
+		const char *type;
+		unsigned hz, hz_given;	/* -F, and whether it was given */
+		uint64_t mem_rate;
+		unsigned want_hz;
+		int64_t want_period;
+	} modes[] = {
+		{ "cpu", 99, 0, 0, 99, 1000000000LL / 99 },
+		{ "wall", 250, 1, 0, 250, 4000000 },
+		{ "block", 99, 0, 0, 99, 1 },
+		{ "threadcreate", 99, 0, 0, 99, 1 },
+		{ "heap", 99, 0, 0, 1000, 512 * 1024 },	/* 1 ms ring reads */
+		{ "allocs", 50, 1, 4096, 50, 4096 },	/* -F wins */
+		{ "probe", 99, 0, 0, 1000, 1 },
+		{ "pair", 99, 0, 7, 1000, 7 },
+	};
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		const struct profile_type *pt = profile_type_of_path(paths[i].path);
+
+		ok(paths[i].type ? pt && !strcmp(pt->name, paths[i].type) : !pt,
+		   "profile_type_of_path(\"%s\") -> %s", paths[i].path,
+		   paths[i].type ? paths[i].type : "none");
+	}
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		const struct sample_mode *m = profile_type_find(modes[i].type)->mode;
+		struct sampler_opts o = { .mode = m, .mem_rate = modes[i].mem_rate };
+
+		o.hz = sampler_hz(m, modes[i].hz, modes[i].hz_given);
+		ok(o.hz == modes[i].want_hz, "%s: -F %u%s -> %u Hz", modes[i].type, modes[i].hz,
+		   modes[i].hz_given ? " given" : "", modes[i].want_hz);
+		ok(sampler_period(&o) == modes[i].want_period, "%s: period %lld", modes[i].type,
+		   (long long)modes[i].want_period);
+	}
+}
+
 int main(void)
 {
 	test_parse_duration();
@@ -634,6 +682,7 @@ int main(void)
 	test_http_symbol();
 	test_free_offset();
 	test_profile_type_find();
+	test_type_paths_and_modes();
 	printf("1..%d\n", n);
 	return failed ? 1 : 0;
 }
