@@ -194,8 +194,12 @@ ok "$(in_range "$keep" 95 100; echo $?)" "pair: keep holds >= 95% of the live ob
 live=$(printf '%s\n' "$raw" | awk '/^ *[0-9]+ +[0-9]+: / { t += $2 } END { print t + 0 }')
 acq=$(pprof_top "$TMP/pair.pb.gz" -sample_index=acquired | awk '$NF == "keep" { print $4 }')
 want=$(( ${acq:-0} < 4096 ? ${acq:-0} : 4096 ))
-ok "$(in_range "$live" $((want * 85 / 100)) $((want * 115 / 100)); echo $?)" \
-	"pair: live objects within 15% of the ring's new blocks ($live of $want)"
+# a release record the ring had no room for leaves its object live: the
+# summary counts them, and each can add one (issue 26: not lose them).  On
+# a loaded 2-core machine 38-55k were lost and live read 7000-9900.
+lost=$(printf '%s\n' "$err" | sed -n 's/.* \([0-9][0-9]*\) records lost.*/\1/p')
+ok "$(in_range "$live" $((want * 85 / 100)) $((want * 115 / 100 + ${lost:-0})); echo $?)" \
+	"pair: live objects within 15% of the ring's new blocks, plus one per lost record ($live of $want, ${lost:-0} lost)"
 like "$raw" "live: their results not passed to libc.so.6:free by its end" "pair: the comment says what live is"
 run_cprof record -t pair:malloc,free -f text -d 1s -p "$P" -o "$TMP/pair.txt"
 like "$(head -1 "$TMP/pair.txt")" "^pair profile: total [0-9]+$" "pair -f text: Go's count profile, of the live objects"
