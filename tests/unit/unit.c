@@ -17,6 +17,7 @@
 #include "../../profiles/pprof.h"
 #include "../../symbolize/maps.h"
 #include "../../symbolize/symbolize.h"
+#include "../../symbolize/symindex.h"
 #include "../../symbolize/tailcall.h"
 
 #include <elfutils/libdwfl.h>
@@ -387,6 +388,20 @@ static uint64_t call_return(Dwfl_Module *m, uint64_t from, uint64_t to)
  * Tail-call chains in tests/targets/tailcall (built with the test targets):
  * callee frame, caller's call -> the functions put back, innermost first.
  */
+/* A Dwfl for files reported with dwfl_report_offline() */
+static Dwfl *offline_dwfl(void)
+{
+	static char *debuginfo_path;
+	static const Dwfl_Callbacks cb = {
+		.find_elf = dwfl_build_id_find_elf,
+		.find_debuginfo = dwfl_standard_find_debuginfo,
+		.section_address = dwfl_offline_section_address,
+		.debuginfo_path = &debuginfo_path,
+	};
+
+	return dwfl_begin(&cb);
+}
+
 static void test_tailcalls(void)
 {
 	static const struct {
@@ -398,15 +413,8 @@ static void test_tailcalls(void)
 		{ "tc_a", "chain_top", "tc_a", "" },
 		{ "tc_block", "amb_top", "amb_y", "" },		/* two chains fit */
 	};
-	static char *debuginfo_path;
-	const Dwfl_Callbacks cb = {
-		.find_elf = dwfl_build_id_find_elf,
-		.find_debuginfo = dwfl_standard_find_debuginfo,
-		.section_address = dwfl_offline_section_address,
-		.debuginfo_path = &debuginfo_path,
-	};
 	const char *path = "build/targets/tailcall";
-	Dwfl *d = dwfl_begin(&cb);
+	Dwfl *d = offline_dwfl();
 	Dwfl_Module *m = d ? dwfl_report_offline(d, "tailcall", path, -1) : NULL;
 	struct tailcalls *tc;
 
@@ -441,6 +449,74 @@ static void test_tailcalls(void)
 	}
 	tailcalls_free(tc);
 	dwfl_end(d);
+}
+
+/*
+ * The symbol index answers as dwfl_module_addrinfo does: around every
+ * symbol's edges (a sample of them in big tables) of binaries with a
+ * .symtab (the targets, cprof), a .dynsym only (cc1, stripped) and libc.
+ */
+static void test_symindex(void)
+{
+	static const char *const files[] = {
+		"build/targets/burn", "build/targets/cxxburn", "build/targets/hostile",
+		"build/cprof", "/lib/x86_64-linux-gnu/libc.so.6",
+		"/usr/lib/gcc/x86_64-linux-gnu/12/cc1",
+	};
+
+	for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		Dwfl *d = offline_dwfl();
+		Dwfl_Module *m = NULL;
+		struct symindex *ix;
+		size_t probes = 0, bad = 0;
+		int nsyms, stride, want;
+
+		if (!access(files[f], R_OK) && d)
+			m = dwfl_report_offline(d, files[f], files[f], -1);
+		if (!m) {
+			printf("ok %d # SKIP %s: not here\n", ++n, files[f]);
+			if (d)
+				dwfl_end(d);
+			continue;
+		}
+		dwfl_report_end(d, NULL, NULL);
+		ix = symindex_build(m);
+		nsyms = dwfl_module_getsymtab(m);
+		/* libdwfl walks the whole table per address: sample big ones */
+		want = nsyms > 0 ? 3000000 / nsyms : 1;
+		want = want > 400 ? 400 : want < 50 ? 50 : want;
+		stride = nsyms > want ? nsyms / want : 1;
+		for (int i = 1; ix && i < nsyms; i += stride) {
+			GElf_Sym sym;
+			GElf_Addr v;
+
+			if (!dwfl_module_getsym_info(m, i, &sym, &v, NULL, NULL, NULL))
+				continue;
+			uint64_t probe[] = { v - 1, v, v + sym.st_size / 2, v + sym.st_size - 1,
+					     v + sym.st_size };
+
+			for (size_t j = 0; j < sizeof(probe) / sizeof(probe[0]); j++) {
+				GElf_Off off = 0, woff = 0;
+				GElf_Sym ws;
+				const char *got = symindex_lookup(ix, m, probe[j], &off);
+				const char *want = dwfl_module_addrinfo(m, probe[j], &woff, &ws,
+									NULL, NULL, NULL);
+
+				probes++;
+				if (!got != !want || (got && (strcmp(got, want) || off != woff))) {
+					if (bad++ < 5)
+						printf("# %s %#llx: index %s+%llu, libdwfl %s+%llu\n",
+						       files[f], (unsigned long long)probe[j],
+						       got ? got : "-", (unsigned long long)off,
+						       want ? want : "-", (unsigned long long)woff);
+				}
+			}
+		}
+		ok(ix && probes && !bad, "symbol index of %s: %zu symbols, %zu of %zu addresses as libdwfl",
+		   files[f], symindex_size(ix), probes - bad, probes);
+		symindex_free(ix);
+		dwfl_end(d);
+	}
 }
 
 /* cprof serve's request forms: path + seconds + debug -> what it makes */
@@ -630,6 +706,7 @@ int main(void)
 	test_names();
 	test_json_string();
 	test_tailcalls();
+	test_symindex();
 	test_http_req();
 	test_http_symbol();
 	test_free_offset();
