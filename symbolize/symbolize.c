@@ -671,6 +671,25 @@ static void lookup_tailcall(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 	free(name);
 }
 
+/*
+ * Code no ELF file backs: named by the process's perf map if it has one,
+ * the map's path as the function's file, so that the profile says where
+ * the name came from.  (Epochs still running are read here, at the end.)
+ */
+static void lookup_jit(struct symbolizer *s, uint32_t epoch, uint64_t addr,
+		       struct symloc *out)
+{
+	const struct jitsym *j;
+
+	addrspace_read_jit(s->as, epoch);
+	j = maps_jit_find(&s->as->epochs[epoch], addr);
+	if (!j)
+		return;
+	set_frame(s, &out->frames[0], j->name, j->name, s->as->epochs[epoch].jit_path, 0, NULL);
+	out->nframes = 1;
+	out->offset = addr - j->start;
+}
+
 static void lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 		   struct symloc *out)
 {
@@ -685,6 +704,10 @@ static void lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 	}
 	memset(out, 0, sizeof(*out));
 	epoch = canon(s, epoch, &addr, &out->map);
+	if (out->map && !(out->map->mod && out->map->mod->elf)) {
+		lookup_jit(s, epoch, addr, out);
+		return;
+	}
 	d = epoch_dwfl(s, epoch);
 	if (!d || !(mod = dwfl_addrmodule(d, addr)))
 		return;
