@@ -47,6 +47,8 @@ while (process.cpuUsage().user < end)
 	r += hotJsLoop(1000000);
 console.log(r >= 0 ? "done" : "");
 EOF
+	# (in $TMP: node writes a v8 log where it runs)
+	cd "$TMP" || exit 1
 	run_cprof record -o "$TMP/node.pb.gz" -- "$NODE" --perf-basic-prof "$TMP/hot.js"
 	maps=$(perf_maps "$TMP/node.pb.gz")
 	[ -n "$maps" ] && rm -f $maps
