@@ -2,6 +2,7 @@
  * tests/unit/unit.c - table-driven unit tests ("input -> want"), TAP output.
  */
 #define _GNU_SOURCE
+#include "../../attach/capture.h"
 #include "../../attach/procfs.h"
 #include "../../attach/snapshot.h"
 #include "../../profiles/text.h"
@@ -22,10 +23,14 @@
 
 #include <elfutils/libdwfl.h>
 #include <gelf.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 static int n, failed;
@@ -645,6 +650,83 @@ static void test_free_offset(void)
 	}
 }
 
+#define RED_WORD_1 0x5ed20e5ed20e0001ULL
+#define RED_WORD_2 0x5ed20e5ed20e0002ULL
+
+/*
+ * Puts two known words below its sp (at -8 and -128, the red zone's ends:
+ * where an epilogue's CFI finds the registers it has just popped), says
+ * so on fd, and spins.
+ */
+static void __attribute__((noinline, noreturn)) red_zone_spin(int fd)
+{
+	__asm__ volatile("movabs $0x5ed20e5ed20e0001, %%rax\n\t"
+			 "mov %%rax, -8(%%rsp)\n\t"
+			 "movabs $0x5ed20e5ed20e0002, %%rax\n\t"
+			 "mov %%rax, -128(%%rsp)\n\t"
+			 "mov $1, %%eax\n\t"		/* write(fd, sp - 8, 1) */
+			 "lea -8(%%rsp), %%rsi\n\t"
+			 "mov $1, %%edx\n\t"
+			 "syscall\n"
+			 "1:\tpause\n\t"
+			 "jmp 1b"
+			 : : "D"(fd) : "rax", "rcx", "rdx", "rsi", "r11", "memory");
+	__builtin_unreachable();
+}
+
+/*
+ * A capture holds the red zone as it was at the stop: read later, live,
+ * it is whatever the thread wrote there since (a leaf at glibc malloc's
+ * ret gave libunwind and the frame rules different rbp values, and
+ * CPROF_UNWIND_CHECK aborted node in tests/t0026-jit.sh).
+ */
+static void test_capture_red_zone(void)
+{
+	struct addrspace as;
+	struct capture c;
+	uint64_t sp = 0, w1 = 0, w2 = 0;
+	int fds[2], st, ret = -1;
+	bool in = false;
+	char byte;
+	pid_t pid;
+
+	if (pipe(fds)) {
+		ok(0, "capture red zone: pipe");
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		red_zone_spin(fds[1]);
+	}
+	close(fds[1]);
+	addrspace_init(&as, pid);
+	capture_init(&c, 4096);
+	if (pid > 0 && read(fds[0], &byte, 1) == 1 &&
+	    !ptrace(PTRACE_SEIZE, pid, 0, 0) && !ptrace(PTRACE_INTERRUPT, pid, 0, 0) &&
+	    waitpid(pid, &st, __WALL) == pid && !addrspace_reload(&as))
+		ret = capture_thread(pid, pid, &c, addrspace_current(&as));
+	close(fds[0]);
+	if (!ret) {
+		sp = c.regs.rsp;
+		in = c.stack_addr <= sp - 128 && c.stack_addr + c.stack_len >= sp;
+	}
+	if (in) {
+		memcpy(&w1, c.stack + (sp - 8 - c.stack_addr), 8);
+		memcpy(&w2, c.stack + (sp - 128 - c.stack_addr), 8);
+	}
+	ok(in && w1 == RED_WORD_1 && w2 == RED_WORD_2,
+	   "capture: the 128 bytes below sp are copied (stack at sp-%lld: %#llx, %#llx)",
+	   ret ? 0LL : (long long)(sp - c.stack_addr), (unsigned long long)w1,
+	   (unsigned long long)w2);
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, __WALL);
+	}
+	capture_release(&c);
+	addrspace_release(&as);
+}
+
 /* -t NAME[:ARG]: which row, and its argument */
 static void test_profile_type_find(void)
 {
@@ -710,6 +792,7 @@ int main(void)
 	test_http_req();
 	test_http_symbol();
 	test_free_offset();
+	test_capture_red_zone();
 	test_profile_type_find();
 	printf("1..%d\n", n);
 	return failed ? 1 : 0;
