@@ -17,7 +17,7 @@ PKGS := libunwind-generic libdw libelf libprotobuf-c zlib libmicrohttpd
 DEPS_BUILD := gcc make pkg-config linux-libc-dev libunwind-dev libelf-dev libdw-dev \
 	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libmicrohttpd-dev
 DEPS_TEST := g++ golang-go perl binutils elfutils procps python3 linux-perf valgrind strace gdb \
-	chromium libc6-dbg redis-server curl
+	chromium libc6-dbg redis-server curl nodejs
 # only for make bench: the tools cprof's heap profiles are measured beside
 DEPS_BENCH := heaptrack bpfcc-tools redis-tools linux-headers-amd64
 DEPS := $(DEPS_BUILD) $(DEPS_TEST)

@@ -16,12 +16,12 @@
 #include <sys/uio.h>
 
 #define PAGE 4096UL
-#define MAX_IOV (CAPTURE_MAX_STACK / PAGE + 1)	/* one per page, +1 unaligned */
+#define MAX_IOV ((CAPTURE_MAX_STACK + CAPTURE_RED_ZONE) / PAGE + 2)	/* one per page, unaligned */
 
 void capture_init(struct capture *c, size_t stack_size)
 {
 	*c = (struct capture){ .stack_cap = stack_size };
-	c->stack = xmalloc(stack_size);
+	c->stack = xmalloc(stack_size + CAPTURE_RED_ZONE);
 }
 
 void capture_release(struct capture *c)
@@ -34,7 +34,7 @@ static void copy_stack(pid_t pid, struct capture *c, const struct maps *maps)
 {
 	struct iovec local, remote[MAX_IOV];
 	const struct mapping *m;
-	uint64_t sp, want, addr;
+	uint64_t sp, lo, want, addr;
 	ssize_t got;
 	unsigned long n = 0;
 
@@ -47,11 +47,20 @@ static void copy_stack(pid_t pid, struct capture *c, const struct maps *maps)
 	if (m && m->end - sp < want)
 		want = m->end - sp;
 	/*
+	 * The red zone too, where it is mapped: in sp's mapping, or (one not
+	 * read yet: a new thread's stack) in sp's page.  (sp near 0: none.)
+	 */
+	lo = sp >= CAPTURE_RED_ZONE ? sp - CAPTURE_RED_ZONE : sp;
+	if (m && lo < m->start)
+		lo = m->start;
+	if (!m && lo < (sp & ~(PAGE - 1)))
+		lo = sp & ~(PAGE - 1);
+	/*
 	 * One remote iovec per page: process_vm_readv stops at the first
 	 * element that faults, so a stack that ends before want (an unknown
 	 * mapping) still yields every readable page up to its end.
 	 */
-	for (addr = sp; addr < sp + want && n < MAX_IOV; n++) {
+	for (addr = lo; addr < sp + want && n < MAX_IOV; n++) {
 		uint64_t next = (addr & ~(PAGE - 1)) + PAGE;
 
 		if (next > sp + want)
@@ -59,9 +68,9 @@ static void copy_stack(pid_t pid, struct capture *c, const struct maps *maps)
 		remote[n] = (struct iovec){ (void *)(uintptr_t)addr, next - addr };
 		addr = next;
 	}
-	local = (struct iovec){ c->stack, addr - sp };
+	local = (struct iovec){ c->stack, addr - lo };
 	got = process_vm_readv(pid, &local, 1, remote, n, 0);
-	c->stack_addr = sp;
+	c->stack_addr = lo;
 	c->stack_len = got > 0 ? (size_t)got : 0;
 }
 

@@ -20,11 +20,24 @@ struct maps;
 
 #define CAPTURE_MAX_STACK (1024 * 1024)	/* --stack-size limit: 1 MiB */
 
+/*
+ * The x86-64 ABI's red zone: the 128 bytes below sp, copied too.  In an
+ * epilogue, after the pops and before the ret, the CFI still says the
+ * callee-saved registers are at CFA-16, -24, ... (gcc emits no restore
+ * there), i.e. below sp: read live after the thread ran on, those words
+ * are whatever it wrote there since (glibc's malloc returning: the fast
+ * path and libunwind read different rbp values, and CPROF_UNWIND_CHECK
+ * aborted node in tests/t0026-jit.sh once in ~50 runs).
+ */
+#define CAPTURE_RED_ZONE 128
+
 struct capture {
 	struct user_regs_struct regs;
-	uint64_t stack_addr;	/* target address of stack[0] */
+	uint64_t stack_addr;	/* target address of stack[0]: sp, less the
+				 * red zone where it is mapped */
 	size_t stack_len;	/* bytes copied */
-	size_t stack_cap;	/* buffer size = the --stack-size limit */
+	size_t stack_cap;	/* the --stack-size limit, from sp up (the
+				 * buffer has room for the red zone too) */
 	uint64_t stack_map_end;	/* end of the mapping holding the stack */
 	uint64_t time_ns;	/* when it was taken (CLOCK_MONOTONIC) */
 	bool partial;		/* regs: only rsp and rip are known */

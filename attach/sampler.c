@@ -310,6 +310,13 @@ static void fill_result(struct sampler *s)
 	r->threads_seen = t->threads_seen;
 	r->processes_seen = t->procs_seen;
 	r->lost_samples = t->lost_samples;
+	if (t->lost_samples)
+		debug("lost samples: %llu exit, %llu gone, %llu capture, %llu clone, %llu group-stop",
+		      (unsigned long long)t->lost_by[LOST_EXIT],
+		      (unsigned long long)t->lost_by[LOST_GONE],
+		      (unsigned long long)t->lost_by[LOST_CAPTURE],
+		      (unsigned long long)t->lost_by[LOST_CLONE],
+		      (unsigned long long)t->lost_by[LOST_GROUP_STOP]);
 	r->npauses = t->npauses;
 	if (!t->npauses)
 		return;

@@ -92,6 +92,7 @@ struct thread {
 	struct process *proc;
 	enum thread_state state;
 	bool captured;		/* cap holds a sample not yet unwound */
+	bool exiting;		/* past its exit stop: never interrupted again */
 	uint64_t interrupt_ns;
 	int schedstat_fd, stat_fd;
 	uint64_t last_runtime;	/* cpu ns given to samples up to here */
@@ -121,6 +122,15 @@ struct clone_event {
 	struct capture cap;
 };
 
+/* Why an interrupted thread gave no sample (target.lost_by[]). */
+enum lost_reason {
+	LOST_EXIT,		/* it reached its exit stop first */
+	LOST_GONE,		/* it vanished (killed, or its process exec'd) */
+	LOST_CAPTURE,		/* registers or stack unreadable at the stop */
+	LOST_CLONE,		/* the same, at a clone event */
+	LOST_GROUP_STOP,	/* a SIGSTOP got there first */
+	LOST_REASONS
+};
 struct target {
 	pid_t pid;		/* the first root */
 	bool launched;		/* we started it: its exit status is ours */
@@ -150,6 +160,7 @@ struct target {
 	uint64_t *pauses;	/* ns per sample, interrupt to resume */
 	size_t npauses, pauses_alloc;
 	uint64_t lost_samples;	/* thread died or stopped before capture */
+	uint64_t lost_by[LOST_REASONS];	/* the same, by why (-v says) */
 	size_t in_flight;	/* interrupts sent, stops not yet seen */
 	/* told of each thread seized or born (born) and of each gone, after
 	 * the fact; no ptrace call may be made from it (heap's perf events) */

@@ -274,7 +274,7 @@ static void uctx_init(struct uctx *x, struct unwinder *u, const struct capture *
 		/* a stack mapped after our last maps read: a new thread's */
 		const struct mapping *m = find_map(x, c->regs.rsp, true);
 
-		x->stack_end = m ? m->end : c->stack_addr + c->stack_cap;
+		x->stack_end = m ? m->end : c->regs.rsp + c->stack_cap;
 	}
 }
 

@@ -77,7 +77,8 @@ static uint64_t mapping_id(struct pbuild *pb, uint32_t epoch, const struct mappi
 	mp->memory_start = m->start;
 	mp->memory_limit = m->end;
 	mp->file_offset = m->offset;
-	mp->filename = str(pb, m->mod ? m->mod->path : m->name);
+	/* code a JIT wrote: the perf map its names come from */
+	mp->filename = str(pb, m->mod ? m->mod->path : m->jit_file ? m->jit_file : m->name);
 	mp->build_id = str(pb, m->mod ? m->mod->build_id : "");
 	return *v;
 }

@@ -57,8 +57,15 @@ void addrspace_release(struct addrspace *as)
 {
 	struct module *mod, *next;
 
-	for (size_t i = 0; i < as->nepochs; i++)
-		maps_clear(&as->epochs[i]);
+	for (size_t i = 0; i < as->nepochs; i++) {
+		struct maps *m = &as->epochs[i];
+
+		maps_clear(m);
+		for (size_t j = 0; j < m->njit; j++)
+			free(m->jit[j].name);
+		free(m->jit);
+		free(m->jit_path);
+	}
 	free(as->epochs);
 	for (mod = as->modules; mod; mod = next) {
 		next = mod->next;
@@ -342,6 +349,39 @@ static void read_comm(pid_t pid, char *comm, size_t size)
 	comm[strcspn(comm, "\n")] = '\0';
 }
 
+/*
+ * Memory no ELF file backs, where a JIT may have put code: not only the
+ * executable mappings as last read (V8 flips its code pages between
+ * writable and executable), not the kernel's pages.
+ */
+static bool jit_mapping(const struct mapping *m)
+{
+	return (!m->mod || !m->mod->elf) && strcmp(m->name, "[vdso]") &&
+	       strcmp(m->name, "[vsyscall]") && strcmp(m->name, "[stack]");
+}
+
+/* The mappings with code the perf map names get its path as their name. */
+static void mark_jit(struct maps *m)
+{
+	for (size_t i = 0; m->jit_path && i < m->n; i++) {
+		struct mapping *mp = &m->v[i];
+		size_t lo = 0, hi = m->njit;
+
+		if (!jit_mapping(mp))
+			continue;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (m->jit[mid].start < mp->start)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < m->njit && m->jit[lo].start < mp->end)
+			mp->jit_file = m->jit_path;
+	}
+}
+
 int addrspace_reload_epoch(struct addrspace *as, uint32_t epoch)
 {
 	struct maps fresh = { 0 }, *cur;
@@ -394,6 +434,7 @@ int addrspace_reload_epoch(struct addrspace *as, uint32_t epoch)
 	cur->v = fresh.v;
 	cur->n = fresh.n;
 	cur->exe = fresh.exe;
+	mark_jit(cur);
 	read_comm(pid, cur->comm, sizeof(cur->comm));
 	cur->last_reload_ns = now_ns();
 	cur->dirty = false;
@@ -476,6 +517,7 @@ uint32_t addrspace_add_process(struct addrspace *as, pid_t pid, uint32_t from)
 		for (size_t i = 0; i < p->n; i++) {
 			m->v[i] = p->v[i];
 			m->v[i].name = xstrdup(p->v[i].name);
+			m->v[i].jit_file = NULL;	/* its own perf map, if any */
 		}
 		m->n = p->n;
 		m->exe = p->exe ? xstrdup(p->exe) : NULL;
@@ -509,6 +551,101 @@ void addrspace_end(struct addrspace *as, uint32_t epoch)
 {
 	as->epochs[epoch].live = false;
 	as->epochs[epoch].dirty = false;
+	addrspace_read_jit(as, epoch);
+}
+
+static int jit_cmp(const void *pa, const void *pb)
+{
+	const struct jitsym *a = pa, *b = pb;
+
+	if (a->start != b->start)
+		return a->start < b->start ? -1 : 1;
+	return a->line < b->line ? -1 : a->line > b->line;
+}
+
+/* Whose the file may be: root, cprof's user, the process's owner. */
+static bool jit_owner_ok(pid_t pid, uid_t uid)
+{
+	char path[64];
+	struct stat st;
+
+	if (uid == 0 || uid == getuid() || uid == geteuid())
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d", pid);
+	return !stat(path, &st) && st.st_uid == uid;
+}
+
+void addrspace_read_jit(struct addrspace *as, uint32_t epoch)
+{
+	struct maps *m = &as->epochs[epoch];
+	char path[64], *line = NULL;
+	size_t linecap = 0, alloc = 0;
+	uint32_t lineno = 0;
+	struct stat st;
+	FILE *f;
+	int fd;
+
+	if (m->jit_read)
+		return;
+	m->jit_read = true;
+	snprintf(path, sizeof(path), "/tmp/perf-%d.map", m->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || !jit_owner_ok(m->pid, st.st_uid) ||
+	    !(f = fdopen(fd, "re"))) {
+		debug("%s: not read (not a file of the process's user)", path);
+		close(fd);
+		return;
+	}
+	while (getline(&line, &linecap, f) > 0) {
+		char *p = line, *end;
+		uint64_t start, size;
+
+		lineno++;
+		line[strcspn(line, "\n")] = '\0';
+		start = strtoull(p, &end, 16);
+		if (end == p || *end != ' ')
+			continue;
+		size = strtoull(p = end + 1, &end, 16);
+		if (end == p || *end != ' ' || !end[1] || !size || start + size < start)
+			continue;
+		GROW(m->jit, alloc, m->njit + 1);
+		m->jit[m->njit++] = (struct jitsym){ start, start + size, xstrdup(end + 1), lineno };
+	}
+	free(line);
+	fclose(f);
+	qsort(m->jit, m->njit, sizeof(*m->jit), jit_cmp);
+	m->jit_path = xstrdup(path);
+	mark_jit(m);
+	debug("%s: %zu functions", path, m->njit);
+}
+
+/*
+ * JIT compilers reuse code memory: of the functions around addr, the one
+ * written last.  Entries before it that still reach addr are few in
+ * practice; the scan back is bounded all the same.
+ */
+const struct jitsym *maps_jit_find(const struct maps *m, uint64_t addr)
+{
+	size_t lo = 0, hi = m->njit, steps = 0;
+	const struct jitsym *best = NULL;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->jit[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	while (lo-- > 0 && steps++ < 256) {
+		const struct jitsym *j = &m->jit[lo];
+
+		if (addr < j->end && (!best || j->line > best->line))
+			best = j;
+	}
+	return best;
 }
 
 void addrspace_refresh_all(struct addrspace *as, uint64_t min_age_ns)

@@ -53,6 +53,14 @@ struct mapping {
 	uint64_t bias;		/* load bias of mod (runtime - link address) */
 	bool file_ro;		/* content equals the file (read-only segment) */
 	char *name;		/* "[stack]", "[heap]", a path, or "" */
+	const char *jit_file;	/* the perf map naming its code, or NULL */
+};
+
+/* A function a JIT compiler wrote in its perf map (see addrspace_jit()). */
+struct jitsym {
+	uint64_t start, end;
+	char *name;
+	uint32_t line;		/* in the file: a later line wins */
 };
 
 /*
@@ -71,6 +79,11 @@ struct maps {
 	bool live;		/* still this process's image: may be reread */
 	bool dirty;		/* mappings changed (clone, exec): reread soon */
 	uint64_t last_reload_ns;
+	/* its perf map (/tmp/perf-PID.map), once read: sorted by start */
+	struct jitsym *jit;
+	size_t njit;
+	char *jit_path;		/* NULL: none read */
+	bool jit_read;
 };
 
 struct addrspace {
@@ -134,6 +147,20 @@ static inline uint32_t addrspace_epoch(const struct addrspace *as)
 }
 
 const struct mapping *maps_find(const struct maps *m, uint64_t addr);
+
+/*
+ * JIT code: the functions a JIT compiler names in /tmp/perf-PID.map (one
+ * "START SIZE NAME" line each, hex; node --perf-basic-prof, the JVM's
+ * perf-map agents, Python 3.12's -X perf write it).  Read once per epoch,
+ * for most processes an open() that fails: addrspace_end() reads it (the
+ * process is gone or has exec'd; at an exec, while the thread that execs
+ * waits in its exec stop), the symbolizer at the end for the processes
+ * still running.  A file not owned by root, cprof's user or the process's
+ * is ignored (/tmp is everybody's).  maps_jit_find(): the function at
+ * addr, the one written last where several were, or NULL.
+ */
+void addrspace_read_jit(struct addrspace *as, uint32_t epoch);
+const struct jitsym *maps_jit_find(const struct maps *m, uint64_t addr);
 
 /* Parse one /proc/PID/maps line (exposed for unit tests). */
 int maps_parse_line(const char *line, uint64_t *start, uint64_t *end,

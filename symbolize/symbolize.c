@@ -15,6 +15,7 @@
 #include "symbolize.h"
 #include "debugcache.h"
 #include "maps.h"
+#include "symindex.h"
 #include "tailcall.h"
 #include "../lib/stack.h"
 #include "../lib/u64map.h"
@@ -55,6 +56,10 @@ struct symbolizer {
 	struct u64map reps;	/* (module, 0) -> its representative epoch,
 				 * (module, 1) -> its load bias there */
 	struct tailcalls *tailcalls;	/* built on first use */
+	struct u64map symix;	/* (Dwfl_Module, 0) and (build-id hash, 1) -> symindex */
+	struct symindex **symixs;	/* every index built, to free */
+	size_t nsymix, symix_alloc;
+	bool symix_check;	/* CPROF_SYMINDEX_CHECK=1: each answer against libdwfl's */
 	uint64_t *expanded;	/* symbolizer_tailcalls()'s answer */
 	size_t expanded_alloc;
 };
@@ -260,6 +265,8 @@ struct symbolizer *symbolizer_new(struct addrspace *as, const char *debuginfo_pa
 
 	s->as = as;
 	s->debuginfo_path = debuginfo_path ? xstrdup(debuginfo_path) : NULL;
+	s->symix_check = getenv("CPROF_SYMINDEX_CHECK") &&
+			 !strcmp(getenv("CPROF_SYMINDEX_CHECK"), "1");
 	s->callbacks = (Dwfl_Callbacks){
 		.find_elf = dwfl_linux_proc_find_elf,
 		.find_debuginfo = find_debuginfo,
@@ -284,6 +291,10 @@ void symbolizer_free(struct symbolizer *s)
 	u64map_release(&s->plt);
 	u64map_release(&s->reps);
 	tailcalls_free(s->tailcalls);
+	for (size_t i = 0; i < s->nsymix; i++)
+		symindex_free(s->symixs[i]);
+	free(s->symixs);
+	u64map_release(&s->symix);
 	free(s->expanded);
 	free(s->debuginfo_path);
 	free(s);
@@ -451,6 +462,64 @@ static void lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 		   struct symloc *out);
 
 /*
+ * mod's symbol index: built on first use, once per file (by build-id, so
+ * two copies of one binary share it), NULL where libdwfl must answer.
+ */
+static const struct symindex *module_symindex(struct symbolizer *s, Dwfl_Module *mod)
+{
+	const unsigned char *id;
+	GElf_Addr vaddr;
+	uint64_t *slot, key = 0;
+	struct symindex *ix = NULL;
+	bool added;
+	int len;
+
+	slot = u64map_find(&s->symix, (uintptr_t)mod, 0);
+	if (slot)
+		return (const struct symindex *)(uintptr_t)*slot;
+	len = dwfl_module_build_id(mod, &id, &vaddr);
+	if (len > 0) {
+		key = hash_bytes(HASH_INIT, id, (size_t)len);
+		slot = u64map_find(&s->symix, key, 1);
+		if (slot)
+			ix = (struct symindex *)(uintptr_t)*slot;
+	}
+	if (!ix && (ix = symindex_build(mod))) {
+		GROW(s->symixs, s->symix_alloc, s->nsymix + 1);
+		s->symixs[s->nsymix++] = ix;
+		if (len > 0)
+			u64map_put(&s->symix, key, 1, (uintptr_t)ix, &added);
+		debug("symbol index of %s: %zu symbols", dwfl_module_info(mod, NULL, NULL, NULL,
+				NULL, NULL, NULL, NULL), symindex_size(ix));
+	}
+	u64map_put(&s->symix, (uintptr_t)mod, 0, (uintptr_t)ix, &added);
+	return ix;
+}
+
+/* What dwfl_module_addrinfo() says, from the index where there is one. */
+static const char *module_symbol(struct symbolizer *s, Dwfl_Module *mod, uint64_t addr,
+				 GElf_Off *off)
+{
+	const struct symindex *ix = module_symindex(s, mod);
+	const char *name, *want;
+	GElf_Off woff = 0;
+	GElf_Sym sym;
+
+	if (!ix)
+		return dwfl_module_addrinfo(mod, addr, off, &sym, NULL, NULL, NULL);
+	name = symindex_lookup(ix, mod, addr, off);
+	if (!s->symix_check)
+		return name;
+	want = dwfl_module_addrinfo(mod, addr, &woff, &sym, NULL, NULL, NULL);
+	if (!want != !name || (name && (strcmp(name, want) || *off != woff)))
+		error("symbol index: %#llx: %s+%#llx, libdwfl: %s+%#llx",
+			(unsigned long long)addr, name ? name : "(none)",
+			(unsigned long long)(name ? *off : 0), want ? want : "(none)",
+			(unsigned long long)woff);
+	return name;
+}
+
+/*
  * The epoch whose Dwfl reads the module mapped at (epoch, *addr), and the
  * address there (*addr moved); the epoch itself if the module has no
  * representative yet (then it becomes one).  *m: the mapping, or NULL.
@@ -602,13 +671,31 @@ static void lookup_tailcall(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 	free(name);
 }
 
+/*
+ * Code no ELF file backs: named by the process's perf map if it has one,
+ * the map's path as the function's file, so that the profile says where
+ * the name came from.  (Epochs still running are read here, at the end.)
+ */
+static void lookup_jit(struct symbolizer *s, uint32_t epoch, uint64_t addr,
+		       struct symloc *out)
+{
+	const struct jitsym *j;
+
+	addrspace_read_jit(s->as, epoch);
+	j = maps_jit_find(&s->as->epochs[epoch], addr);
+	if (!j)
+		return;
+	set_frame(s, &out->frames[0], j->name, j->name, s->as->epochs[epoch].jit_path, 0, NULL);
+	out->nframes = 1;
+	out->offset = addr - j->start;
+}
+
 static void lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 		   struct symloc *out)
 {
 	Dwfl *d;
 	Dwfl_Module *mod;
 	GElf_Off off;
-	GElf_Sym sym;
 	const char *name;
 
 	if (addr & PC_TAILCALL) {
@@ -617,10 +704,14 @@ static void lookup(struct symbolizer *s, uint32_t epoch, uint64_t addr,
 	}
 	memset(out, 0, sizeof(*out));
 	epoch = canon(s, epoch, &addr, &out->map);
+	if (out->map && !(out->map->mod && out->map->mod->elf)) {
+		lookup_jit(s, epoch, addr, out);
+		return;
+	}
 	d = epoch_dwfl(s, epoch);
 	if (!d || !(mod = dwfl_addrmodule(d, addr)))
 		return;
-	name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+	name = module_symbol(s, mod, addr, &off);
 	out->offset = name ? off : 0;
 	out->nframes = dwarf_frames(s, mod, addr, out->frames);
 	out->has_dwarf = out->nframes > 0;

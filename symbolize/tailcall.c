@@ -421,6 +421,14 @@ static size_t search(struct tailcalls *tc, Dwfl *dwfl, uint64_t callee,
 	struct tc_site *site = NULL;
 	size_t fn;
 
+	/*
+	 * The caller's call sites first: without DWARF there is nothing to
+	 * find, and the callee's symbol below is a walk of its module's whole
+	 * table in libdwfl (most of cprof's time after a build job, in cc1).
+	 */
+	fn = function_at(tc, dwfl, caller, &entry);
+	if (fn == SIZE_MAX)
+		return 0;
 	if (function_at(tc, dwfl, callee, &sr.callee) == SIZE_MAX) {
 		/* no DWARF there: the symbol's start (gdb's minimal symbol) */
 		Dwfl_Module *mod = dwfl_addrmodule(dwfl, callee);
@@ -431,9 +439,6 @@ static size_t search(struct tailcalls *tc, Dwfl *dwfl, uint64_t callee,
 			return 0;
 		sr.callee = callee - off;
 	}
-	fn = function_at(tc, dwfl, caller, &entry);
-	if (fn == SIZE_MAX)
-		return 0;
 	for (size_t i = 0; i < tc->fns[fn].nsites && !site; i++)
 		if (tc->sites[tc->fns[fn].site + i].ret == ret)
 			site = &tc->sites[tc->fns[fn].site + i];

@@ -13,11 +13,35 @@ trap 'rm -rf "$tmp"' EXIT
 have_perf=1
 perf record -q -o "$tmp/p.data" -- true >/dev/null 2>&1 || have_perf=0
 
-# ONLY=slowdown|pool|accuracy|shares|threads|report|job|heap|serve|uprobe-kill|hwbp runs one section
+# ONLY=slowdown|pool|accuracy|shares|threads|report|job|build|heap|serve|uprobe-kill|hwbp runs one section
 # BENCH_REDIS=0 leaves out the redis-server runs of the heap section
 want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
 elapsed() { awk '/^elapsed_ms/ { print $2 }' "$1"; }
+# times_ns FILE: the cpu ns in bash's `times` lines at FILE's start
+times_ns() { head -2 "$1" | awk '{ for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } } END { printf "%.0f", t * 1e9 }'; }
+# cpu_share_cprof PROFILE USED_NS: "% of USED in the profile, % on real
+# stacks (without [not sampled])"; cpu_share_perf DATA USED_NS: the same
+# for perf (periods summed; all of it on stacks)
+cpu_share_cprof() {
+	go tool pprof -raw -symbolize=none "$1" 2>/dev/null | awk -v u="$2" '
+		/^Samples:/ { on = 1; next } /^Locations/ { on = 0; loc = 1 }
+		on && /^ *[0-9]+ +[0-9]+:/ { sub(":", "", $2); s += $2; v[$3] += $2 }
+		loc && /\[not sampled\]/ { ns = $1; sub(":", "", ns) }
+		END { printf "%.1f %.1f\n", 100 * s / u, 100 * (s - v[ns]) / u }'
+}
+# interleave N FUNC MODE...: N rounds of FUNC MODE for each mode in turn
+interleave() {
+	local n=$1 f=$2 i m
+	shift 2
+	for i in $(seq "$n"); do
+		for m in "$@"; do "$f" "$m"; done
+	done
+}
+cpu_share_perf() {
+	perf script -i "$1" -F period 2>/dev/null | awk -v u="$2" '
+		$1 ~ /^[0-9]+$/ { s += $1 } END { printf "%.1f %.1f\n", 100 * s / u, 100 * s / u }'
+}
 
 # run MODE: one trial of the fixed work under MODE; appends to $tmp/MODE.*
 run() {
@@ -234,22 +258,15 @@ run_job() {
 	esac
 	t1=$(date +%s%N)
 	echo $(((t1 - t0) / 1000000)) >>"$tmp/job-$mode.ms"
-	used=$(awk '{ for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } } END { printf "%.0f", t * 1e9 }' "$tmp/jout")
+	used=$(times_ns "$tmp/jout")
 	case $mode in
-	cprof-*) go tool pprof -raw -symbolize=none "$tmp/j.pb.gz" 2>/dev/null | awk -v u="$used" '
-		/^Samples:/ { on = 1; next } /^Locations/ { on = 0; loc = 1 }
-		on && /^ *[0-9]+ +[0-9]+:/ { sub(":", "", $2); s += $2; v[$3] += $2 }
-		loc && /\[not sampled\]/ { ns = $1; sub(":", "", ns) }
-		END { printf "%.1f %.1f\n", 100 * s / u, 100 * (s - v[ns]) / u }' >>"$tmp/job-$mode.share" ;;
-	perf-*) perf script -i "$tmp/j.data" -F period 2>/dev/null | awk -v u="$used" '
-		$1 ~ /^[0-9]+$/ { s += $1 } END { printf "%.1f %.1f\n", 100 * s / u, 100 * s / u }' >>"$tmp/job-$mode.share" ;;
+	cprof-*) cpu_share_cprof "$tmp/j.pb.gz" "$used" >>"$tmp/job-$mode.share" ;;
+	perf-*) cpu_share_perf "$tmp/j.data" "$used" >>"$tmp/job-$mode.share" ;;
 	esac
 }
 jmodes="bare cprof-99 cprof-999"
 [ $have_perf = 1 ] && jmodes="$jmodes perf-99 perf-999"
-for i in $(seq "$TRIALS"); do
-	for m in $jmodes; do run_job "$m"; done
-done
+interleave "$TRIALS" run_job $jmodes
 base=$(median <"$tmp/job-bare.ms")
 printf '%-10s %10s %9s %10s %10s\n' mode wall_ms vs_bare cpu_share sampled
 for m in $jmodes; do
@@ -262,6 +279,66 @@ for m in $jmodes; do
 	printf '%-10s %10s %8sx %9s%% %9s%%\n' "$m" "$ms" \
 		"$(awk -v a="$ms" -v b="$base" 'BEGIN { printf "%.2f", a / b }')" "$sh" "$sa"
 done
+fi
+
+if want build; then
+# A real job: this project's own build from clean (a fresh copy, make -j2
+# build/cprof: ~300 processes of make, gcc, cc1, as, ld, protoc-c), bare,
+# under cprof and under perf record -g, interleaved (BTRIALS, medians).
+# wall: the job's start to the profiler's exit; tail: the job's exit (its
+# last `date`) to the profiler's exit, the work left after the job; share:
+# the cpu in the profile over the job's (bash's times: the shell and its
+# waited children); missed ticks and lost samples from cprof's summary.
+echo
+echo "== a real build: make -j2 build/cprof from clean, ${BTRIALS:=3} interleaved trials (medians)"
+bsrc=$tmp/build-src
+mkdir -p "$bsrc" && cp -r Makefile README.md attach cmd lib man profiles symbolize tests "$bsrc/"
+bjob='make -s -C "$1" -j2 build/cprof >/dev/null 2>&1; times; date +%s%N'
+run_build() {
+	local mode=$1 hz=${1##*-} t0 t1 je used
+	rm -rf "$tmp/bw" && cp -r "$bsrc" "$tmp/bw"
+	t0=$(date +%s%N)
+	case $mode in
+	bare) bash -c "$bjob" _ "$tmp/bw" >"$tmp/bout" 2>/dev/null ;;
+	cprof-*) $B/cprof record -F "$hz" -o "$tmp/b.pb.gz" -- \
+		bash -c "$bjob" _ "$tmp/bw" >"$tmp/bout" 2>"$tmp/berr" ;;
+	perf-*) perf record -q -g -F "$hz" -o "$tmp/b.data" -- \
+		bash -c "$bjob" _ "$tmp/bw" >"$tmp/bout" 2>/dev/null ;;
+	esac
+	t1=$(date +%s%N)
+	[ -x "$tmp/bw/build/cprof" ] || echo "($mode: the build failed)"
+	je=$(tail -1 "$tmp/bout")
+	echo $(((t1 - t0) / 1000000)) >>"$tmp/build-$mode.ms"
+	echo $(((t1 - je) / 1000000)) >>"$tmp/build-$mode.tail"
+	used=$(times_ns "$tmp/bout")
+	case $mode in
+	cprof-*) cpu_share_cprof "$tmp/b.pb.gz" "$used" >>"$tmp/build-$mode.share"
+		sed -n 's/.* \([0-9]*\) missed ticks, \([0-9]*\) lost samples.*/\1 \2/p' "$tmp/berr" >>"$tmp/build-$mode.lost"
+		go tool pprof -tags "$tmp/b.pb.gz" 2>/dev/null |
+			awk '/^ comm:/ { on = 1; next } /^ *$/ { on = 0 } on' | head -6 >"$tmp/build-comm" ;;
+	perf-*) cpu_share_perf "$tmp/b.data" "$used" >>"$tmp/build-$mode.share" ;;
+	esac
+}
+bmodes="bare cprof-99"
+[ $have_perf = 1 ] && bmodes="$bmodes perf-99"
+interleave "$BTRIALS" run_build $bmodes
+base=$(median <"$tmp/build-bare.ms")
+pw=-
+[ $have_perf = 1 ] && pw=$(median <"$tmp/build-perf-99.ms")
+printf '%-10s %10s %8s %9s %9s %10s %13s\n' mode wall_ms vs_bare vs_perf tail_ms cpu_share missed/lost
+for m in $bmodes; do
+	ms=$(median <"$tmp/build-$m.ms")
+	sh=-; lost=-
+	[ -s "$tmp/build-$m.share" ] && sh=$(awk '{ print $1 }' "$tmp/build-$m.share" | median)%
+	[ -s "$tmp/build-$m.lost" ] && lost=$(awk '{ m += $1; l += $2 } END { printf "%d/%d", m, l }' "$tmp/build-$m.lost")
+	printf '%-10s %10s %7sx %8sx %9s %10s %13s\n' "$m" "$ms" \
+		"$(awk -v a="$ms" -v b="$base" 'BEGIN { printf "%.2f", a / b }')" \
+		"$(awk -v a="$ms" -v b="$pw" 'BEGIN { if (b + 0) printf "%.2f", a / b; else printf "-" }')" \
+		"$(median <"$tmp/build-$m.tail")" "$sh" "$lost"
+done
+echo "trials (wall ms): $(for m in $bmodes; do printf '%s: %s; ' "$m" "$(tr '\n' ' ' <"$tmp/build-$m.ms")"; done)"
+echo "(missed/lost: summed over the trials)  top programs by comm, cprof's last trial:"
+cat "$tmp/build-comm"
 fi
 
 if want heap; then

@@ -2,6 +2,7 @@
  * tests/unit/unit.c - table-driven unit tests ("input -> want"), TAP output.
  */
 #define _GNU_SOURCE
+#include "../../attach/capture.h"
 #include "../../attach/procfs.h"
 #include "../../attach/snapshot.h"
 #include "../../profiles/text.h"
@@ -17,14 +18,19 @@
 #include "../../profiles/pprof.h"
 #include "../../symbolize/maps.h"
 #include "../../symbolize/symbolize.h"
+#include "../../symbolize/symindex.h"
 #include "../../symbolize/tailcall.h"
 
 #include <elfutils/libdwfl.h>
 #include <gelf.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 static int n, failed;
@@ -387,6 +393,20 @@ static uint64_t call_return(Dwfl_Module *m, uint64_t from, uint64_t to)
  * Tail-call chains in tests/targets/tailcall (built with the test targets):
  * callee frame, caller's call -> the functions put back, innermost first.
  */
+/* A Dwfl for files reported with dwfl_report_offline() */
+static Dwfl *offline_dwfl(void)
+{
+	static char *debuginfo_path;
+	static const Dwfl_Callbacks cb = {
+		.find_elf = dwfl_build_id_find_elf,
+		.find_debuginfo = dwfl_standard_find_debuginfo,
+		.section_address = dwfl_offline_section_address,
+		.debuginfo_path = &debuginfo_path,
+	};
+
+	return dwfl_begin(&cb);
+}
+
 static void test_tailcalls(void)
 {
 	static const struct {
@@ -398,15 +418,8 @@ static void test_tailcalls(void)
 		{ "tc_a", "chain_top", "tc_a", "" },
 		{ "tc_block", "amb_top", "amb_y", "" },		/* two chains fit */
 	};
-	static char *debuginfo_path;
-	const Dwfl_Callbacks cb = {
-		.find_elf = dwfl_build_id_find_elf,
-		.find_debuginfo = dwfl_standard_find_debuginfo,
-		.section_address = dwfl_offline_section_address,
-		.debuginfo_path = &debuginfo_path,
-	};
 	const char *path = "build/targets/tailcall";
-	Dwfl *d = dwfl_begin(&cb);
+	Dwfl *d = offline_dwfl();
 	Dwfl_Module *m = d ? dwfl_report_offline(d, "tailcall", path, -1) : NULL;
 	struct tailcalls *tc;
 
@@ -441,6 +454,74 @@ static void test_tailcalls(void)
 	}
 	tailcalls_free(tc);
 	dwfl_end(d);
+}
+
+/*
+ * The symbol index answers as dwfl_module_addrinfo does: around every
+ * symbol's edges (a sample of them in big tables) of binaries with a
+ * .symtab (the targets, cprof), a .dynsym only (cc1, stripped) and libc.
+ */
+static void test_symindex(void)
+{
+	static const char *const files[] = {
+		"build/targets/burn", "build/targets/cxxburn", "build/targets/hostile",
+		"build/cprof", "/lib/x86_64-linux-gnu/libc.so.6",
+		"/usr/lib/gcc/x86_64-linux-gnu/12/cc1",
+	};
+
+	for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		Dwfl *d = offline_dwfl();
+		Dwfl_Module *m = NULL;
+		struct symindex *ix;
+		size_t probes = 0, bad = 0;
+		int nsyms, stride, want;
+
+		if (!access(files[f], R_OK) && d)
+			m = dwfl_report_offline(d, files[f], files[f], -1);
+		if (!m) {
+			printf("ok %d # SKIP %s: not here\n", ++n, files[f]);
+			if (d)
+				dwfl_end(d);
+			continue;
+		}
+		dwfl_report_end(d, NULL, NULL);
+		ix = symindex_build(m);
+		nsyms = dwfl_module_getsymtab(m);
+		/* libdwfl walks the whole table per address: sample big ones */
+		want = nsyms > 0 ? 3000000 / nsyms : 1;
+		want = want > 400 ? 400 : want < 50 ? 50 : want;
+		stride = nsyms > want ? nsyms / want : 1;
+		for (int i = 1; ix && i < nsyms; i += stride) {
+			GElf_Sym sym;
+			GElf_Addr v;
+
+			if (!dwfl_module_getsym_info(m, i, &sym, &v, NULL, NULL, NULL))
+				continue;
+			uint64_t probe[] = { v - 1, v, v + sym.st_size / 2, v + sym.st_size - 1,
+					     v + sym.st_size };
+
+			for (size_t j = 0; j < sizeof(probe) / sizeof(probe[0]); j++) {
+				GElf_Off off = 0, woff = 0;
+				GElf_Sym ws;
+				const char *got = symindex_lookup(ix, m, probe[j], &off);
+				const char *want = dwfl_module_addrinfo(m, probe[j], &woff, &ws,
+									NULL, NULL, NULL);
+
+				probes++;
+				if (!got != !want || (got && (strcmp(got, want) || off != woff))) {
+					if (bad++ < 5)
+						printf("# %s %#llx: index %s+%llu, libdwfl %s+%llu\n",
+						       files[f], (unsigned long long)probe[j],
+						       got ? got : "-", (unsigned long long)off,
+						       want ? want : "-", (unsigned long long)woff);
+				}
+			}
+		}
+		ok(ix && probes && !bad, "symbol index of %s: %zu symbols, %zu of %zu addresses as libdwfl",
+		   files[f], symindex_size(ix), probes - bad, probes);
+		symindex_free(ix);
+		dwfl_end(d);
+	}
 }
 
 /* cprof serve's request forms: path + seconds + debug -> what it makes */
@@ -569,6 +650,83 @@ static void test_free_offset(void)
 	}
 }
 
+#define RED_WORD_1 0x5ed20e5ed20e0001ULL
+#define RED_WORD_2 0x5ed20e5ed20e0002ULL
+
+/*
+ * Puts two known words below its sp (at -8 and -128, the red zone's ends:
+ * where an epilogue's CFI finds the registers it has just popped), says
+ * so on fd, and spins.
+ */
+static void __attribute__((noinline, noreturn)) red_zone_spin(int fd)
+{
+	__asm__ volatile("movabs $0x5ed20e5ed20e0001, %%rax\n\t"
+			 "mov %%rax, -8(%%rsp)\n\t"
+			 "movabs $0x5ed20e5ed20e0002, %%rax\n\t"
+			 "mov %%rax, -128(%%rsp)\n\t"
+			 "mov $1, %%eax\n\t"		/* write(fd, sp - 8, 1) */
+			 "lea -8(%%rsp), %%rsi\n\t"
+			 "mov $1, %%edx\n\t"
+			 "syscall\n"
+			 "1:\tpause\n\t"
+			 "jmp 1b"
+			 : : "D"(fd) : "rax", "rcx", "rdx", "rsi", "r11", "memory");
+	__builtin_unreachable();
+}
+
+/*
+ * A capture holds the red zone as it was at the stop: read later, live,
+ * it is whatever the thread wrote there since (a leaf at glibc malloc's
+ * ret gave libunwind and the frame rules different rbp values, and
+ * CPROF_UNWIND_CHECK aborted node in tests/t0026-jit.sh).
+ */
+static void test_capture_red_zone(void)
+{
+	struct addrspace as;
+	struct capture c;
+	uint64_t sp = 0, w1 = 0, w2 = 0;
+	int fds[2], st, ret = -1;
+	bool in = false;
+	char byte;
+	pid_t pid;
+
+	if (pipe(fds)) {
+		ok(0, "capture red zone: pipe");
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		red_zone_spin(fds[1]);
+	}
+	close(fds[1]);
+	addrspace_init(&as, pid);
+	capture_init(&c, 4096);
+	if (pid > 0 && read(fds[0], &byte, 1) == 1 &&
+	    !ptrace(PTRACE_SEIZE, pid, 0, 0) && !ptrace(PTRACE_INTERRUPT, pid, 0, 0) &&
+	    waitpid(pid, &st, __WALL) == pid && !addrspace_reload(&as))
+		ret = capture_thread(pid, pid, &c, addrspace_current(&as));
+	close(fds[0]);
+	if (!ret) {
+		sp = c.regs.rsp;
+		in = c.stack_addr <= sp - 128 && c.stack_addr + c.stack_len >= sp;
+	}
+	if (in) {
+		memcpy(&w1, c.stack + (sp - 8 - c.stack_addr), 8);
+		memcpy(&w2, c.stack + (sp - 128 - c.stack_addr), 8);
+	}
+	ok(in && w1 == RED_WORD_1 && w2 == RED_WORD_2,
+	   "capture: the 128 bytes below sp are copied (stack at sp-%lld: %#llx, %#llx)",
+	   ret ? 0LL : (long long)(sp - c.stack_addr), (unsigned long long)w1,
+	   (unsigned long long)w2);
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, __WALL);
+	}
+	capture_release(&c);
+	addrspace_release(&as);
+}
+
 /* -t NAME[:ARG]: which row, and its argument */
 static void test_profile_type_find(void)
 {
@@ -678,9 +836,11 @@ int main(void)
 	test_names();
 	test_json_string();
 	test_tailcalls();
+	test_symindex();
 	test_http_req();
 	test_http_symbol();
 	test_free_offset();
+	test_capture_red_zone();
 	test_profile_type_find();
 	test_type_paths_and_modes();
 	printf("1..%d\n", n);
