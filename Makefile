@@ -46,7 +46,7 @@ TARGETS := $(B)/targets/burn $(B)/targets/burn-nopie $(B)/targets/burn-fp $(B)/t
 	$(B)/targets/waits $(B)/targets/waits-fp $(B)/targets/hostile \
 	$(B)/targets/sigmix $(B)/targets/plt $(B)/targets/goprof $(B)/targets/gospin \
 	$(B)/targets/shares $(B)/targets/tailcall $(B)/targets/forktree \
-	$(B)/targets/heapmix $(B)/targets/cxxheap
+	$(B)/targets/heapmix $(B)/targets/cxxheap $(B)/targets/noperf
 
 .PHONY: all deps deps-bench demo test unit-test e2e-test bench torture fuzz fuzz-elf fuzz-profile fuzz-http install clean check-deps
 all: cprof
@@ -159,9 +159,12 @@ $(B)/targets/%: tests/targets/%.c
 
 E2E := $(sort $(wildcard tests/t[0-9]*.sh))
 ASAN_E2E := $(patsubst tests/%,$(B)/asan-tests/%,$(E2E))
+# The ASan run is also the ptrace sampler's: each test that does not ask
+# for a sampler runs once with the kernel's (plain) and once with ptrace
+# stops (CPROF_SAMPLER=ptrace); the kernel sampler's own tests ask for it.
 $(B)/asan-tests/%.sh: tests/%.sh
 	@mkdir -p $(dir $@)
-	@printf '#!/bin/bash\n# %s under ASan+UBSan\nexport CPROF_SAN=1\nexec bash %s "$$@"\n' $< $< > $@
+	@printf '#!/bin/bash\n# %s under ASan+UBSan, cpu by ptrace stops where a test leaves it to cprof\nexport CPROF_SAN=1 CPROF_SAMPLER=ptrace\nexec bash %s "$$@"\n' $< $< > $@
 
 .SECONDARY:
 test: $(B)/.deps-ok $(B)/cprof $(B)/asan/cprof $(B)/tests/unit $(B)/asan/tests/unit $(TARGETS) \

@@ -1,14 +1,25 @@
 /*
- * attach/cpu.c - the cpu sampling mode: which threads a tick interrupts,
- * and how their cpu time becomes the samples' weight.
+ * attach/cpu.c - the cpu sampling mode, with two samplers: the kernel's
+ * (attach/cpuclock.c: a cpu-clock perf event on each thread copies its
+ * registers and stack at the tick; no stop), and ptrace stops (below:
+ * which threads a tick interrupts, and how their cpu time becomes the
+ * samples' weight), the fallback where perf_event_open is refused and
+ * on request (--sampler ptrace, or CPROF_SAMPLER=ptrace).
  */
 #define _GNU_SOURCE
 #include "sampler.h"
+#include "cpuclock.h"
 #include "procfs.h"
 #include "../lib/util.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* The recording's numbers (sampler_stat): which sampler ran, and why */
+static const char STAT_KERNEL[] = "kernel sampler", STAT_REFUSED[] = "refused errno";
+
+/* ---- the ptrace sampler ---- */
 
 /*
  * cpu: a thread is sampled only if it is runnable at the tick, so sleeping
@@ -58,20 +69,13 @@ static struct look *look_of(struct thread *th)
 	return l;
 }
 
-static void cpu_thread_gone(struct sampler *s, struct thread *th)
+static void look_gone(struct thread *th)
 {
-	(void)s;
 	free(th->mode_data);
 	th->mode_data = NULL;
 }
 
-static void cpu_release(struct sampler *s)
-{
-	for (size_t i = 0; i < s->target.nthreads; i++)
-		cpu_thread_gone(s, s->target.threads[i]);
-}
-
-static void tick_cpu(struct sampler *s)
+static void tick_ptrace(struct sampler *s)
 {
 	struct target *t = &s->target;
 	uint64_t tick = s->res.ticks;
@@ -113,7 +117,7 @@ static void tick_cpu(struct sampler *s)
 }
 
 /* cpu time used after a thread's last sample (goes to its last stack) */
-static void end_cpu(struct sampler *s, struct thread *th, uint64_t end_ns)
+static void end_ptrace(struct thread *th)
 {
 	uint64_t rt;
 
@@ -122,14 +126,160 @@ static void end_cpu(struct sampler *s, struct thread *th, uint64_t end_ns)
 		th->pending_ns += rt - th->last_runtime;
 }
 
+/* ---- the mode: the kernel's sampler where it may, else ptrace stops ---- */
+
+static struct cpuclock *K(struct sampler *s)
+{
+	return s->mode_state;
+}
+
+/* --sampler, or CPROF_SAMPLER where it was left to cprof */
+static enum cpu_sampler wanted_sampler(const struct sampler_opts *o)
+{
+	const char *env = getenv("CPROF_SAMPLER");
+
+	if (o->sampler != SAMPLER_AUTO || !env)
+		return o->sampler;
+	if (!strcmp(env, "ptrace"))
+		return SAMPLER_PTRACE;
+	if (!strcmp(env, "kernel"))
+		return SAMPLER_KERNEL;
+	return SAMPLER_AUTO;
+}
+
+static int start_cpu(struct sampler *s)
+{
+	enum cpu_sampler want = wanted_sampler(&s->opts);
+	struct cpuclock *k = NULL;
+	int ret;
+
+	*sampler_stat(&s->res, STAT_KERNEL) = 0;
+	if (want == SAMPLER_PTRACE)
+		return 0;
+	ret = cpuclock_start(s, &k);
+	if (!ret) {
+		s->mode_state = k;
+		*sampler_stat(&s->res, STAT_KERNEL) = 1;
+		/* weights come from the events' counts, not from schedstat
+		 * read at stops (an exit stop would count a thread's end twice) */
+		s->target.stop_runtime = false;
+		return 0;
+	}
+	if (want == SAMPLER_KERNEL)
+		return error("cpu: --sampler kernel: perf_event_open(cpu-clock): %s",
+			     cpuclock_refused_why(-ret));
+	*sampler_stat(&s->res, STAT_REFUSED) = -ret;
+	debug("cpu: ptrace stops: perf_event_open(cpu-clock): %s", cpuclock_refused_why(-ret));
+	return 0;
+}
+
+static void tick_cpu(struct sampler *s)
+{
+	if (!K(s))
+		tick_ptrace(s);
+}
+
+static void end_cpu(struct sampler *s, struct thread *th, uint64_t end_ns)
+{
+	if (!K(s))
+		end_ptrace(th);
+}
+
+static void thread_new_cpu(struct sampler *s, struct thread *th)
+{
+	if (K(s) && !th->mode_data)
+		cpuclock_thread_new(K(s), th);
+}
+
+static void thread_gone_cpu(struct sampler *s, struct thread *th)
+{
+	if (K(s))
+		cpuclock_thread_gone(K(s), th);
+	else
+		look_gone(th);
+}
+
+/* the kernel's records: read and unwind them after each loop turn */
+static void probes_cpu(struct sampler *s, struct unwinder *u, uint64_t *pcs, bool last)
+{
+	if (K(s))
+		cpuclock_read(K(s), u, pcs, last);
+}
+
+static void release_cpu(struct sampler *s)
+{
+	if (K(s)) {
+		cpuclock_free(K(s));
+		s->mode_state = NULL;
+		return;
+	}
+	for (size_t i = 0; i < s->target.nthreads; i++)
+		look_gone(s->target.threads[i]);
+}
+
+static bool kernel_ran(const struct sampler *s)
+{
+	return sampler_stat_value(&s->res, STAT_KERNEL) > 0;
+}
+
+static void cpu_comments(const struct sampler *s, sampler_say_fn say, void *arg)
+{
+	const struct sampler_result *r = &s->res;
+	double refused = sampler_stat_value(r, STAT_REFUSED);
+
+	if (!kernel_ran(s)) {
+		say(arg, refused ?
+		    xasprintf("cpu sampler: ptrace stops (perf_event_open(cpu-clock): %s)",
+			      cpuclock_refused_why((int)refused)) :
+		    xasprintf("cpu sampler: ptrace stops (as asked)"));
+		sampler_stop_comments(s, say, arg);
+		return;
+	}
+	say(arg, xasprintf("cpu sampler: kernel (a cpu-clock perf event on each thread copies its "
+			   "registers and stack at the tick; no thread is stopped)"));
+	if (sampler_stat_value(r, CPUCLOCK_USER_ONLY))
+		say(arg, xasprintf("only user space may be sampled here (perf_event_paranoid): a tick "
+				   "in the kernel is not a sample, its time is \"[not sampled]\" "
+				   "(%.0f ms)", sampler_stat_value(r, CPUCLOCK_UNSAMPLED) / 1e6));
+	else
+		say(arg, xasprintf("samples taken in a system call: %.0f of %llu (at the user code "
+				   "that made the call)", sampler_stat_value(r, CPUCLOCK_IN_KERNEL),
+				   (unsigned long long)r->samples));
+	say(arg, xasprintf("lost records: %.0f (perf ring full; their time went to their "
+			   "thread's next sample)", sampler_stat_value(r, CPUCLOCK_LOST)));
+}
+
+static char *cpu_summary(const struct sampler *s)
+{
+	char *stops, *words;
+
+	if (kernel_ran(s) && sampler_stat_value(&s->res, CPUCLOCK_USER_ONLY))
+		return xasprintf("kernel sampler (user space only: %.0f ms not sampled), 0 stops, "
+				 "%.0f records lost",
+				 sampler_stat_value(&s->res, CPUCLOCK_UNSAMPLED) / 1e6,
+				 sampler_stat_value(&s->res, CPUCLOCK_LOST));
+	if (kernel_ran(s))
+		return xasprintf("kernel sampler, 0 stops, %.0f in system calls, %.0f records lost",
+				 sampler_stat_value(&s->res, CPUCLOCK_IN_KERNEL),
+				 sampler_stat_value(&s->res, CPUCLOCK_LOST));
+	stops = sampler_stop_summary(s);
+	words = xasprintf("ptrace sampler, %s", stops);
+	free(stops);
+	return words;
+}
+
 const struct sample_mode cpu_mode = {
 	.period = PERIOD_TICK,
+	.samplers = true,
 	.stop_runtime = true,
+	.start = start_cpu,
 	.tick = tick_cpu,
 	.end_time = end_cpu,
 	.leftover = sampler_leftover_to_last,
-	.thread_gone = cpu_thread_gone,
-	.release = cpu_release,
-	.comments = sampler_stop_comments,
-	.summary = sampler_stop_summary,
+	.thread_new = thread_new_cpu,
+	.thread_gone = thread_gone_cpu,
+	.probes = probes_cpu,
+	.release = release_cpu,
+	.comments = cpu_comments,
+	.summary = cpu_summary,
 };

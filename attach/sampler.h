@@ -53,6 +53,7 @@ struct sample_mode {
 				 * (see sampler_hz), or 0: -F's */
 	enum sample_period period;
 	bool duty;		/* takes --duty (opts.duty) */
+	bool samplers;		/* takes --sampler (opts.sampler): cpu */
 	bool read_syscalls;	/* open each thread's /proc syscall file */
 	bool clone_stacks;	/* capture the parent at each clone event */
 	bool stop_runtime;	/* weigh samples by the cpu read at their stop */
@@ -119,6 +120,14 @@ extern const struct sample_mode heap_mode, allocs_mode, probe_mode, pair_mode; /
 #define HEAP_PAIR 2		/* pair_mode's: live objects, not bytes */
 #define HEAP_DEFAULT_RATE (512 * 1024)	/* bytes per sample, as Go's */
 
+/*
+ * cpu: the kernel takes each sample at the tick (a cpu-clock perf event
+ * per thread, attach/cpuclock.c), or ptrace stops do; auto: the kernel
+ * where perf_event_open allows it, else ptrace (CPROF_SAMPLER=kernel or
+ * ptrace chooses instead of auto).
+ */
+enum cpu_sampler { SAMPLER_AUTO, SAMPLER_KERNEL, SAMPLER_PTRACE };
+
 struct sampler_opts {
 	const struct sample_mode *mode;
 	pid_t pid;		/* attach to this (and more_pids), or ... */
@@ -131,6 +140,7 @@ struct sampler_opts {
 	size_t max_depth;
 	size_t stack_size;
 	bool raw_stops;		/* no stop-bias correction (--raw-stops) */
+	enum cpu_sampler sampler;	/* cpu: who takes the samples (--sampler) */
 	uint64_t mem_rate;	/* heap, allocs: bytes per sample (--rate);
 				 * probe: calls per sample (--every) */
 	const char *probe;	/* probe: "[LIB:]SYMBOL"; pair: "ACQUIRE,RELEASE" */

@@ -65,9 +65,16 @@ static const char record_usage[] =
 	"                         of the time (0.001-1), in 500 ms windows at random,\n"
 	"                         frees all the time; bounds the cost of the calls at\n"
 	"                         any rate (default 1: always)\n"
-	"      --raw-stops        keep samples where the thread stopped, without\n"
-	"                         moving the user share of syscall-exit stops to\n"
-	"                         the calling code (see ACCURACY in cprof(1))\n"
+	"      --sampler S        cpu: who takes the samples: kernel (a perf event\n"
+	"                         per thread copies registers and stack at the\n"
+	"                         tick; no stop), ptrace (each tick stops the\n"
+	"                         threads that ran), or auto (default: kernel\n"
+	"                         where perf_event_open is allowed, else ptrace;\n"
+	"                         CPROF_SAMPLER sets it too)\n"
+	"      --raw-stops        ptrace sampler: keep samples where the thread\n"
+	"                         stopped, without moving the user share of\n"
+	"                         syscall-exit stops to the calling code (see\n"
+	"                         ACCURACY in cprof(1))\n"
 	"  -q, --quiet            no summary line\n"
 	"  -v, --verbose          say more on stderr\n"
 	"  -h, --help             this text\n"
@@ -92,6 +99,7 @@ struct record_args {
 	int follow;		/* -1: the default (a command's children, yes) */
 	long rate, every;
 	double duty;		/* --duty: 1, or the share of the time probed */
+	enum cpu_sampler sampler;	/* --sampler */
 };
 
 /*
@@ -179,7 +187,8 @@ static int duty_usage(void)
 
 static int parse_args(int argc, char **argv, struct record_args *a)
 {
-	enum { OPT_RAW_STOPS = OPT_FIRST_OWN, OPT_FOLLOW, OPT_NO_FOLLOW, OPT_RATE, OPT_EVERY, OPT_DUTY };
+	enum { OPT_RAW_STOPS = OPT_FIRST_OWN, OPT_FOLLOW, OPT_NO_FOLLOW, OPT_RATE, OPT_EVERY, OPT_DUTY,
+	       OPT_SAMPLER };
 	static const struct option longopts[] = {
 		COMMON_LONGOPTS,
 		{ "type", required_argument, NULL, 't' },
@@ -193,6 +202,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		{ "rate", required_argument, NULL, OPT_RATE },
 		{ "every", required_argument, NULL, OPT_EVERY },
 		{ "duty", required_argument, NULL, OPT_DUTY },
+		{ "sampler", required_argument, NULL, OPT_SAMPLER },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ 0 },
 	};
@@ -258,6 +268,17 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 				return usage_error("record", "--duty: '%s' is not a share from 0.001 to 1", optarg);
 			break;
 		}
+		case OPT_SAMPLER:
+			if (!strcmp(optarg, "kernel"))
+				a->sampler = SAMPLER_KERNEL;
+			else if (!strcmp(optarg, "ptrace"))
+				a->sampler = SAMPLER_PTRACE;
+			else if (!strcmp(optarg, "auto"))
+				a->sampler = SAMPLER_AUTO;
+			else
+				return usage_error_not_in("record", "unknown sampler", optarg,
+							  xstrdup("auto, kernel, ptrace"));
+			break;
 		case OPT_RATE:
 			if (parse_long(optarg, 1, 1L << 40, &a->rate))
 				return usage_error("record", "--rate: '%s' is not a number of bytes from 1", optarg);
@@ -296,6 +317,8 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		return arg_usage(a->pt, a->type);
 	if (a->duty < 1 && !(a->pt->mode && a->pt->mode->duty))
 		return duty_usage();
+	if (a->sampler != SAMPLER_AUTO && !(a->pt->mode && a->pt->mode->samplers))
+		return usage_error("record", "--sampler is for the cpu profile, not %s", a->pt->name);
 	a->fmt = output_format_find(a->format, true);
 	if (!a->fmt)
 		return usage_error_not_in("record", "unknown format", a->format,
@@ -470,6 +493,7 @@ int cmd_record(int argc, char **argv)
 		.max_depth = (size_t)a.c.max_depth,
 		.stack_size = (size_t)a.c.stack_size,
 		.raw_stops = a.raw_stops,
+		.sampler = a.sampler,
 		.mem_rate = (uint64_t)(a.pt->mode->period == PERIOD_CALLS ? a.every : a.rate),
 		.duty = a.duty,
 		.probe = profile_type_arg(a.pt, a.type),
@@ -486,6 +510,14 @@ int cmd_record(int argc, char **argv)
 	r = &s->res;
 	if (r->status) {
 		output_abort(&out);
+		if (r->status < 0 && r->launched && !r->exited) {
+			/* it was started for a recording that could not begin:
+			 * not left running behind cprof's back */
+			kill(r->pid, SIGKILL);
+			while (waitpid(r->pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			note("the command (pid %d) was killed: its recording could not begin", r->pid);
+		}
 		code = r->status > 0 ? r->status : CPROF_EXIT_FAILURE;
 		goto done;
 	}
