@@ -96,8 +96,14 @@ static int access_mem(unw_addr_space_t uas, unw_word_t addr, unw_word_t *val,
 		x->u->reads[x->u->nreads++] = addr;
 		return 0;
 	}
-	/* The stack beyond the copy has changed since the thread resumed. */
-	if (addr >= c->stack_addr && addr < x->stack_end) {
+	/*
+	 * The stack beyond the copy has changed since the thread resumed;
+	 * so has the red zone below a copy that lacks it (the kernel's copy
+	 * at a tick starts at sp: PERF_SAMPLE_STACK_USER), read live it
+	 * would be whatever the thread wrote there since.
+	 */
+	if ((addr >= c->stack_addr && addr < x->stack_end) ||
+	    (addr < c->stack_addr && c->stack_addr - addr <= CAPTURE_RED_ZONE)) {
 		x->truncated = true;
 		return -UNW_EINVAL;
 	}
