@@ -13,8 +13,8 @@ trap 'rm -rf "$tmp"' EXIT
 have_perf=1
 perf record -q -o "$tmp/p.data" -- true >/dev/null 2>&1 || have_perf=0
 
-# ONLY=slowdown|pool|accuracy|shares|threads|report|job|build|heap|serve|uprobe-kill|hwbp runs one section
-# BENCH_REDIS=0 leaves out the redis-server runs of the heap section
+# ONLY=slowdown|pool|accuracy|shares|sampler|threads|report|job|build|heap|serve|uprobe-kill|hwbp runs one section
+# BENCH_REDIS=0 leaves out the redis-server runs of the heap and sampler sections
 want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
 elapsed() { awk '/^elapsed_ms/ { print $2 }' "$1"; }
@@ -30,6 +30,9 @@ cpu_share_cprof() {
 		loc && /\[not sampled\]/ { ns = $1; sub(":", "", ns) }
 		END { printf "%.1f %.1f\n", 100 * s / u, 100 * (s - v[ns]) / u }'
 }
+# summary: "mean [min-max]" of a column of numbers
+summary() { awk '{ s += $1; if (NR == 1 || $1 < lo) lo = $1; if (NR == 1 || $1 > hi) hi = $1 }
+	END { if (NR) printf "%5.1f [%4.1f-%4.1f]", s / NR, lo, hi; else printf "%16s", "-" }'; }
 # interleave N FUNC MODE...: N rounds of FUNC MODE for each mode in turn
 interleave() {
 	local n=$1 f=$2 i m
@@ -147,8 +150,6 @@ perf_share() {	# perf_share DATA FUNC: self % (the shares do their work themselv
 	perf report -i "$1" --no-children --sort sym --stdio 2>/dev/null |
 		awk -v f="$2" '$3 == f { sub("%", "", $1); print $1; exit }'
 }
-summary() { awk '{ s += $1; if (NR == 1 || $1 < lo) lo = $1; if (NR == 1 || $1 > hi) hi = $1 }
-	END { if (NR) printf "%5.1f [%4.1f-%4.1f]", s / NR, lo, hi; else printf "%16s", "-" }'; }
 printf '%4s %7s  %-8s %-22s %-22s %-22s\n' Hz threads view share_a share_b share_c
 for nt in 1 5; do
 for hz in 99 250 499 999; do
@@ -175,6 +176,188 @@ for hz in 99 250 499 999; do
 	done
 done
 done
+fi
+
+# Issue 24's goals for the cpu samplers: --sampler kernel (a cpu-clock perf
+# event per thread copies registers and stack at the tick) and --sampler
+# ptrace (each tick stops the threads), each beside perf record.
+#   1. a syscall-heavy target (shares -k 25: clock_gettime after every 25
+#      steps) at 99 Hz, 4 s attached: cpu outside share_a/b/c (truth: the
+#      clock calls and the loop, well under 1%);
+#   2. redis-server under redis-benchmark, cprof and perf -e cpu-clock
+#      recording at once at 499 Hz for 4 s: half the sum of the absolute
+#      differences of flat shares by function, perf's sample given to its
+#      first user-space frame (the code that made the system call, as cprof
+#      attributes a sample taken in the kernel);
+#   3. redis-benchmark requests/s at 999 Hz against the bare run, beside
+#      perf record --call-graph dwarf,32768 (cprof's default stack copy).
+# BENCH_REDIS=0 leaves out 2 and 3.
+if want sampler; then
+[ $have_perf = 1 ] || echo "(perf record does not work here: no perf columns)"
+echo
+echo "== issue 24: cpu outside share_a/b/c on a syscall-heavy thread (shares -t 1 -k 25),"
+echo "   99 Hz, 4 s attached, $TRIALS trials: mean [min-max]"
+outside_cprof() {	# outside_cprof PROFILE: 100 - flat% of share_a/b/c
+	go tool pprof -top -noinlines -symbolize=none -sample_index=cpu -nodecount=100000 \
+		-nodefraction=0 "$1" 2>/dev/null |
+		awk '/flat%/ { on = 1; next } on && $6 ~ /^share_[abc]$/ { sub("%", "", $2); s += $2 }
+			END { if (on) printf "%.2f\n", 100 - s }'
+}
+outside_perf() {	# outside_perf DATA: 100 - self% of share_a/b/c
+	perf report -i "$1" --no-children --sort sym --stdio 2>/dev/null |
+		awk '/^ +[0-9.]+%/ && $3 ~ /^share_[abc]$/ { sub("%", "", $1); s += $1 }
+			END { printf "%.2f\n", 100 - s }'
+}
+smodes="kernel ptrace"
+[ $have_perf = 1 ] && smodes="$smodes perf"
+rm -f "$tmp"/k.*
+for i in $(seq "$TRIALS"); do
+	exec {fd}< <($B/targets/shares -t 1 -k 25 2>"$tmp/k.target")
+	read -r -t 10 -u $fd line; pid=${line#ready }
+	for m in $smodes; do
+		case $m in
+		perf) perf record -q -g -F 99 -p "$pid" -o "$tmp/p.data" -- sleep 4 >/dev/null 2>&1
+			outside_perf "$tmp/p.data" >>"$tmp/k.perf" ;;
+		*) $B/cprof record --sampler $m -F 99 -d 4s -p "$pid" -o "$tmp/k.pb.gz" 2>"$tmp/k.$m.err"
+			outside_cprof "$tmp/k.pb.gz" >>"$tmp/k.$m"
+			sed -n 's/^cprof: \([0-9]*\) samples.*/\1/p' "$tmp/k.$m.err" >>"$tmp/k.$m.n" ;;
+		esac
+	done
+	kill "$pid"; exec {fd}<&-
+	sleep 0.2	# its last line, written on SIGTERM
+	sed -n 's/.*: \([0-9]*\)\/s$/\1/p' "$tmp/k.target" >>"$tmp/k.calls"
+done
+printf '%-8s %-20s %9s\n' sampler outside_%  samples
+for m in $smodes; do
+	n=-
+	[ -s "$tmp/k.$m.n" ] && n=$(median <"$tmp/k.$m.n")
+	printf '%-8s %-20s %9s\n' "$m" "$(summary <"$tmp/k.$m")" "$n"
+done
+echo "clock_gettime calls/s in the target (median of its trials): $(median <"$tmp/k.calls")"
+echo "cprof's summaries, last trial:"
+for m in kernel ptrace; do sed -n 's/^cprof: /  /p' "$tmp/k.$m.err"; done
+
+if [ "${BENCH_REDIS:-1}" = 1 ] && command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
+port=$((20000 + RANDOM % 20000))
+redis-server --port $port --save "" --appendonly no --daemonize no >/dev/null 2>&1 & rp=$!
+for k in $(seq 100); do redis-cli -p $port ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+# Function names folded so both tools name one function alike: libc's
+# aliases (cprof's __GI___libc_write, perf's write or __libc_write) lose
+# __GI_, leading underscores and libc_; perf's [unknown] in a file is
+# "[file]", as cprof names code it cannot symbolize.
+fold='function fold(n) { sub(/^__GI_/, "", n); sub(/^_+/, "", n); sub(/^libc_/, "", n); return n }'
+flat_cprof() {	# flat_cprof PROFILE: "function<TAB>flat%" lines
+	go tool pprof -top -noinlines -symbolize=none -sample_index=cpu -nodecount=100000 \
+		-nodefraction=0 -edgefraction=0 "$1" 2>/dev/null |
+		awk "$fold"'
+		/flat%/ { on = 1; next }
+		on && NF >= 6 { p = $2; sub("%", "", p); n = $6; for (i = 7; i <= NF; i++) n = n " " $i
+			v[fold(n)] += p }
+		END { for (n in v) printf "%s\t%.4f\n", n, v[n] }'
+}
+flat_perf() {	# flat_perf DATA: the same, each sample (by its period) to its first user frame
+	perf script -i "$1" -F period,ip,sym,dso 2>/dev/null |
+		awk "$fold"'
+		function done() { if (w) v[got ? who : "[kernel]"] += w; t += w; w = 0 }
+		/^ *[0-9]+ *$/ { done(); w = $1; got = 0; next }
+		/^\t/ && w && !got {
+			l = $0; sub(/^[ \t]+[0-9a-f]+ /, "", l)
+			if (!match(l, / \([^()]*\)$/)) next
+			dso = substr(l, RSTART + 2, RLENGTH - 3); sym = substr(l, 1, RSTART - 1)
+			if (dso == "[kernel.kallsyms]") next
+			if (sym == "[unknown]") { sub(/.*\//, "", dso); sym = "[" dso "]" }
+			who = fold(sym); got = 1 }
+		END { done(); for (n in v) printf "%s\t%.4f\n", n, 100 * v[n] / t }'
+}
+distance() {	# distance A B: half the sum of |a - b| over all functions, points
+	awk -F '\t' 'FNR == NR { a[$1] = $2; u[$1]; next } { b[$1] = $2; u[$1] }
+		END { for (n in u) d += (a[n] > b[n] ? a[n] - b[n] : b[n] - a[n]); printf "%.1f\n", d / 2 }' "$1" "$2"
+}
+top5() { sort -t "$(printf '\t')" -k2 -gr "$1" | head -5 | awk -F '\t' '{ printf "%6.1f%%  %s\n", $2, $1 }'; }
+if [ $have_perf = 1 ]; then
+echo
+echo "== issue 24: redis-server under redis-benchmark -t set,get -c 50, cprof and perf -e cpu-clock"
+echo "   recording at once, 499 Hz, 4 s; half the sum of |flat share differences| by function,"
+echo "   $TRIALS trials (median [min-max])"
+rm -f "$tmp"/rd.*
+for i in $(seq "$TRIALS"); do
+	for m in kernel ptrace; do
+		redis-benchmark -p $port -t set,get -n 2000000 -c 50 -q >/dev/null 2>&1 & bp=$!
+		sleep 1
+		perf record -q -e cpu-clock -g -F 499 -p $rp -o "$tmp/rd.data" -- sleep 4 >/dev/null 2>&1 & pp=$!
+		$B/cprof record --sampler $m -F 499 -d 4s -p $rp -o "$tmp/rd.pb.gz" 2>"$tmp/rd.$m.err"
+		wait $pp
+		kill $bp; wait $bp 2>/dev/null
+		flat_cprof "$tmp/rd.pb.gz" >"$tmp/rd.$m.flat"
+		flat_perf "$tmp/rd.data" >"$tmp/rd.$m.perf"
+		distance "$tmp/rd.$m.flat" "$tmp/rd.$m.perf" >>"$tmp/rd.$m.d"
+		sed -n 's/^cprof: //p' "$tmp/rd.$m.err" >>"$tmp/rd.$m.sum"
+	done
+done
+for m in kernel ptrace; do
+	printf '%-8s %6s points  [%s]  (trials: %s)\n' "$m" "$(median <"$tmp/rd.$m.d")" \
+		"$(sort -n "$tmp/rd.$m.d" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s-%s", lo, hi }')" \
+		"$(tr '\n' ' ' <"$tmp/rd.$m.d")"
+done
+for m in kernel ptrace; do
+	echo "top 5, last trial, cprof --sampler $m:"; top5 "$tmp/rd.$m.flat" | sed 's/^/  /'
+	echo "  perf at the same time:"; top5 "$tmp/rd.$m.perf" | sed 's/^/  /'
+	echo "  cprof's summaries:"; sed 's/^/    /' "$tmp/rd.$m.sum"
+done
+fi
+
+# 3. throughput at 999 Hz: -n for ~5 s of set and get bare; the profiler
+# attached a second before the run, stopped (SIGINT) after it
+echo
+rbc() {	# rbc N: "requests/s p99_ms", means over set and get (--csv: the same run as -q)
+	redis-benchmark -p $port -t set,get -n "$1" -c 50 --csv 2>/dev/null |
+		awk -F '","' 'NR > 1 { gsub(/"/, ""); r += $2; p += $7; n++ } END { if (n) printf "%.0f %.3f\n", r / n, p / n }'
+}
+rn=$(rbc 200000 | awk '{ printf "%d", $1 * 5 / 2 }')
+echo "== issue 24: redis-benchmark -t set,get -n $rn -c 50 (~5 s bare) at 999 Hz,"
+echo "   $TRIALS interleaved trials (medians; rps and p99 are means over set and get)"
+run_rt() {	# run_rt MODE
+	local m=$1 pp=
+	case $m in
+	kernel|ptrace) $B/cprof record --sampler $m -F 999 -p $rp -o "$tmp/rt.pb.gz" 2>"$tmp/rt.err" & pp=$! ;;
+	perf) perf record -q -F 999 --call-graph dwarf,32768 -p $rp -o "$tmp/rt.data" >/dev/null 2>&1 & pp=$! ;;
+	esac
+	[ -n "$pp" ] && sleep 1
+	rbc "$rn" >>"$tmp/rt.$m"
+	if [ -n "$pp" ]; then
+		kill -INT $pp; wait $pp 2>/dev/null
+		rm -f "$tmp/rt.data"
+	fi
+	case $m in
+	kernel) sed -n 's/.* \([0-9]*\) stops.*/\1/p' "$tmp/rt.err" >>"$tmp/rt.$m.stops" ;;
+	# the ptrace sampler stops a thread for each sample
+	ptrace) sed -n 's/^cprof: \([0-9]*\) samples.*pause p50 \([0-9]*\)us p99 \([0-9]*\)us.*/\1 \2 \3/p' \
+		"$tmp/rt.err" >>"$tmp/rt.$m.stops" ;;
+	esac
+	[ -s "$tmp/rt.err" ] && sed -n 's/^cprof: /    /p' "$tmp/rt.err" >>"$tmp/rt.$m.sum"
+	rm -f "$tmp/rt.err"
+}
+rm -f "$tmp"/rt.*
+rtmodes="bare kernel ptrace"
+[ $have_perf = 1 ] && rtmodes="$rtmodes perf"
+interleave "$TRIALS" run_rt $rtmodes
+b=$(awk '{ print $1 }' "$tmp/rt.bare" | median)
+printf '%-8s %12s %8s %8s %8s  %s\n' mode requests/s ratio p99_ms stops "(pause p50/p99 us)"
+for m in $rtmodes; do
+	r=$(awk '{ print $1 }' "$tmp/rt.$m" | median); p=$(awk '{ print $2 }' "$tmp/rt.$m" | median)
+	st=-; pz=
+	case $m in
+	kernel) st=$(median <"$tmp/rt.$m.stops") ;;
+	ptrace) st=$(awk '{ print $1 }' "$tmp/rt.$m.stops" | median)
+		pz="($(awk '{ print $2 }' "$tmp/rt.$m.stops" | median)/$(awk '{ print $3 }' "$tmp/rt.$m.stops" | median))" ;;
+	esac
+	printf '%-8s %12s %8s %8s %8s  %s\n' "$m" "$r" \
+		"$(awk -v a="$r" -v b="$b" 'BEGIN { if (b > 0) printf "%.3f", a / b }')" "$p" "$st" "$pz"
+done
+echo "trials (requests/s): $(for m in $rtmodes; do printf '%s: %s; ' $m "$(awk '{ print $1 }' "$tmp/rt.$m" | tr '\n' ' ')"; done)"
+for m in kernel ptrace; do echo "  cprof --sampler $m summaries:"; cat "$tmp/rt.$m.sum"; done
+kill $rp; wait $rp 2>/dev/null
+fi
 fi
 
 # cprof threads beside eu-stack and gdb: wall time to stop, unwind,
