@@ -62,7 +62,6 @@
 #include <unistd.h>
 
 #define RING_ORDER 9		/* 2 MiB a cpu: ~60 records of 32 KiB stacks */
-#define STACK_MAX 65000		/* a record is at most 64 KiB (u16 size) */
 #define KERNEL_ADDR 0xffff800000000000ULL
 #define NAME_REFRESH_NS 1000000000ULL
 
@@ -270,7 +269,7 @@ int cpuclock_start(struct sampler *s, struct cpuclock **out)
 		.size = sizeof(dummy), .type = PERF_TYPE_SOFTWARE,
 		.config = PERF_COUNT_SW_DUMMY, .exclude_kernel = 1, .exclude_hv = 1,
 	};
-	size_t stack = s->opts.stack_size < STACK_MAX ? s->opts.stack_size : STACK_MAX;
+	size_t stack = s->opts.stack_size < CPUCLOCK_STACK_MAX ? s->opts.stack_size : CPUCLOCK_STACK_MAX;
 	struct target *t = &s->target;
 	struct rlimit rl;
 	int ret = 0;

@@ -39,6 +39,9 @@ void cpuclock_read(struct cpuclock *k, struct unwinder *u, uint64_t *pcs, bool l
 /* Close everything; the numbers go into s->res (see cpu.c's STAT_*). */
 void cpuclock_free(struct cpuclock *k);
 
+/* The most stack the kernel copies into a record (its size is a u16). */
+#define CPUCLOCK_STACK_MAX 65000
+
 /* What a perf_event_open errno means here, for a refusal's message. */
 const char *cpuclock_refused_why(int err);
 

@@ -55,7 +55,7 @@ wait_until $WAIT eval '[ $(proc_cpu_ns '"$P"') -gt '"$before"' ]'; ok $? "cprof 
 # stops and says why; --sampler kernel is an error, and the command it
 # launched is not left running
 run_cprof_nop() { env -u CPROF_SAMPLER "$T/noperf" "$CPROF" "$@" >"$TMP/out" 2>"$TMP/err"; rc=$?; err=$(cat "$TMP/err"); }
-run_cprof_nop record -d 1s -o "$TMP/fb.pb.gz" -- "$T/burn" -t 1 -s 2
+run_cprof_nop record --no-follow -d 1s -o "$TMP/fb.pb.gz" -- "$T/burn" -t 1 -s 2
 is "$rc" 0 "refused: auto records anyway"
 like "$err" "ptrace sampler, pause p50 [0-9]+us" "refused: the summary says ptrace stops sampled"
 like "$(pprof -raw "$TMP/fb.pb.gz")" "Comment: cpu sampler: ptrace stops \(perf_event_open\(cpu-clock\): not permitted" \
