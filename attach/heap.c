@@ -67,7 +67,8 @@
 /* The recording's numbers these modes report (sampler_stat) */
 static const char STAT_PROBES[] = "functions probed", STAT_NESTED[] = "nested samples",
 	STAT_LOST[] = "lost records", STAT_WINDOWS[] = "duty windows",
-	STAT_ARMED[] = "duty share";
+	STAT_ARMED[] = "duty share", STAT_SAMPLES[] = "samples kept",
+	STAT_HIDDEN[] = "allocator frames dropped", STAT_WRAPPED[] = "samples past a wrapper";
 
 /* x86-64 argument registers */
 static const enum perf_reg arg_reg[] = { PR_DI, PR_SI, PR_DX, PR_CX, PR_R8, PR_R9 };
@@ -137,6 +138,8 @@ struct heap {
 	struct unwinder *u;
 	uint64_t *pcs;
 	uint64_t dropped_nested;
+	uint64_t hidden_frames, hidden_wrapped;	/* hfuncs_site: all, and
+						 * samples past a wrapper */
 };
 
 static struct heap *H(struct sampler *s)
@@ -302,6 +305,15 @@ static void on_entry(struct heap *h, const struct event_id *ev, const unsigned c
 	if (nested(h, h->pcs, n)) {
 		h->dropped_nested++;	/* the outer call is the allocation */
 		return;
+	}
+	/* the allocation site is the leaf (probe: the function named is) */
+	if (!h->s->opts.allocator_frames && (h->fn.nuser == 0 || h->fn.pair)) {
+		size_t k = hfuncs_site(&h->fn, m, h->pcs, n);
+
+		h->hidden_frames += k;
+		h->hidden_wrapped += k > 1;
+		memmove(h->pcs, h->pcs + k, (n - k) * sizeof(*h->pcs));
+		n -= k;
 	}
 	GROW(h->samples, h->samples_alloc, h->nsamples + 1);
 	hs = &h->samples[h->nsamples];
@@ -790,6 +802,9 @@ static void release_heap(struct sampler *s)
 	*sampler_stat(&s->res, STAT_LOST) = (double)h->ev.lost;
 	*sampler_stat(&s->res, STAT_NESTED) = (double)h->dropped_nested;
 	*sampler_stat(&s->res, STAT_PROBES) = (double)h->fn.nprobes;
+	*sampler_stat(&s->res, STAT_SAMPLES) = (double)h->nsamples;
+	*sampler_stat(&s->res, STAT_HIDDEN) = (double)h->hidden_frames;
+	*sampler_stat(&s->res, STAT_WRAPPED) = (double)h->hidden_wrapped;
 	hfuncs_release(&h->fn);
 	free(h->gone);
 	free(h->evs);
@@ -817,6 +832,21 @@ static void say_lost(const struct sampler *s, sampler_say_fn say, void *arg)
 			   sampler_stat_value(&s->res, STAT_LOST)));
 }
 
+/* What hfuncs_site() dropped, or that --allocator-frames kept it. */
+static void say_sites(const struct sampler *s, sampler_say_fn say, void *arg, const char *what)
+{
+	if (s->opts.allocator_frames) {
+		say(arg, xasprintf("--allocator-frames: stacks begin in %s", what));
+		return;
+	}
+	say(arg, xasprintf("allocation sites are the leaves: %s dropped from the top of each "
+			   "stack, %.0f frames from %.0f samples (%.0f past a wrapper); "
+			   "--allocator-frames keeps them",
+			   what, sampler_stat_value(&s->res, STAT_HIDDEN),
+			   sampler_stat_value(&s->res, STAT_SAMPLES),
+			   sampler_stat_value(&s->res, STAT_WRAPPED)));
+}
+
 static void heap_comments(const struct sampler *s, sampler_say_fn say, void *arg)
 {
 	bool inuse = s->opts.mode->flags & HEAP_INUSE;
@@ -830,6 +860,8 @@ static void heap_comments(const struct sampler *s, sampler_say_fn say, void *arg
 			   sampler_stat_value(&s->res, STAT_PROBES)));
 	if (!inuse)
 		say(arg, xasprintf("allocs: frees are not followed: inuse is 0 (see -t heap)"));
+	say_sites(s, say, arg, "the allocator's own frames (the function probed, and the "
+		  "allocator functions above it, such as operator new)");
 	say_lost(s, say, arg);
 }
 
@@ -848,6 +880,12 @@ static void probe_comments(const struct sampler *s, sampler_say_fn say, void *ar
 				   "live: their results not passed to %s by its end (0 is no object)%s",
 				   (int)len, fn, every, fn + len + 1,
 				   s->opts.argv ? "" : "; not those acquired before cprof attached"));
+	if (s->opts.mode->flags & HEAP_PAIR) {
+		char *what = xasprintf("%.*s's frame", (int)len, fn);
+
+		say_sites(s, say, arg, what);
+		free(what);
+	}
 	say_lost(s, say, arg);
 }
 

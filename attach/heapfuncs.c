@@ -5,7 +5,10 @@
  */
 #define _GNU_SOURCE
 #include "heapfuncs.h"
+#include "../lib/stack.h"
 #include "../lib/util.h"
+
+#include <gelf.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -265,8 +268,111 @@ int hfuncs_parse_user(struct hfuncs *h, const char *arg)
 	return 0;
 }
 
+/*
+ * The allocator's functions that stand between an allocating function and
+ * the entry probed: their frames are not allocation sites.  Sorted
+ * (strcmp), for bsearch.  Library code that allocates (strdup, fopen,
+ * std::string's _M_create) stays: Go, likewise, hides its runtime only.
+ */
+static const char *const alloc_names[] = {
+	"_ZdaPv", "_ZdaPvSt11align_val_t", "_ZdaPvm", "_ZdaPvmSt11align_val_t", "_ZdlPv",
+	"_ZdlPvSt11align_val_t", "_ZdlPvm", "_ZdlPvmSt11align_val_t", "_Znam",
+	"_ZnamRKSt9nothrow_t", "_ZnamSt11align_val_t", "_ZnamSt11align_val_tRKSt9nothrow_t",
+	"_Znwm", "_ZnwmRKSt9nothrow_t", "_ZnwmSt11align_val_t",
+	"_ZnwmSt11align_val_tRKSt9nothrow_t", "__libc_calloc", "__libc_free", "__libc_malloc",
+	"__libc_memalign", "__libc_pvalloc", "__libc_realloc", "__libc_reallocarray",
+	"__libc_valloc", "__posix_memalign", "__rdl_alloc", "__rdl_alloc_zeroed",
+	"__rdl_dealloc", "__rdl_realloc", "__rg_alloc", "__rg_alloc_zeroed", "__rg_dealloc",
+	"__rg_realloc", "__rust_alloc", "__rust_alloc_zeroed", "__rust_dealloc",
+	"__rust_realloc", "aligned_alloc", "calloc", "dallocx", "free", "je_aligned_alloc",
+	"je_calloc", "je_free", "je_malloc", "je_mallocx", "je_posix_memalign", "je_rallocx",
+	"je_realloc", "malloc", "mallocx", "memalign", "posix_memalign", "pvalloc", "rallocx",
+	"realloc", "reallocarray", "sdallocx", "tc_calloc", "tc_free", "tc_malloc",
+	"tc_memalign", "tc_new", "tc_new_nothrow", "tc_newarray", "tc_newarray_nothrow",
+	"tc_posix_memalign", "tc_realloc", "valloc",
+};
+#define NALLOC_NAMES (sizeof(alloc_names) / sizeof(alloc_names[0]))
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A module's allocator functions, found once (.symtab and .dynsym). */
+static const struct hidden_mod *hidden_of(struct hfuncs *h, const struct module *mod)
+{
+	struct hidden_mod *hm;
+	Elf_Scn *scn = NULL;
+
+	for (size_t i = 0; i < h->nhidden; i++)
+		if (h->hidden[i].mod == mod)
+			return &h->hidden[i];
+	h->hidden = xrealloc(h->hidden, (h->nhidden + 1) * sizeof(*h->hidden));
+	hm = &h->hidden[h->nhidden++];
+	*hm = (struct hidden_mod){ .mod = mod };
+	while (mod->elf && !mod->is_vdso && (scn = elf_nextscn(mod->elf, scn))) {
+		Elf_Data *d;
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) ||
+		    !sh.sh_entsize || !(d = elf_getdata(scn, NULL)))
+			continue;
+		for (size_t i = 1; i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym sym;
+			const char *name;
+
+			if (!gelf_getsym(d, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
+			    sym.st_shndx == SHN_UNDEF || !sym.st_value ||
+			    !(name = elf_strptr(mod->elf, sh.sh_link, sym.st_name)) ||
+			    !bsearch(&name, alloc_names, NALLOC_NAMES, sizeof(*alloc_names), cmp_name))
+				continue;
+			hm->r = xrealloc(hm->r, (hm->n + 1) * sizeof(*hm->r));
+			hm->r[hm->n][0] = sym.st_value;
+			hm->r[hm->n][1] = sym.st_value + (sym.st_size ? sym.st_size : 1);
+			hm->n++;
+		}
+	}
+	return hm;
+}
+
+static bool in_allocator(struct hfuncs *h, const struct maps *m, uint64_t pc)
+{
+	const struct mapping *map;
+	const struct hidden_mod *hm;
+	uint64_t a;
+
+	if (pc_is_pseudo(pc))
+		return false;
+	pc &= ~(PC_PHYSICAL | PC_TAILCALL);
+	map = maps_find(m, pc);
+	if (!map || !map->mod)
+		return false;
+	hm = hidden_of(h, map->mod);
+	a = pc - map->bias;
+	for (size_t i = 0; i < hm->n; i++)
+		if (a >= hm->r[i][0] && a < hm->r[i][1])
+			return true;
+	return false;
+}
+
+size_t hfuncs_site(struct hfuncs *h, const struct maps *m, const uint64_t *pcs, size_t n)
+{
+	size_t k = 1;
+
+	if (n <= 1)
+		return 0;
+	while (!h->nuser && k < n - 1 && in_allocator(h, m, pcs[k]))
+		k++;
+	return k;
+}
+
 void hfuncs_release(struct hfuncs *h)
 {
+	for (size_t i = 0; i < h->nhidden; i++)
+		free(h->hidden[i].r);
+	free(h->hidden);
+	h->hidden = NULL;
+	h->nhidden = 0;
 	for (size_t i = 0; i < h->nprobes; i++)
 		free(h->probes[i].path);
 	free(h->sym);

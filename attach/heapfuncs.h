@@ -54,6 +54,16 @@ struct hfuncs {
 	bool resolved;
 	struct probe *probes;	/* owned: hfuncs_release() */
 	size_t nprobes;
+	/* the allocator's own functions, by module (hfuncs_site) */
+	struct hidden_mod *hidden;
+	size_t nhidden;
+};
+
+/* Where a module has allocator functions: link-time ranges. */
+struct hidden_mod {
+	const struct module *mod;
+	uint64_t (*r)[2];
+	size_t n;
 };
 
 /*
@@ -70,6 +80,18 @@ int hfuncs_parse_user(struct hfuncs *h, const char *arg);
 int hfuncs_resolve(struct hfuncs *h, struct target *t);
 
 void hfuncs_release(struct hfuncs *h);
+
+/*
+ * Allocation sites as leaves, as Go's heap profile has them: how many of
+ * an entry sample's innermost frames (pcs[0], the probed function at its
+ * entry) are the allocator's own and are dropped.  With the allocator
+ * probed (heap, allocs), that is the probed function and the allocator
+ * functions above it (the malloc family, operator new and delete, Rust's
+ * __rust_alloc, jemalloc's and tcmalloc's entry points), found by name in
+ * the module each frame is in; with functions named (pair), the acquire
+ * function only.  At least one frame is kept.  m: the thread's maps.
+ */
+size_t hfuncs_site(struct hfuncs *h, const struct maps *m, const uint64_t *pcs, size_t n);
 
 /*
  * The modules of m in the order a symbol binds (the executable, the

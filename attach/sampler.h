@@ -144,6 +144,8 @@ struct sampler_opts {
 	uint64_t mem_rate;	/* heap, allocs: bytes per sample (--rate);
 				 * probe: calls per sample (--every) */
 	const char *probe;	/* probe: "[LIB:]SYMBOL"; pair: "ACQUIRE,RELEASE" */
+	bool allocator_frames;	/* heap, allocs, pair: keep the allocator's
+				 * frames atop each stack (--allocator-frames) */
 	double duty;		/* allocs, probe: the share of the time the
 				 * probes are in place (--duty); 0 or 1: all */
 	sigset_t orig_mask;	/* the launched command gets this mask */
@@ -155,7 +157,7 @@ struct sampler_opts {
 
 /* What the caller reads after sampler_join(); nothing else of the sampler
  * (but the mode's comments and summary, which are given the sampler). */
-#define SAMPLER_MAX_STATS 8
+#define SAMPLER_MAX_STATS 12
 struct sampler_result {
 	int status;		/* 0, -1 (error reported), or 126/127 (launch) */
 	bool cut_short;		/* an error ended a recording that had begun:

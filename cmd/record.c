@@ -65,6 +65,10 @@ static const char record_usage[] =
 	"                         of the time (0.001-1), in 500 ms windows at random,\n"
 	"                         frees all the time; bounds the cost of the calls at\n"
 	"                         any rate (default 1: always)\n"
+	"      --allocator-frames heap, allocs, pair: keep the allocator's own\n"
+	"                         frames (malloc, operator new, ...) atop each\n"
+	"                         stack; by default the allocating function is\n"
+	"                         the leaf, as in Go's heap profile\n"
 	"      --sampler S        cpu: who takes the samples: kernel (a perf event\n"
 	"                         per thread copies registers and stack at the\n"
 	"                         tick; no stop), ptrace (each tick stops the\n"
@@ -93,7 +97,7 @@ struct record_args {
 	long hz;
 	uint64_t duration_ns;
 	const char *output;
-	bool raw_stops, hz_set;
+	bool raw_stops, hz_set, allocator_frames;
 	pid_t *pids;		/* -p PID1,PID2,...; c.pid is the first */
 	size_t npids;
 	int follow;		/* -1: the default (a command's children, yes) */
@@ -188,7 +192,7 @@ static int duty_usage(void)
 static int parse_args(int argc, char **argv, struct record_args *a)
 {
 	enum { OPT_RAW_STOPS = OPT_FIRST_OWN, OPT_FOLLOW, OPT_NO_FOLLOW, OPT_RATE, OPT_EVERY, OPT_DUTY,
-	       OPT_SAMPLER };
+	       OPT_SAMPLER, OPT_ALLOC_FRAMES };
 	static const struct option longopts[] = {
 		COMMON_LONGOPTS,
 		{ "type", required_argument, NULL, 't' },
@@ -203,6 +207,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		{ "every", required_argument, NULL, OPT_EVERY },
 		{ "duty", required_argument, NULL, OPT_DUTY },
 		{ "sampler", required_argument, NULL, OPT_SAMPLER },
+		{ "allocator-frames", no_argument, NULL, OPT_ALLOC_FRAMES },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ 0 },
 	};
@@ -255,6 +260,9 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			break;
 		case OPT_NO_FOLLOW:
 			a->follow = 0;
+			break;
+		case OPT_ALLOC_FRAMES:
+			a->allocator_frames = true;
 			break;
 		case OPT_EVERY:
 			if (parse_long(optarg, 1, 1L << 40, &a->every))
@@ -496,6 +504,7 @@ int cmd_record(int argc, char **argv)
 		.sampler = a.sampler,
 		.mem_rate = (uint64_t)(a.pt->mode->period == PERIOD_CALLS ? a.every : a.rate),
 		.duty = a.duty,
+		.allocator_frames = a.allocator_frames,
 		.probe = profile_type_arg(a.pt, a.type),
 	};
 	block_handled_signals(&s->opts.handled, &s->opts.orig_mask);

@@ -30,6 +30,11 @@ objs_tol() { awk -v n="$1" -v r="$2" 'BEGIN {
 	}
 	N = (n < 1 ? 1 : n) / P; t = 400 * sqrt(N * V) / (4 * N)
 	printf "%.2f", t < 1 ? 1 : t }'; }
+# the functions with flat values, one a line (inline and glibc's aliases
+# of malloc as one)
+flat_of() { pprof_top "$1" -nodefraction=0 "${@:2}" | awk '$1 ~ /^[0-9.]+[a-zA-Z]*$/ && $1 + 0 > 0 && $2 ~ /%$/ {
+	name = $6; for (i = 7; i <= NF; i++) name = name " " $i; sub(" \\(inline\\)$", "", name)
+	if (name ~ /^(__GI___libc_malloc|__libc_malloc|malloc)$/) name = "malloc"; print name }' | sort -u; }
 in_range() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x != "" && x >= lo && x <= hi) }'; }
 CHECKED="malloc free calloc realloc posix_memalign aligned_alloc valloc pvalloc reallocarray"
 
@@ -66,6 +71,12 @@ if awk -v t="$tol" 'BEGIN { exit !(t <= 3) }'; then tol=3; fi
 within "$churn" 75 "$tol" "allocs: churn has 75% of the bytes (keep 25%), within $tol points"
 objs=$(share_of "$TMP/allocs.pb.gz" alloc_objects churn)
 within "$objs" 50 "$(objs_tol "$n" 4096)" "allocs: and half the objects"
+# allocation sites are the leaves (Go's heap profile hides its runtime):
+# churn and keep hold the flat bytes, not malloc
+is "$(flat_of "$TMP/allocs.pb.gz" | sort | tr '\n' ' ')" "churn keep " \
+	"allocs: the allocating functions are the leaves, the allocator's frames dropped"
+like "$raw" "allocation sites are the leaves: .* dropped from the top of each stack, [1-9][0-9]* frames from [1-9][0-9]* samples" \
+	"allocs: the comment says what was dropped"
 above "${n:-0}" 300 "allocs: samples taken"
 
 # --duty: the probes in place in windows a share of the time, the calls
@@ -201,6 +212,7 @@ lost=$(printf '%s\n' "$err" | sed -n 's/.* \([0-9][0-9]*\) records lost.*/\1/p')
 ok "$(in_range "$live" $((want * 85 / 100)) $((want * 115 / 100 + ${lost:-0})); echo $?)" \
 	"pair: live objects within 15% of the ring's new blocks, plus one per lost record ($live of $want, ${lost:-0} lost)"
 like "$raw" "live: their results not passed to libc.so.6:free by its end" "pair: the comment says what live is"
+is "$(flat_of "$TMP/pair.pb.gz" -sample_index=acquired | tr '\n' ' ')" "churn keep " "pair: the callers of malloc are the leaves"
 run_cprof record -t pair:malloc,free -f text -d 1s -p "$P" -o "$TMP/pair.txt"
 like "$(head -1 "$TMP/pair.txt")" "^pair profile: total [0-9]+$" "pair -f text: Go's count profile, of the live objects"
 is "$(pprof -raw "$TMP/pair.txt" >/dev/null; echo $?)" 0 "pair -f text: go tool pprof reads it back"
@@ -228,7 +240,16 @@ is "$rc" 0 "c++ allocs: exit 0"
 top=$(pprof_top "$TMP/cxx.pb.gz")
 like "$top" "build_tree" "c++ allocs: build_tree allocates"
 like "$top" "churn_vectors" "c++ allocs: churn_vectors allocates"
-like "$top" "operator new" "c++ allocs: through operator new"
+flat=$(flat_of "$TMP/cxx.pb.gz")
+unlike "$flat" "operator new|malloc" "c++ allocs: neither operator new nor malloc is a leaf"
+like "$flat" "allocate|_M_construct|_M_create|build_tree|churn_vectors" \
+	"c++ allocs: the code that called operator new is ($(echo $flat | tr '\n' ','))"
+run_cprof record -t allocs --allocator-frames --rate 4096 -d 1s -p "$C" -o "$TMP/cxxf.pb.gz"
+is "$rc" 0 "c++ allocs --allocator-frames: exit 0"
+is "$(flat_of "$TMP/cxxf.pb.gz")" "malloc" "c++ allocs --allocator-frames: every stack begins in malloc"
+like "$(pprof_top "$TMP/cxxf.pb.gz")" "operator new" "c++ allocs --allocator-frames: through operator new"
+like "$(pprof -raw "$TMP/cxxf.pb.gz")" "--allocator-frames: stacks begin in the allocator's own frames" \
+	"c++ allocs --allocator-frames: the comment says so"
 run_cprof record -t heap --rate 4096 -d 2s -p "$C" -o "$TMP/cxxh.pb.gz"
 is "$rc" 0 "c++ heap: exit 0"
 like "$(pprof_top "$TMP/cxxh.pb.gz" -sample_index=inuse_space)" "build_tree" "c++ heap: the tree is what stays live"
