@@ -43,6 +43,7 @@
 #define _GNU_SOURCE
 #include "heapfuncs.h"
 #include "perfev.h"
+#include "probecost.h"
 #include "sampler.h"
 #include "uprobe.h"
 #include "unwind.h"
@@ -68,7 +69,9 @@
 static const char STAT_PROBES[] = "functions probed", STAT_NESTED[] = "nested samples",
 	STAT_LOST[] = "lost records", STAT_WINDOWS[] = "duty windows",
 	STAT_ARMED[] = "duty share", STAT_SAMPLES[] = "samples kept",
-	STAT_HIDDEN[] = "allocator frames dropped", STAT_WRAPPED[] = "samples past a wrapper";
+	STAT_HIDDEN[] = "allocator frames dropped", STAT_WRAPPED[] = "samples past a wrapper",
+	STAT_BUDGET[] = "cost budget", STAT_SLOWDOWN[] = "estimated slowdown",
+	STAT_CALL_NS[] = "a probed call's cost", STAT_OVER[] = "frees over the budget";
 
 /* x86-64 argument registers */
 static const enum perf_reg arg_reg[] = { PR_DI, PR_SI, PR_DX, PR_CX, PR_R8, PR_R9 };
@@ -85,6 +88,9 @@ struct hthread {
 	struct perfev_thread ev;
 	uint64_t *last;		/* counts at the last read, by probe */
 	uint64_t *pending;	/* samples[] awaiting their return, by probe */
+	/* --max-overhead: what its probed calls cost it since the last
+	 * account (ns): entries (counted) and frees (records read) */
+	double entry_cost, free_cost, free_calls;
 };
 
 struct hsample {
@@ -138,6 +144,12 @@ struct heap {
 	struct unwinder *u;
 	uint64_t *pcs;
 	uint64_t dropped_nested;
+	/* --max-overhead: the windows' duty follows the calls' cost */
+	bool budget, paused;	/* paused: a window was taken out */
+	struct probecost cost;
+	uint64_t account_at, started;
+	double trap_ns;		/* the busiest thread's time in probes, summed */
+	double f_entry, f_free, free_rate;	/* at the last account */
 	uint64_t hidden_frames, hidden_wrapped;	/* hfuncs_site: all, and
 						 * samples past a wrapper */
 };
@@ -389,10 +401,14 @@ static void on_record(void *arg, const unsigned char *d, size_t len)
 		if (len < 24)
 			return;
 		memcpy(&v, d + 16, 8);	/* id, abi, the one register */
-		if (ev->kind == EV_RET)
+		if (ev->kind == EV_RET) {
 			on_return(h, ev->probe, v);
-		else if (v)
-			forget(h, v);
+		} else {
+			h->cur->free_cost += h->fn.probes[ev->probe].free_cost_ns;
+			h->cur->free_calls++;
+			if (v)
+				forget(h, v);
+		}
 		break;
 	}
 }
@@ -413,7 +429,10 @@ static void read_counts(struct heap *h, struct hthread *ht)
 			continue;
 		ev = &h->evs[*ix];
 		if (buf[1 + 2 * i] >= ht->last[ev->probe]) {
-			h->fn.probes[ev->probe].calls += buf[1 + 2 * i] - ht->last[ev->probe];
+			uint64_t d = buf[1 + 2 * i] - ht->last[ev->probe];
+
+			ht->entry_cost += (double)d * h->fn.probes[ev->probe].cost_ns;
+			h->fn.probes[ev->probe].calls += d;
 			ht->last[ev->probe] = buf[1 + 2 * i];
 		}
 	}
@@ -609,6 +628,147 @@ static void windows_switch(struct heap *h, struct target *t, uint64_t now)
 	}
 }
 
+/* ---- --max-overhead: a cost budget ---- */
+
+/*
+ * Each probed call costs the target a trap, priced at the start
+ * (attach/probecost.c) by the instruction probed: an entry, its return
+ * (heap, pair: a uretprobe, emulated), a free.  The counters say how many
+ * entries each thread made, the records how many frees.  The windows of
+ * --duty then carry the budget: after each window the duty becomes the
+ * budget over what the window cost its busiest thread (frees, probed all
+ * along, first), so that the probes cost about the budget on average and
+ * the ratio estimator scales what the windows saw.  With calls cheap
+ * enough the probes stay in.
+ */
+static double call_cost(const struct heap *h, const struct probe *p, uint64_t offset)
+{
+	const unsigned char *insn = p->mod->image && offset < p->mod->image_size ?
+				    p->mod->image + offset : NULL;
+	size_t len = insn ? p->mod->image_size - offset : 0;
+
+	return probecost_emulated(insn, len) ? h->cost.emulated_ns : h->cost.stepped_ns;
+}
+
+static void set_costs(struct heap *h)
+{
+	for (size_t i = 0; i < h->fn.nprobes; i++) {
+		struct probe *p = &h->fn.probes[i];
+
+		p->cost_ns = p->free_cost_ns = 0;
+		if (p->alloc)
+			p->cost_ns = call_cost(h, p, p->loc.offset) +
+				     (h->fn.inuse ? h->cost.emulated_ns : 0);
+		else if (p->frees)
+			p->free_cost_ns = call_cost(h, p, p->free_offset);
+	}
+}
+
+/*
+ * What the probes cost since the last account: the busiest thread's
+ * share of the time in them, entries and frees (h->f_entry, h->f_free).
+ */
+static void account(struct heap *h, struct target *t, uint64_t now)
+{
+	double dt = (double)(now - h->account_at), worst = 0, fe = 0, ff = 0, fc = 0;
+
+	if (dt <= 0)
+		return;
+	for (size_t i = 0; i < t->nthreads; i++) {
+		struct hthread *ht = t->threads[i]->mode_data;
+
+		if (!ht)
+			continue;
+		if (ht->entry_cost + ht->free_cost > worst)
+			worst = ht->entry_cost + ht->free_cost;
+		fe = ht->entry_cost > fe ? ht->entry_cost : fe;
+		if (ht->free_cost > ff) {
+			ff = ht->free_cost;
+			fc = ht->free_calls;
+		}
+		ht->entry_cost = ht->free_cost = ht->free_calls = 0;
+	}
+	h->trap_ns += worst;
+	h->f_entry = fe / dt;
+	h->f_free = ff / dt;
+	h->free_rate = fc / dt * 1e9;
+	h->account_at = now;
+}
+
+/*
+ * A window is over: the next duty, or -1 where the frees alone take the
+ * budget (heap, pair), and 1 (the probes stay) where all fits in it.
+ */
+static double next_duty(struct heap *h)
+{
+	double b = h->s->opts.max_overhead, d;
+
+	if (h->f_free >= 0.8 * b)
+		return -1;
+	if (h->f_entry <= 0)
+		return 1;
+	d = (b - h->f_free) / h->f_entry;
+	return d < 0.001 ? 0.001 : d > 1 ? 1 : d;
+}
+
+static void over_budget(struct heap *h, uint64_t now)
+{
+	struct sampler *s = h->s;
+
+	error("%s: the frees alone cost the target about %.0f%% (%.0f calls/s on its busiest thread, "
+	      "%.1f us each here), over --max-overhead %g%%: stopped after %.1fs, the target left "
+	      "as it was; -t allocs follows no frees, or allow more with --max-overhead %.0f",
+	      h->fn.pair ? "pair" : "heap", 100 * h->f_free, h->free_rate,
+	      h->free_rate > 0 ? h->f_free * 1e9 / h->free_rate / 1e3 : 0,
+	      100 * s->opts.max_overhead, (double)(now - h->started) / 1e9,
+	      ceil(100 * h->f_free / 0.8));
+	s->res.cut_short = true;
+	*sampler_stat(&s->res, STAT_OVER) = h->f_free;
+}
+
+static void budget_start(struct heap *h)
+{
+	uint64_t now;
+
+	if (probecost_measure(&h->ev.keeper, &h->cost)) {
+		note("--max-overhead: a probed call's cost could not be measured here: "
+		     "the probes are in place all along");
+		return;
+	}
+	now = now_ns();
+	h->budget = h->windows = true;
+	/* a first window from the start, whole: what the calls cost */
+	perfev_windows_start(&h->win, 1, h->rng ^ 0x9e3779b97f4a7c15ULL, now);
+	h->win.switch_at = UINT64_MAX;
+	h->account_at = h->started = now;
+}
+
+/* a window or pause is over: account, and with a budget, the next duty */
+static bool budget_switch(struct heap *h, struct target *t, uint64_t now)
+{
+	double d;
+
+	if (!h->budget)
+		return true;
+	account(h, t, now);
+	if (!h->win.on)
+		return true;
+	d = next_duty(h);
+	debug("heap: window %zu: entries %.1f%%, frees %.1f%% of the busiest thread: duty %.3f",
+	      h->win.n, 100 * h->f_entry, 100 * h->f_free, d);
+	if (d < 0) {
+		over_budget(h, now);
+		return false;
+	}
+	if (d >= 1) {
+		h->win.switch_at = now + PERFEV_WINDOW_NS;	/* the probes stay */
+		return false;
+	}
+	h->win.duty = d;
+	h->paused = true;
+	return true;
+}
+
 static int start_heap(struct sampler *s)
 {
 	struct heap *h = xcalloc(1, sizeof(*h));
@@ -642,7 +802,11 @@ static int start_heap(struct sampler *s)
 	if (h->windows)
 		perfev_windows_start(&h->win, s->opts.duty, h->rng ^ 0x9e3779b97f4a7c15ULL,
 				     now_ns());
+	else if (s->opts.max_overhead > 0 && s->opts.max_overhead < 1)
+		budget_start(h);
 	ret = hfuncs_resolve(&h->fn, t);
+	if (ret > 0)
+		set_costs(h);
 	if (ret > 0 && in_window(h)) {
 		windows_in(h, t, true);
 	} else if (!ret && h->fn.nuser && !t->launched)
@@ -703,7 +867,8 @@ static void add_values(struct heap *h)
 	for (size_t i = 0; i < h->nsamples; i++) {
 		const struct hsample *hs = &h->samples[i];
 		/* --duty: the windows stand for the whole recording */
-		double w = hs->w * (h->windows && armed && *armed > 0 ? 1 / *armed : 1);
+		double w = hs->w * (h->windows && (!h->budget || h->paused) && armed &&
+				    *armed > 0 ? 1 / *armed : 1);
 		int64_t v[4] = { 0 };
 
 		if (hs->entry == NONE)
@@ -734,8 +899,11 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 		/* launched: the loader maps the allocator soon */
 		hfuncs_root_maps(t)->dirty = true;
 		addrspace_refresh_all(&t->as, 20000000ULL);
-		if (hfuncs_resolve(&h->fn, t) > 0 && in_window(h))
-			windows_in(h, t, true);
+		if (hfuncs_resolve(&h->fn, t) > 0) {
+			set_costs(h);
+			if (in_window(h))
+				windows_in(h, t, true);
+		}
 		return;
 	}
 	from = h->nsamples;
@@ -757,9 +925,18 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 		uint64_t now = now_ns();
 
 		if (last) {
+			if (h->budget) {
+				account(h, t, now);
+				*sampler_stat(&h->s->res, STAT_BUDGET) = s->opts.max_overhead;
+				*sampler_stat(&h->s->res, STAT_CALL_NS) = h->cost.emulated_ns;
+				*sampler_stat(&h->s->res, STAT_SLOWDOWN) =
+					now > h->started ? h->trap_ns / (double)(now - h->started) : 0;
+			}
 			*sampler_stat(&h->s->res, STAT_WINDOWS) = (double)h->win.n;
 			*sampler_stat(&h->s->res, STAT_ARMED) = perfev_windows_share(&h->win, now);
-		} else if (perfev_windows_due(&h->win, now)) {
+			if (h->budget && !h->paused)
+				*sampler_stat(&h->s->res, STAT_WINDOWS) = 0;	/* all along */
+		} else if (perfev_windows_due(&h->win, now) && budget_switch(h, t, now)) {
 			windows_switch(h, t, now);
 		}
 	}
@@ -819,6 +996,31 @@ static void release_heap(struct sampler *s)
 /* --duty: how much of the recording the windows covered */
 static void say_windows(const struct sampler *s, sampler_say_fn say, void *arg)
 {
+	double windows = sampler_stat_value(&s->res, STAT_WINDOWS);
+
+	if (sampler_stat_find(&s->res, STAT_BUDGET)) {
+		char *where = windows ?
+			xasprintf("in place %.1f%% of the recording, in %.0f windows of 500 ms at "
+				  "random, each window's duty from what the last one cost; values "
+				  "scaled by the inverse",
+				  100 * sampler_stat_value(&s->res, STAT_ARMED), windows) :
+			xasprintf("in place all along%s", sampler_stat_find(&s->res, STAT_OVER) ?
+				  " until it stopped" : " (within the budget)");
+
+		if (sampler_stat_find(&s->res, STAT_OVER))
+			say(arg, xasprintf("the recording stopped early: the frees alone cost the "
+					   "busiest thread about %.0f%%, over the budget "
+					   "(-t allocs follows no frees)",
+					   100 * sampler_stat_value(&s->res, STAT_OVER)));
+		say(arg, xasprintf("--max-overhead %g%%: a probed call costs %.1f us here (measured at "
+				   "the start); probes %s; estimated slowdown %.1f%% (the busiest "
+				   "thread's time in probed calls)",
+				   100 * sampler_stat_value(&s->res, STAT_BUDGET),
+				   sampler_stat_value(&s->res, STAT_CALL_NS) / 1e3, where,
+				   100 * sampler_stat_value(&s->res, STAT_SLOWDOWN)));
+		free(where);
+		return;
+	}
 	if (sampler_stat_find(&s->res, STAT_WINDOWS))
 		say(arg, xasprintf("--duty: probes in place %.1f%% of the recording, in %.0f windows "
 				   "of 500 ms at random; values scaled by the inverse",
@@ -894,6 +1096,18 @@ static char *heap_summary(const struct sampler *s)
 	double lost = sampler_stat_value(&s->res, STAT_LOST);
 	double windows = sampler_stat_value(&s->res, STAT_WINDOWS);
 
+	if (sampler_stat_find(&s->res, STAT_BUDGET)) {
+		double slow = 100 * sampler_stat_value(&s->res, STAT_SLOWDOWN);
+		double budget = 100 * sampler_stat_value(&s->res, STAT_BUDGET);
+
+		if (!windows)
+			return xasprintf("%.0f records lost, estimated slowdown %.1f%% (budget %g%%), "
+					 "probes in all along%s", lost, slow, budget,
+					 sampler_stat_find(&s->res, STAT_OVER) ? " until it stopped" : "");
+		return xasprintf("%.0f records lost, estimated slowdown %.1f%% (budget %g%%), "
+				 "probed %.1f%% of the time (%.0f windows)", lost, slow, budget,
+				 100 * sampler_stat_value(&s->res, STAT_ARMED), windows);
+	}
 	if (!sampler_stat_find(&s->res, STAT_WINDOWS))
 		return xasprintf("%.0f records lost", lost);
 	if (!windows)

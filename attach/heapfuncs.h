@@ -39,6 +39,8 @@ struct probe {
 	/* calls counted, not yet shared among the records (see weigh) */
 	uint64_t calls, carry;
 	uint64_t received;	/* records read in this interval */
+	double cost_ns;		/* what a call costs the target (--max-overhead): */
+	double free_cost_ns;	/* its entry (and return), and a free */
 	size_t first_open;	/* samples[] from here on have no weight yet */
 };
 

@@ -451,6 +451,8 @@ static void record(struct sampler *s)
 			s->opts.mode->clones(s, u, pcs);
 		if (s->opts.mode->probes)
 			s->opts.mode->probes(s, u, pcs, false);
+		if (s->res.cut_short)
+			break;	/* the mode said why (heap: over its budget) */
 	}
 	s->res.duration_ns = now_ns() - start;
 	/* resume every stop reported so far, re-injecting signals */

@@ -119,6 +119,8 @@ extern const struct sample_mode heap_mode, allocs_mode, probe_mode, pair_mode; /
 #define HEAP_INUSE 1		/* heap_mode's flag: returns and frees too */
 #define HEAP_PAIR 2		/* pair_mode's: live objects, not bytes */
 #define HEAP_DEFAULT_RATE (512 * 1024)	/* bytes per sample, as Go's */
+/* --max-overhead's default, percent: the probes' share of a thread's time */
+#define HEAP_DEFAULT_MAX_OVERHEAD 5.0
 
 /*
  * cpu: the kernel takes each sample at the tick (a cpu-clock perf event
@@ -146,6 +148,9 @@ struct sampler_opts {
 	const char *probe;	/* probe: "[LIB:]SYMBOL"; pair: "ACQUIRE,RELEASE" */
 	bool allocator_frames;	/* heap, allocs, pair: keep the allocator's
 				 * frames atop each stack (--allocator-frames) */
+	double max_overhead;	/* heap, allocs, probe, pair: the slowdown
+				 * the probes may cost (--max-overhead; a
+				 * fraction), 0: no bound; --duty wins */
 	double duty;		/* allocs, probe: the share of the time the
 				 * probes are in place (--duty); 0 or 1: all */
 	sigset_t orig_mask;	/* the launched command gets this mask */

@@ -100,6 +100,9 @@ int parse_common_opt(const char *cmd, int c, const char *arg, struct common_args
 
 /* "cprof: CMD: <fmt with arg>" and a pointer to --help; CPROF_EXIT_USAGE. */
 int usage_error(const char *cmd, const char *fmt, const char *arg);
+
+/* --max-overhead PCT[%] (0.1-100) into *pct; 0, or a usage error (2). */
+int parse_max_overhead(const char *cmd, const char *arg, double *pct);
 /* ... as "WHAT 'ARG' (NAMES)", NAMES what is accepted (freed here). */
 int usage_error_not_in(const char *cmd, const char *what, const char *arg, char *names);
 

@@ -125,3 +125,15 @@ int parse_id_list(const char *s, pid_t **out, size_t *n)
 	free(copy);
 	return *n ? 0 : -1;
 }
+
+int parse_max_overhead(const char *cmd, const char *arg, double *pct)
+{
+	char *end;
+
+	*pct = strtod(arg, &end);
+	if (end != arg && *end == '%')
+		end++;
+	if (end == arg || *end || !(*pct >= 0.1 && *pct <= 100))
+		return usage_error(cmd, "--max-overhead: '%s' is not a percentage from 0.1 to 100", arg);
+	return 0;
+}

@@ -61,6 +61,12 @@ static const char record_usage[] =
 	"                         average (default 524288, Go's MemProfileRate;\n"
 	"                         1: every call)\n"
 	"      --every N          probe, pair: keep one call in N, at random (default 1)\n"
+	"      --max-overhead PCT heap, allocs, probe, pair: keep the probes' cost\n"
+	"                         to the target under PCT percent of its busiest\n"
+	"                         thread's time (default 5; 100: no bound): a\n"
+	"                         call's cost is measured at the start, the calls\n"
+	"                         counted, and the probes put in only a share of\n"
+	"                         the time where they cost more\n"
 	"      --duty F           heap, allocs, probe, pair: the calls probed a share F\n"
 	"                         of the time (0.001-1), in 500 ms windows at random,\n"
 	"                         frees all the time; bounds the cost of the calls at\n"
@@ -98,6 +104,7 @@ struct record_args {
 	uint64_t duration_ns;
 	const char *output;
 	bool raw_stops, hz_set, allocator_frames;
+	double max_overhead;	/* --max-overhead, percent (100: no bound) */
 	pid_t *pids;		/* -p PID1,PID2,...; c.pid is the first */
 	size_t npids;
 	int follow;		/* -1: the default (a command's children, yes) */
@@ -192,7 +199,7 @@ static int duty_usage(void)
 static int parse_args(int argc, char **argv, struct record_args *a)
 {
 	enum { OPT_RAW_STOPS = OPT_FIRST_OWN, OPT_FOLLOW, OPT_NO_FOLLOW, OPT_RATE, OPT_EVERY, OPT_DUTY,
-	       OPT_SAMPLER, OPT_ALLOC_FRAMES };
+	       OPT_SAMPLER, OPT_ALLOC_FRAMES, OPT_MAX_OVERHEAD };
 	static const struct option longopts[] = {
 		COMMON_LONGOPTS,
 		{ "type", required_argument, NULL, 't' },
@@ -208,6 +215,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		{ "duty", required_argument, NULL, OPT_DUTY },
 		{ "sampler", required_argument, NULL, OPT_SAMPLER },
 		{ "allocator-frames", no_argument, NULL, OPT_ALLOC_FRAMES },
+		{ "max-overhead", required_argument, NULL, OPT_MAX_OVERHEAD },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ 0 },
 	};
@@ -215,7 +223,8 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 	char *help;
 
 	*a = (struct record_args){ .type = "cpu", .format = "pprof", .hz = 99, .follow = -1,
-				   .rate = HEAP_DEFAULT_RATE, .every = 1, .duty = 1 };
+				   .rate = HEAP_DEFAULT_RATE, .every = 1, .duty = 1,
+				   .max_overhead = HEAP_DEFAULT_MAX_OVERHEAD };
 	common_args_init(&a->c);
 	opterr = 0;
 	optind = 1;
@@ -263,6 +272,11 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			break;
 		case OPT_ALLOC_FRAMES:
 			a->allocator_frames = true;
+			break;
+		case OPT_MAX_OVERHEAD:
+			r = parse_max_overhead("record", optarg, &a->max_overhead);
+			if (r)
+				return r;
 			break;
 		case OPT_EVERY:
 			if (parse_long(optarg, 1, 1L << 40, &a->every))
@@ -505,6 +519,7 @@ int cmd_record(int argc, char **argv)
 		.mem_rate = (uint64_t)(a.pt->mode->period == PERIOD_CALLS ? a.every : a.rate),
 		.duty = a.duty,
 		.allocator_frames = a.allocator_frames,
+		.max_overhead = a.max_overhead / 100,
 		.probe = profile_type_arg(a.pt, a.type),
 	};
 	block_handled_signals(&s->opts.handled, &s->opts.orig_mask);

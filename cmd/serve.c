@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include "serve.h"
+#include "../attach/sampler.h"
 #include "../lib/util.h"
 
 #include <errno.h>
@@ -55,6 +56,9 @@ static const char serve_usage[] =
 	"      --window DUR       what block, mutex, threadcreate and the delta_\n"
 	"                         paths record without ?seconds= (default 5s)\n"
 	"  -F, --freq HZ          ticks per second of recordings (default 99)\n"
+	"      --max-overhead PCT heap and allocs: what the probes may cost the\n"
+	"                         process, percent of its busiest thread's time\n"
+	"                         (default 5; 100: no bound; see cprof-record(1))\n"
 	"      --max-connections N  requests served at once (default 32)\n"
 	"      --timeout DUR      a connection idle this long is closed: headers\n"
 	"                         and body must keep coming (default 10s)\n"
@@ -103,7 +107,7 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
 	enum {
 		OPT_PID_FILE = OPT_FIRST_OWN, OPT_EXE, OPT_COMM, OPT_LISTEN,
 		OPT_ALLOW_REMOTE, OPT_MAX_SECONDS, OPT_WINDOW, OPT_MAX_CONNS,
-		OPT_TIMEOUT,
+		OPT_TIMEOUT, OPT_MAX_OVERHEAD,
 	};
 	static const struct option longopts[] = {
 		COMMON_LONGOPTS,
@@ -116,6 +120,7 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
 		{ "window", required_argument, NULL, OPT_WINDOW },
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "max-overhead", required_argument, NULL, OPT_MAX_OVERHEAD },
 		{ "freq", required_argument, NULL, 'F' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ 0 },
@@ -125,7 +130,7 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
 	*a = (struct serve_args){
 		.listen = "127.0.0.1:6060", .max_seconds = 120, .hz = 99,
 		.max_conns = 32, .window_ns = 5000000000ULL,
-		.timeout_ns = 10000000000ULL,
+		.timeout_ns = 10000000000ULL, .max_overhead = HEAP_DEFAULT_MAX_OVERHEAD,
 	};
 	common_args_init(&a->c);
 	opterr = 0;
@@ -159,6 +164,11 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
 		case OPT_TIMEOUT:
 			if (parse_duration(optarg, &a->timeout_ns) || a->timeout_ns < 1000000000ULL)
 				return usage_error("serve", "--timeout: '%s' is not a duration of 1s or more", optarg);
+			break;
+		case OPT_MAX_OVERHEAD:
+			r = parse_max_overhead("serve", optarg, &a->max_overhead);
+			if (r)
+				return r;
 			break;
 		case 'F':
 			if (parse_long(optarg, 1, 10000, &a->hz))

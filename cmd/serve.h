@@ -32,6 +32,7 @@ struct serve_args {
 	bool allow_remote;
 	long max_seconds, hz, max_conns;
 	uint64_t window_ns, timeout_ns;
+	double max_overhead;	/* percent */
 };
 
 /* The server's state: its arguments, and whether it is stopping. */

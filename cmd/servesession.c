@@ -238,6 +238,8 @@ void serve_recording(pid_t pid, const struct profile_type *pt, long secs,
 			.duration_ns = (uint64_t)secs * 1000000000ULL,
 			.max_depth = (size_t)srv.a.c.max_depth,
 			.stack_size = (size_t)srv.a.c.stack_size,
+			/* probes cost the served process no more than record's default */
+			.max_overhead = srv.a.max_overhead / 100,
 			.cancel = &srv.cancel,
 		};
 		/* SIGINT/TERM/HUP are the server's: this one reads SIGCHLD only */

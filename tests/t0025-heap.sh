@@ -108,8 +108,39 @@ is "$(read_line "$D_fd")" "malloc ok" "heap --duty: malloc still works"
 run_cprof record -t allocs --duty 0 -d 1s -p "$P" -o "$TMP/none.pb.gz"
 is "$rc" 2 "allocs --duty 0: a usage error"
 
+# --max-overhead (default 5%): a probed call's cost is measured at the
+# start, the calls counted, and each --duty window's duty follows what the
+# last one cost the busiest thread.  heapmix's 16k allocations a second
+# cost its thread ~10% at ~6 us a call on a VM that forwards traps.
+run_cprof record -t allocs --rate 4096 -d 4s -p "$P" -o "$TMP/budget.pb.gz"
+is "$rc" 0 "allocs, default budget: exit 0"
+n=$(samples_of)
+like "$err" "estimated slowdown [0-9.]+% \(budget 5%\), (probes in all along|probed [0-9.]+% of the time \([1-9][0-9]* windows\))" \
+	"allocs, default budget: the summary says the estimated slowdown, the budget and the share probed"
+like "$(pprof -raw "$TMP/budget.pb.gz")" "--max-overhead 5%: a probed call costs [0-9.]+ us here \(measured at the start\)" \
+	"allocs, default budget: the comment says what a call costs here"
+slow=$(sed -n 's/.*estimated slowdown \([0-9.]*\)% (budget 5%).*/\1/p' "$TMP/err")
+# the first window is whole (0.5 s at the full cost): an eighth of 4 s
+ok "$(awk -v s="$slow" 'BEGIN { exit !(s != "" && s <= 10) }'; echo $?)" \
+	"allocs, default budget: estimated slowdown within twice the budget ($slow%)"
+within "$(share_of "$TMP/budget.pb.gz" alloc_space churn)" 75 "$(tol_of 0.75 "$n")" \
+	"allocs, default budget: churn has 75% of the bytes ($n samples)"
+# heap's frees are probed all along: where they alone take the budget,
+# cprof stops, says so with the numbers, and writes what it has
+run_cprof record -t heap --rate 4096 --max-overhead 0.5 -d 20s -p "$P" -o "$TMP/over.pb.gz"
+is "$rc" 3 "heap, frees over the budget: cut short (exit 3)"
+like "$err" "heap: the frees alone cost the target about [0-9]+% \([0-9]+ calls/s on its busiest thread, [0-9.]+ us each here\), over --max-overhead 0.5%: stopped after [0-9.]+s" \
+	"heap, frees over the budget: says why, with the numbers"
+like "$err" "-t allocs follows no frees, or allow more with --max-overhead [0-9]+" \
+	"heap, frees over the budget: and what to do"
+is "$(pprof -raw "$TMP/over.pb.gz" >/dev/null; echo $?)" 0 "heap, frees over the budget: what came before is written"
+wait_until "$WAIT" eval '! traced "$P"'
+is "$?" 0 "heap, frees over the budget: the target is not left traced"
+run_cprof record -t allocs --max-overhead 0 -d 1s -p "$P" -o "$TMP/none.pb.gz"
+is "$rc" 2 "--max-overhead 0: a usage error"
+
 # heap: what is live at the end is keep's ring
-run_cprof record -t heap --rate 4096 -d 3s -p "$P" -o "$TMP/heap.pb.gz"
+run_cprof record -t heap --rate 4096 --max-overhead 100 -d 3s -p "$P" -o "$TMP/heap.pb.gz"
 is "$rc" 0 "heap: exit 0"
 like "$(pprof -top "$TMP/heap.pb.gz" | head -20)" "Type: inuse_space" "heap: inuse_space is the default"
 keep=$(share_of "$TMP/heap.pb.gz" inuse_space keep)
@@ -122,7 +153,7 @@ ok "$(in_range "$live" $((want * 85 / 100)) $((want * 115 / 100)); echo $?)" \
 like "$(pprof -raw "$TMP/heap.pb.gz")" "heap: allocations made while cprof recorded" "heap: the comment says what is seen"
 
 # text: Go's heap format, read back by pprof
-run_cprof record -t heap -f text --rate 4096 -d 1s -p "$P" -o "$TMP/heap.txt"
+run_cprof record -t heap -f text --rate 4096 --max-overhead 100 -d 1s -p "$P" -o "$TMP/heap.txt"
 is "$rc" 0 "heap -f text: exit 0"
 like "$(head -1 "$TMP/heap.txt")" "^heap profile: [0-9]+: [0-9]+ \[[0-9]+: [0-9]+\] @ heap" "heap -f text: Go's header"
 pprof -raw "$TMP/heap.txt" >"$TMP/heap.raw"
@@ -151,9 +182,14 @@ kernel_leaks() { dmesg 2>/dev/null | grep -c 'cprof[^ ]*:[0-9]* failed to unregi
 leaks_before=$(kernel_leaks)
 bad=""
 for i in $(seq "$trials"); do
-	# two trials in four with --duty: killed in a window or in a pause
-	duty=""; [ $(((i + 1) / 2 % 2)) = 0 ] && duty="--duty 0.5"
-	"$CPROF" record -q -t heap --rate 4096 $duty -p "$P" -o "$TMP/k.pb.gz" 2>/dev/null & cp=$!
+	# heap probed all along, heap with --duty (killed in a window or in
+	# a pause), allocs under the default budget (while the duty changes)
+	case $((i % 3)) in
+	1) how="-t heap --max-overhead 100" ;;
+	2) how="-t heap --duty 0.5" ;;
+	0) how="-t allocs" ;;
+	esac
+	"$CPROF" record -q $how --rate 4096 -p "$P" -o "$TMP/k.pb.gz" 2>/dev/null & cp=$!
 	wait_until "$WAIT" traced "$P"
 	nap "0.$((RANDOM % 50))"
 	if [ $((i % 2)) = 0 ]; then
@@ -168,7 +204,7 @@ for i in $(seq "$trials"); do
 	kill -USR1 "$P"
 	[ "$(read_line "$P_fd")" = "malloc ok" ] || bad="$bad $i:malloc"
 done
-is "$bad" "" "cprof SIGKILLed $trials times during -t heap (half after a Ctrl-C, half with --duty): the target runs on, untraced, code intact, malloc works"
+is "$bad" "" "cprof SIGKILLed $trials times during -t heap and allocs (half after a Ctrl-C; all along, in --duty windows, under the budget): the target runs on, untraced, code intact, malloc works"
 if dmesg >/dev/null 2>&1; then
 	wait_until "$WAIT" eval '! pgrep -x cprof-keeper >/dev/null'
 	is "$(kernel_leaks)" "$leaks_before" "and the kernel says it leaked no uprobe (dmesg)"
@@ -193,7 +229,7 @@ like "$("$CPROF" profiles)" "probe .*calls/count" "cprof profiles lists probe"
 # pair:ACQUIRE,RELEASE: objects ACQUIRE returned that RELEASE was not yet
 # given.  On the allocator it is heap by objects: churn's blocks are
 # released at once, keep's stay in the ring until it turns over.
-run_cprof record -t pair:malloc,libc.so.6:free -d 2s -p "$P" -o "$TMP/pair.pb.gz"
+run_cprof record -t pair:malloc,libc.so.6:free --max-overhead 100 -d 2s -p "$P" -o "$TMP/pair.pb.gz"
 is "$rc" 0 "pair:malloc,libc.so.6:free: exit 0"
 n=$(samples_of)
 raw=$(pprof -raw "$TMP/pair.pb.gz")
@@ -213,7 +249,7 @@ ok "$(in_range "$live" $((want * 85 / 100)) $((want * 115 / 100 + ${lost:-0})); 
 	"pair: live objects within 15% of the ring's new blocks, plus one per lost record ($live of $want, ${lost:-0} lost)"
 like "$raw" "live: their results not passed to libc.so.6:free by its end" "pair: the comment says what live is"
 is "$(flat_of "$TMP/pair.pb.gz" -sample_index=acquired | tr '\n' ' ')" "churn keep " "pair: the callers of malloc are the leaves"
-run_cprof record -t pair:malloc,free -f text -d 1s -p "$P" -o "$TMP/pair.txt"
+run_cprof record -t pair:malloc,free -f text --max-overhead 100 -d 1s -p "$P" -o "$TMP/pair.txt"
 like "$(head -1 "$TMP/pair.txt")" "^pair profile: total [0-9]+$" "pair -f text: Go's count profile, of the live objects"
 is "$(pprof -raw "$TMP/pair.txt" >/dev/null; echo $?)" 0 "pair -f text: go tool pprof reads it back"
 run_cprof record -t pair:malloc -d 1s -p "$P" -o "$TMP/none.pb.gz"
@@ -250,7 +286,7 @@ is "$(flat_of "$TMP/cxxf.pb.gz")" "malloc" "c++ allocs --allocator-frames: every
 like "$(pprof_top "$TMP/cxxf.pb.gz")" "operator new" "c++ allocs --allocator-frames: through operator new"
 like "$(pprof -raw "$TMP/cxxf.pb.gz")" "--allocator-frames: stacks begin in the allocator's own frames" \
 	"c++ allocs --allocator-frames: the comment says so"
-run_cprof record -t heap --rate 4096 -d 2s -p "$C" -o "$TMP/cxxh.pb.gz"
+run_cprof record -t heap --rate 4096 --max-overhead 100 -d 2s -p "$C" -o "$TMP/cxxh.pb.gz"
 is "$rc" 0 "c++ heap: exit 0"
 like "$(pprof_top "$TMP/cxxh.pb.gz" -sample_index=inuse_space)" "build_tree" "c++ heap: the tree is what stays live"
 kill -0 "$C" 2>/dev/null

@@ -579,7 +579,12 @@ run_heap() {	# run_heap MODE WORK: one trial, appends ops/s to $tmp/h.MODE.WORK
 	local mode=$1 wk=$2 out=$tmp/hout cmd="$ml -w $2 -s $HEAP_SECS"
 	case $mode in
 	bare) $cmd >"$out" 2>/dev/null ;;
-	allocs|heap) $B/cprof record -q -t $mode -o "$tmp/h.pb.gz" -- $cmd >"$out" 2>/dev/null ;;
+	# under the default --max-overhead: its estimate beside the slowdown
+	allocs|heap) $B/cprof record -t $mode -o "$tmp/h.pb.gz" -- $cmd >"$out" 2>"$tmp/h.err"
+		sed -n 's/.*estimated slowdown \([0-9.]*\)%.*/\1/p' "$tmp/h.err" >>"$tmp/h.$mode.$wk.est"
+		grep -q 'frees alone cost' "$tmp/h.err" && echo 1 >>"$tmp/h.$mode.$wk.refused" ;;
+	allocs-all|heap-all) $B/cprof record -q -t ${mode%-all} --max-overhead 100 -o "$tmp/h.pb.gz" -- \
+		$cmd >"$out" 2>/dev/null ;;
 	# (15 s: a window of 500 ms every 5 s or so; in 3 s, one or none)
 	allocs-duty|heap-duty) $B/cprof record -q -t ${mode%-duty} --duty 0.1 -o "$tmp/h.pb.gz" -- \
 		$ml -w "$wk" -s 15 >"$out" 2>/dev/null ;;
@@ -589,45 +594,82 @@ run_heap() {	# run_heap MODE WORK: one trial, appends ops/s to $tmp/h.MODE.WORK
 	esac
 	ops "$out" >>"$tmp/h.$mode.$wk"
 }
-hmodes="bare allocs allocs-duty heap heap-duty heaptrack dhat"
+hmodes="bare allocs allocs-all allocs-duty heap heap-all heap-duty heaptrack dhat"
 command -v memleak-bpfcc >/dev/null && hmodes="$hmodes memleak"
 for i in $(seq "$TRIALS"); do
 	for m in $hmodes; do run_heap $m "$w"; run_heap $m 0; done
 done
-printf "%-12s %14s %8s %14s %8s\n" mode "~20k/s ops/s" ratio "flat ops/s" ratio
+printf "%-12s %14s %8s %9s %14s %8s %9s\n" mode "~20k/s ops/s" ratio "est.slow" "flat ops/s" ratio "est.slow"
 b20=$(median <"$tmp/h.bare.$w"); b0=$(median <"$tmp/h.bare.0")
+est() { [ -s "$tmp/h.$1.$2.est" ] && printf "%s%%" "$(median <"$tmp/h.$1.$2.est")" || echo -; }
 for m in $hmodes; do
 	a=$(median <"$tmp/h.$m.$w"); z=$(median <"$tmp/h.$m.0")
-	printf "%-12s %14s %8s %14s %8s\n" "$m" "$a" \
-		"$(awk -v a="$a" -v b="$b20" 'BEGIN { if (a != "-" && b > 0) printf "%.3f", a / b; else print "-" }')" "$z" \
-		"$(awk -v a="$z" -v b="$b0" 'BEGIN { if (a != "-" && b > 0) printf "%.4f", a / b; else print "-" }')"
+	printf "%-12s %14s %8s %9s %14s %8s %9s\n" "$m" "$a" \
+		"$(awk -v a="$a" -v b="$b20" 'BEGIN { if (a != "-" && b > 0) printf "%.3f", a / b; else print "-" }')" "$(est $m $w)" "$z" \
+		"$(awk -v a="$z" -v b="$b0" 'BEGIN { if (a != "-" && b > 0) printf "%.4f", a / b; else print "-" }')" "$(est $m 0)"
 done
-echo "   (heaptrack and dhat run the program themselves (LD_PRELOAD, emulation);"
+for k in $w 0; do
+	[ -s "$tmp/h.heap.$k.refused" ] && echo "   heap at $([ $k = 0 ] && echo 'flat out' || echo '~20k/s'): refused (frees over the budget) in $(wc -l <"$tmp/h.heap.$k.refused") of $TRIALS trials"
+done
+echo "   (allocs, heap: the default --max-overhead 5%, est.slow is cprof's estimate"
+echo "    of the slowdown; -all: --max-overhead 100, every call probed;"
+echo "    heaptrack and dhat run the program themselves (LD_PRELOAD, emulation);"
 echo "    memleak-bpfcc and cprof load nothing into it; -duty: --duty 0.1, 15 s runs)"
+
+# the split under the default budget: heapmix's churn makes 3/4 of the
+# bytes, keep 1/4 and holds RING x 512 bytes live; ~20k allocations a
+# second (-i 10000) and flat out (-i 10000000), 4 s each
+echo
+echo "== heapmix under the default --max-overhead: allocs' churn share (truth 75%), heap's keep share of inuse (>= 95%)"
+printf "%-10s %-7s %8s %9s %8s %s\n" pace mode share samples est.slow summary
+for i in $(seq "$TRIALS"); do
+	for pace in 10000 10000000; do
+		$B/targets/heapmix -n 4096 -i $pace >"$tmp/hm.out" & hp=$!
+		for k in $(seq 100); do grep -q '^ready' "$tmp/hm.out" && break; sleep 0.1; done
+		for m in allocs heap; do
+			$B/cprof record -t $m --rate 4096 -d 4s -p $hp -o "$tmp/hm.pb.gz" 2>"$tmp/hm.err"
+			idx=alloc_space; f=churn
+			[ $m = heap ] && { idx=inuse_space; f=keep; }
+			sh=$(go tool pprof -top -nodecount=100 -sample_index=$idx "$tmp/hm.pb.gz" 2>/dev/null |
+				awk -v f=$f '$NF == f { print $2 }')
+			printf "%-10s %-7s %8s %9s %8s %s\n" $pace $m "${sh:--}" \
+				"$(sed -n 's/^cprof: \([0-9]*\) samples.*/\1/p' "$tmp/hm.err")" \
+				"$(sed -n 's/.*estimated slowdown \([0-9.]*%\).*/\1/p' "$tmp/hm.err")" \
+				"$(grep -o 'probed [0-9.]*% of the time\|probes in all along[a-z ]*\|frees alone cost the target about [0-9]*%' "$tmp/hm.err" | head -1)"
+		done
+		kill $hp; wait $hp 2>/dev/null
+	done
+done
 
 if [ "${BENCH_REDIS:-1}" = 1 ] && command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
 	echo
-	echo "== redis-server (jemalloc) under redis-benchmark -t set,get,lpush -n 200000: requests/s, $TRIALS trials (medians)"
+	echo "== redis-server (jemalloc) under pipelined redis-benchmark -P 8 -t set,lpush -n 500000: requests/s, $TRIALS trials (medians)"
+	echo "   cprof -t allocs and -t heap -p under the default --max-overhead"
 	port=$((20000 + RANDOM % 20000))
 	redis-server --port $port --save "" --appendonly no --daemonize no >/dev/null 2>&1 & rp=$!
 	# (redis-benchmark -n 1 with its 50 clients spins forever here)
 	for k in $(seq 100); do redis-cli -p $port ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
-	rb() { redis-benchmark -p $port -t set,get,lpush -n 200000 -q 2>/dev/null |
+	rb() { redis-benchmark -p $port -P 8 -t set,lpush -n 500000 -q 2>/dev/null |
 		awk '{ for (i = 1; i <= NF; i++) if ($i ~ /requests/) { s += $(i - 1); n++ } } END { if (n) printf "%.0f\n", s / n }'; }
 	for i in $(seq "$TRIALS"); do
 		rb >>"$tmp/r.bare"
 		for m in allocs heap; do
-			$B/cprof record -q -t $m -p $rp -o "$tmp/r.$m.pb.gz" & cp=$!
+			$B/cprof record -t $m -p $rp -o "$tmp/r.$m.pb.gz" 2>"$tmp/r.$m.err" & cp=$!
 			sleep 1
 			rb >>"$tmp/r.$m"
-			kill -INT $cp; wait $cp
+			kill -INT $cp 2>/dev/null; wait $cp
+			sed -n 's/.*\(estimated slowdown [0-9.]*%[^,]*\), \([^,]*\).*/\1, \2/p' "$tmp/r.$m.err" >>"$tmp/r.$m.sum"
+			grep -o 'frees alone cost the target about [0-9]*% ([0-9]* calls/s' "$tmp/r.$m.err" >>"$tmp/r.$m.sum"
 		done
 	done
 	rbare=$(median <"$tmp/r.bare")
 	for m in bare allocs heap; do
 		v=$(median <"$tmp/r.$m")
 		printf "%-8s %10s req/s  ratio %s\n" $m "$v" "$(awk -v a="$v" -v b="$rbare" 'BEGIN { if (b > 0) printf "%.3f", a / b }')"
+		[ -s "$tmp/r.$m.sum" ] && sed 's/^/           cprof: /' "$tmp/r.$m.sum"
 	done
+	echo "   top allocating functions in the allocs profile of the last run:"
+	go tool pprof -top -nodecount=6 -sample_index=alloc_space "$tmp/r.allocs.pb.gz" 2>/dev/null | sed -n '/flat%/,$p' | sed 's/^/   /'
 	echo "   top allocating functions in the heap profile of the last run:"
 	go tool pprof -top -nodecount=6 -sample_index=alloc_space "$tmp/r.heap.pb.gz" 2>/dev/null | sed -n '/flat%/,$p' | sed 's/^/   /'
 	kill $rp; wait $rp 2>/dev/null

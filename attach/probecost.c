@@ -1,0 +1,169 @@
+/*
+ * attach/probecost.c - what one probed call costs the target on this
+ * machine, measured on cprof's own thread (see probecost.h).
+ *
+ * Two functions of cprof's own text are probed as heap probes an
+ * allocator's entry: a uprobe that records the registers and an 8 KiB
+ * stack into a ring.  The first begins with a push, which the kernel
+ * emulates; the second with a test, which it single-steps out of line.
+ * Each is called CALLS times with the probe and without; the difference
+ * over CALLS is a call's cost.  Placing a probe and taking it out again
+ * is the kernel's work in the keeper and costs the target nothing.
+ */
+#define _GNU_SOURCE
+#include "probecost.h"
+#include "perfev.h"
+#include "uprobe.h"
+#include "../lib/util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* push/pop/ret: emulated; test/ret: single-stepped */
+__asm__(".text\n"
+	".globl cprof_probecost_emul\n"
+	".type cprof_probecost_emul,@function\n"
+	"cprof_probecost_emul:\n"
+	"\tpush %rbp\n"
+	"\tpop %rbp\n"
+	"\tret\n"
+	".size cprof_probecost_emul, .-cprof_probecost_emul\n"
+	".globl cprof_probecost_step\n"
+	".type cprof_probecost_step,@function\n"
+	"cprof_probecost_step:\n"
+	"\ttest %rdi,%rdi\n"
+	"\tret\n"
+	".size cprof_probecost_step, .-cprof_probecost_step\n");
+void cprof_probecost_emul(void);
+void cprof_probecost_step(void);
+
+#define CALLS 200	/* records of ~8.4 KiB: they fit the 2 MiB ring */
+#define RING_ORDER 9
+
+/* The file offset of an address of cprof's text, from /proc/self/maps. */
+static int text_offset(uintptr_t addr, uint64_t *off)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512];
+	int ret = -1;
+
+	if (!f)
+		return -1;
+	while (ret && fgets(line, sizeof(line), f)) {
+		uint64_t start, end, offset;
+
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %*s %" SCNx64, &start, &end, &offset) == 3 &&
+		    addr >= start && addr < end) {
+			*off = addr - start + offset;
+			ret = 0;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+static void count_record(void *arg, const unsigned char *d, size_t len)
+{
+	(void)d, (void)len;
+	++*(size_t *)arg;
+}
+
+static uint64_t time_calls(void (*fn)(void))
+{
+	uint64_t t0 = now_ns();
+
+	for (int i = 0; i < CALLS; i++) {
+		fn();
+		__asm__ volatile("" ::: "memory");
+	}
+	return now_ns() - t0;
+}
+
+/* One function's cost per probed call (ns), or 0 when it cannot be told. */
+static double measure(struct keeper *k, const char *exe, void (*fn)(void))
+{
+	struct uprobe_attr a = { .path = exe, .regs = PERF_REGS_ALL, .stack = 8192 };
+	struct perf_ring ring;
+	uint64_t bare = UINT64_MAX, probed = UINT64_MAX;
+	size_t records = 0;
+	uint64_t lost;
+	int fd, kfd = -1;
+
+	if (text_offset((uintptr_t)fn, &a.offset))
+		return 0;
+	fd = uprobe_open(&a, gettid(), -1, k, &kfd);
+	if (fd < 0)
+		return 0;
+	if (perf_ring_map(&ring, fd, RING_ORDER)) {
+		keeper_close(k, &fd, &kfd, 1);
+		return 0;
+	}
+	/* the best of three of each: what the machine costs, not its noise */
+	for (int r = 0; r < 3; r++) {
+		uint64_t t = time_calls(fn);
+
+		probed = t < probed ? t : probed;
+		perf_ring_read(&ring, count_record, &records);
+	}
+	lost = ring.lost;
+	perf_ring_unmap(&ring);
+	keeper_close(k, &fd, &kfd, 1);
+	for (int r = 0; r < 3; r++) {
+		uint64_t t = time_calls(fn);
+
+		bare = t < bare ? t : bare;
+	}
+	/* every call trapped and was recorded, or the time says nothing */
+	if (records != 3 * CALLS || lost) {
+		debug("probecost: %zu records of %d calls, %llu lost", records, 3 * CALLS,
+		      (unsigned long long)lost);
+		return 0;
+	}
+	return probed > bare ? (double)(probed - bare) / CALLS : 0;
+}
+
+int probecost_measure(struct keeper *k, struct probecost *c)
+{
+	char exe[64];
+
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", getpid());
+	*c = (struct probecost){ 0 };
+	/* the median of three (one trial in a few dozen read a fifth of the
+	 * others here), each retried once where not every call was recorded */
+	double e[3] = { 0, 0, 0 }, t;
+
+	for (int i = 0; i < 3; i++)
+		for (int r = 0; r < 2 && !(e[i] > 0); r++)
+			e[i] = measure(k, exe, cprof_probecost_emul);
+	for (int i = 0; i < 3; i++)
+		for (int j = i + 1; j < 3; j++)
+			if (e[j] < e[i]) {
+				t = e[i];
+				e[i] = e[j];
+				e[j] = t;
+			}
+	c->emulated_ns = e[0] > 0 ? e[1] : 0;
+	for (int i = 0; i < 2 && !(c->stepped_ns > 0); i++)
+		c->stepped_ns = measure(k, exe, cprof_probecost_step);
+	if (!(c->emulated_ns > 0) || !(c->stepped_ns > 0))
+		return -1;
+	if (c->stepped_ns < c->emulated_ns)
+		c->stepped_ns = c->emulated_ns;
+	debug("probecost: a probed call costs %.2f us (emulated), %.2f us (single-stepped)",
+	      c->emulated_ns / 1e3, c->stepped_ns / 1e3);
+	return 0;
+}
+
+/*
+ * The kernel emulates push (50+r, 41 50+r), and for a probe that records
+ * nothing else this is the cheap case; anything else is taken as stepped.
+ */
+bool probecost_emulated(const unsigned char *insn, size_t len)
+{
+	if (len >= 1 && (insn[0] & 0xf8) == 0x50)
+		return true;
+	return len >= 2 && insn[0] == 0x41 && (insn[1] & 0xf8) == 0x50;
+}

@@ -1,0 +1,27 @@
+/*
+ * attach/probecost.h - what a uprobe costs the target here, for the cost
+ * budget of heap, allocs, probe and pair (--max-overhead): measured once
+ * at the start of such a recording on cprof's own thread, since a trap's
+ * price varies tenfold between machines (0.9 us on one VM of this kind,
+ * 5-8 us on one that forwards every trap to its host).
+ */
+#ifndef CPROF_PROBECOST_H
+#define CPROF_PROBECOST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "keeper.h"
+
+struct probecost {
+	double emulated_ns;	/* a call whose probed instruction is emulated */
+	double stepped_ns;	/* ... single-stepped out of line */
+};
+
+/* Measure both (about 20-40 ms of calls here); 0, or -1 when it cannot. */
+int probecost_measure(struct keeper *k, struct probecost *c);
+
+/* Does the kernel emulate this probed instruction (a push)? */
+bool probecost_emulated(const unsigned char *insn, size_t len);
+
+#endif
