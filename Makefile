@@ -46,7 +46,7 @@ TARGETS := $(B)/targets/burn $(B)/targets/burn-nopie $(B)/targets/burn-fp $(B)/t
 	$(B)/targets/waits $(B)/targets/waits-fp $(B)/targets/hostile \
 	$(B)/targets/sigmix $(B)/targets/plt $(B)/targets/goprof $(B)/targets/gospin \
 	$(B)/targets/shares $(B)/targets/tailcall $(B)/targets/forktree \
-	$(B)/targets/heapmix $(B)/targets/cxxheap $(B)/targets/noperf
+	$(B)/targets/heapmix $(B)/targets/heapmix-static $(B)/targets/cxxheap $(B)/targets/noperf
 
 .PHONY: all deps deps-bench demo test unit-test e2e-test bench torture fuzz fuzz-elf fuzz-profile fuzz-http install clean check-deps
 all: cprof
@@ -100,10 +100,19 @@ $(B)/asan/obj/%.o: %.c $(HDRS) $(B)/.deps-ok
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN) -c -o $@ $<
 
-$(B)/cprof: $(OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
-$(B)/asan/cprof: $(ASAN_OBJS)
-	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LIBS)
+$(B)/cprof: $(OBJS) $(B)/libcprof-heap.so
+	$(CC) $(CFLAGS) -o $@ $(OBJS) $(LIBS)
+$(B)/asan/cprof: $(ASAN_OBJS) $(B)/asan/libcprof-heap.so
+	$(CC) $(CFLAGS) $(SAN) -o $@ $(ASAN_OBJS) $(LIBS)
+
+# The library record -t heap/allocs preloads into a command it launches
+# (preload/heapsample.c), beside each cprof: never sanitized, it runs in
+# the command
+PRELOAD_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -O2 -g -fPIC -shared \
+	-fvisibility=hidden -ftls-model=initial-exec
+$(B)/libcprof-heap.so $(B)/asan/libcprof-heap.so: preload/heapsample.c
+	@mkdir -p $(dir $@)
+	$(CC) $(PRELOAD_CFLAGS) -o $@ $< -lm
 
 # the type table (cmd/profiles.c) too: it links against the modes only
 $(B)/tests/unit: tests/unit/unit.c $(LIB_OBJS) $(B)/obj/cmd/profiles.o
@@ -118,6 +127,11 @@ TFLAGS := -O2 -g -pthread -Wall
 $(B)/targets/burn: tests/targets/burn.c tests/targets/work.c tests/targets/work.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TFLAGS) -o $@ tests/targets/burn.c tests/targets/work.c
+# a static program: nothing can be preloaded into it (t0028)
+$(B)/targets/heapmix-static: tests/targets/heapmix.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TFLAGS) -static -o $@ $< -lpthread
+
 $(B)/targets/burn-nopie: tests/targets/burn.c tests/targets/work.c tests/targets/work.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TFLAGS) -fno-pie -no-pie -o $@ tests/targets/burn.c tests/targets/work.c
@@ -252,6 +266,7 @@ bench: deps-bench $(B)/cprof $(TARGETS) $(B)/bench/spin $(B)/bench/bareloop $(B)
 
 install: $(B)/cprof
 	install -D -m 755 $(B)/cprof $(DESTDIR)$(PREFIX)/bin/cprof
+	install -D -m 644 $(B)/libcprof-heap.so $(DESTDIR)$(PREFIX)/lib/cprof/libcprof-heap.so
 	install -D -m 644 man/cprof.1 $(DESTDIR)$(PREFIX)/share/man/man1/cprof.1
 
 clean:

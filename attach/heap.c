@@ -71,7 +71,8 @@ static const char STAT_PROBES[] = "functions probed", STAT_NESTED[] = "nested sa
 	STAT_ARMED[] = "duty share", STAT_SAMPLES[] = "samples kept",
 	STAT_HIDDEN[] = "allocator frames dropped", STAT_WRAPPED[] = "samples past a wrapper",
 	STAT_BUDGET[] = "cost budget", STAT_SLOWDOWN[] = "estimated slowdown",
-	STAT_CALL_NS[] = "a probed call's cost", STAT_OVER[] = "frees over the budget";
+	STAT_CALL_NS[] = "a probed call's cost", STAT_OVER[] = "frees over the budget",
+	STAT_PRELOAD[] = "preloaded", STAT_IN_PROCESS[] = "sampled in the process";
 
 /* x86-64 argument registers */
 static const enum perf_reg arg_reg[] = { PR_DI, PR_SI, PR_DX, PR_CX, PR_R8, PR_R9 };
@@ -228,7 +229,7 @@ static int window_open(struct heap *h, struct hthread *ht)
 		if (h->fn.probes[i].alloc)
 			ret = open_one(h, ht, i, EV_ENTRY);
 	for (uint32_t i = 0; i < h->fn.nprobes && !ret && h->fn.inuse; i++)
-		if (h->fn.probes[i].alloc)
+		if (h->fn.probes[i].alloc && !h->fn.probes[i].f->sampled)
 			ret = open_one(h, ht, i, EV_RET);
 	return ret;
 }
@@ -267,6 +268,8 @@ static bool nested(const struct heap *h, const uint64_t *pcs, size_t n)
 	}
 	return false;
 }
+
+static void on_return(struct heap *h, uint32_t pi, uint64_t ptr);
 
 static void on_entry(struct heap *h, const struct event_id *ev, const unsigned char *d,
 		     size_t len)
@@ -308,8 +311,8 @@ static void on_entry(struct heap *h, const struct event_id *ev, const unsigned c
 	/* keep it with Go's chance, 1 - e^(-size/rate), and scale by 1/chance;
 	 * a call of probe:SYMBOL with 1 / --every */
 	pk = p->f->count ? 1 / (double)h->rate : -expm1(-(double)size / (double)h->rate);
-	if (uniform(h) >= pk)
-		return;
+	if (!p->f->sampled && uniform(h) >= pk)
+		return;	/* (libcprof-heap.so drew it already, as Go does) */
 	inv_p = 1 / pk;
 	m = hfuncs_maps_of(t, h->cur->ev.tid);
 	perf_sample_capture(&h->cap, regs, stack, dyn, m);
@@ -342,6 +345,9 @@ static void on_entry(struct heap *h, const struct event_id *ev, const unsigned c
 		h->cur->pending[ev->probe] = h->nsamples;
 	h->s->res.samples++;
 	h->nsamples++;
+	/* the preloaded library says the pointer: no return to wait for */
+	if (p->f->sampled && h->fn.inuse)
+		on_return(h, ev->probe, perf_reg(regs, PERF_REGS_ALL, arg_reg[0]));
 }
 
 static void forget(struct heap *h, uint64_t ptr)
@@ -769,6 +775,85 @@ static bool budget_switch(struct heap *h, struct target *t, uint64_t now)
 	return true;
 }
 
+/* ---- launched: sampled inside the process ---- */
+
+/* What is probed is known: its costs, and whether the process samples */
+static void resolved(struct heap *h)
+{
+	struct sampler *s = h->s;
+
+	set_costs(h);
+	if (h->fn.preload) {
+		*sampler_stat(&s->res, STAT_IN_PROCESS) = 1;
+	} else if (h->fn.fallback) {
+		*sampler_stat(&s->res, STAT_IN_PROCESS) = -h->fn.fallback;
+		note("heap: every allocator call is probed: %s", hfuncs_fallback_why(h->fn.fallback));
+	}
+}
+
+/*
+ * libcprof-heap.so (preload/heapsample.c) beside this cprof, or installed
+ * in ../lib/cprof; NULL where neither is.
+ */
+static char *preload_path(void)
+{
+	char exe[4096], *slash, *p;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0)
+		return NULL;
+	exe[n] = 0;
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return NULL;
+	*slash = 0;
+	p = xasprintf("%s/libcprof-heap.so", exe);
+	if (!access(p, R_OK))
+		return p;
+	free(p);
+	p = xasprintf("%s/../lib/cprof/libcprof-heap.so", exe);
+	if (!access(p, R_OK))
+		return p;
+	free(p);
+	return NULL;
+}
+
+/*
+ * heap and allocs of a command cprof starts: the command samples its own
+ * allocations (Go's draw, at --rate) and calls a probe point for each
+ * sampled one and its free; only those trap.  Its environment gets
+ * LD_PRELOAD (the library first: it forwards every call to the next
+ * allocator, the program's own included) and CPROF_HEAP_RATE, and the
+ * processes it starts inherit both.  Never for a process cprof attaches
+ * to: nothing is loaded into it.
+ */
+static char **launch_env_heap(struct sampler *s)
+{
+	extern char **environ;
+	char *lib, **env;
+	const char *old = getenv("LD_PRELOAD");
+	size_t n = 0, k = 0;
+
+	if (s->opts.no_preload || !(lib = preload_path())) {
+		if (!s->opts.no_preload)
+			note("heap: libcprof-heap.so is not beside cprof nor in ../lib/cprof: "
+			     "every allocator call is probed");
+		return NULL;
+	}
+	while (environ[n])
+		n++;
+	env = xcalloc(n + 3, sizeof(*env));
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) && strncmp(environ[i], "CPROF_HEAP_RATE=", 16))
+			env[k++] = xstrdup(environ[i]);
+	env[k++] = old && *old ? xasprintf("LD_PRELOAD=%s:%s", lib, old) :
+				 xasprintf("LD_PRELOAD=%s", lib);
+	env[k++] = xasprintf("CPROF_HEAP_RATE=%llu", (unsigned long long)sampler_rate(&s->opts));
+	free(lib);
+	*sampler_stat(&s->res, STAT_PRELOAD) = 1;
+	return env;
+}
+
 static int start_heap(struct sampler *s)
 {
 	struct heap *h = xcalloc(1, sizeof(*h));
@@ -786,6 +871,7 @@ static int start_heap(struct sampler *s)
 	}
 	h->fn.inuse = s->opts.mode->flags & HEAP_INUSE;
 	h->fn.pair = s->opts.mode->flags & HEAP_PAIR;
+	h->fn.preload = sampler_stat_value(&s->res, STAT_PRELOAD) > 0;
 	h->windows = s->opts.duty > 0 && s->opts.duty < 1;
 	h->rate = s->opts.mem_rate ? s->opts.mem_rate : HEAP_DEFAULT_RATE;
 	h->rng = now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x2545f4914f6cdd1dULL;
@@ -806,7 +892,7 @@ static int start_heap(struct sampler *s)
 		budget_start(h);
 	ret = hfuncs_resolve(&h->fn, t);
 	if (ret > 0)
-		set_costs(h);
+		resolved(h);
 	if (ret > 0 && in_window(h)) {
 		windows_in(h, t, true);
 	} else if (!ret && h->fn.nuser && !t->launched)
@@ -900,7 +986,7 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 		hfuncs_root_maps(t)->dirty = true;
 		addrspace_refresh_all(&t->as, 20000000ULL);
 		if (hfuncs_resolve(&h->fn, t) > 0) {
-			set_costs(h);
+			resolved(h);
 			if (in_window(h))
 				windows_in(h, t, true);
 		}
@@ -1062,6 +1148,15 @@ static void heap_comments(const struct sampler *s, sampler_say_fn say, void *arg
 			   sampler_stat_value(&s->res, STAT_PROBES)));
 	if (!inuse)
 		say(arg, xasprintf("allocs: frees are not followed: inuse is 0 (see -t heap)"));
+	if (sampler_stat_value(&s->res, STAT_IN_PROCESS) > 0)
+		say(arg, xasprintf("sampled inside the process by libcprof-heap.so, which cprof preloaded "
+				   "into the command (and the processes it started): only a sampled "
+				   "allocation and its free trap into the kernel's probes; --no-preload "
+				   "probes every call instead"));
+	else if (sampler_stat_value(&s->res, STAT_IN_PROCESS) < 0)
+		say(arg, xasprintf("libcprof-heap.so was preloaded but every allocator call is "
+				   "probed: %s", hfuncs_fallback_why(
+					   (int)-sampler_stat_value(&s->res, STAT_IN_PROCESS))));
 	say_sites(s, say, arg, "the allocator's own frames (the function probed, and the "
 		  "allocator functions above it, such as operator new)");
 	say_lost(s, say, arg);
@@ -1134,10 +1229,12 @@ static char *heap_summary(const struct sampler *s)
 
 const struct sample_mode heap_mode = {
 	PROBE_MODE, .flags = HEAP_INUSE, .period = PERIOD_BYTES, .comments = heap_comments,
+	.launch_env = launch_env_heap,
 };
 
 const struct sample_mode allocs_mode = {
 	PROBE_MODE, .period = PERIOD_BYTES, .comments = heap_comments,
+	.launch_env = launch_env_heap,
 };
 
 const struct sample_mode pair_mode = {

@@ -15,38 +15,48 @@
 #include <unistd.h>
 
 static const struct afunc afuncs[] = {
-	{ "malloc", 0, -1, -1, false, false, false },
-	{ "calloc", 0, 1, -1, false, false, false },
-	{ "realloc", 1, -1, 0, false, false, false },
-	{ "reallocarray", 1, 2, 0, false, false, false },
-	{ "posix_memalign", 2, -1, -1, true, false, false },
-	{ "aligned_alloc", 1, -1, -1, false, false, false },
-	{ "memalign", 1, -1, -1, false, false, false },
-	{ "valloc", 0, -1, -1, false, false, false },
-	{ "pvalloc", 0, -1, -1, false, false, false },
-	{ "free", -1, -1, 0, false, false, false },
+	{ "malloc", 0, -1, -1, false, false, false, false },
+	{ "calloc", 0, 1, -1, false, false, false, false },
+	{ "realloc", 1, -1, 0, false, false, false, false },
+	{ "reallocarray", 1, 2, 0, false, false, false, false },
+	{ "posix_memalign", 2, -1, -1, true, false, false, false },
+	{ "aligned_alloc", 1, -1, -1, false, false, false, false },
+	{ "memalign", 1, -1, -1, false, false, false, false },
+	{ "valloc", 0, -1, -1, false, false, false, false },
+	{ "pvalloc", 0, -1, -1, false, false, false, false },
+	{ "free", -1, -1, 0, false, false, false, false },
 	/* jemalloc's own API */
-	{ "mallocx", 0, -1, -1, false, true, false },
-	{ "rallocx", 1, -1, 0, false, true, false },
-	{ "sdallocx", -1, -1, 0, false, true, false },
-	{ "dallocx", -1, -1, 0, false, true, false },
+	{ "mallocx", 0, -1, -1, false, true, false, false },
+	{ "rallocx", 1, -1, 0, false, true, false, false },
+	{ "sdallocx", -1, -1, 0, false, true, false, false },
+	{ "dallocx", -1, -1, 0, false, true, false, false },
 	/* C++ new/delete, where the allocator has its own (tcmalloc, jemalloc) */
-	{ "_Znwm", 0, -1, -1, false, true, false },
-	{ "_Znam", 0, -1, -1, false, true, false },
-	{ "_ZnwmRKSt9nothrow_t", 0, -1, -1, false, true, false },
-	{ "_ZnamRKSt9nothrow_t", 0, -1, -1, false, true, false },
-	{ "_ZnwmSt11align_val_t", 0, -1, -1, false, true, false },
-	{ "_ZnamSt11align_val_t", 0, -1, -1, false, true, false },
-	{ "_ZdlPv", -1, -1, 0, false, true, false },
-	{ "_ZdaPv", -1, -1, 0, false, true, false },
-	{ "_ZdlPvm", -1, -1, 0, false, true, false },
-	{ "_ZdaPvm", -1, -1, 0, false, true, false },
-	{ "_ZdlPvSt11align_val_t", -1, -1, 0, false, true, false },
-	{ "_ZdaPvSt11align_val_t", -1, -1, 0, false, true, false },
-	{ "_ZdlPvmSt11align_val_t", -1, -1, 0, false, true, false },
-	{ "_ZdaPvmSt11align_val_t", -1, -1, 0, false, true, false },
+	{ "_Znwm", 0, -1, -1, false, true, false, false },
+	{ "_Znam", 0, -1, -1, false, true, false, false },
+	{ "_ZnwmRKSt9nothrow_t", 0, -1, -1, false, true, false, false },
+	{ "_ZnamRKSt9nothrow_t", 0, -1, -1, false, true, false, false },
+	{ "_ZnwmSt11align_val_t", 0, -1, -1, false, true, false, false },
+	{ "_ZnamSt11align_val_t", 0, -1, -1, false, true, false, false },
+	{ "_ZdlPv", -1, -1, 0, false, true, false, false },
+	{ "_ZdaPv", -1, -1, 0, false, true, false, false },
+	{ "_ZdlPvm", -1, -1, 0, false, true, false, false },
+	{ "_ZdaPvm", -1, -1, 0, false, true, false, false },
+	{ "_ZdlPvSt11align_val_t", -1, -1, 0, false, true, false, false },
+	{ "_ZdaPvSt11align_val_t", -1, -1, 0, false, true, false, false },
+	{ "_ZdlPvmSt11align_val_t", -1, -1, 0, false, true, false, false },
+	{ "_ZdaPvmSt11align_val_t", -1, -1, 0, false, true, false, false },
 };
 #define NAFUNCS (sizeof(afuncs) / sizeof(afuncs[0]))
+
+/*
+ * libcprof-heap.so's probe points (preload/heapsample.c): a sampled
+ * allocation (pointer, size) and the free of a sampled pointer.
+ */
+static const struct afunc preload_funcs[] = {
+	{ "cprof_heap_sampled", 1, -1, -1, false, false, false, true },
+	{ "cprof_heap_freed", -1, -1, 0, false, false, false, false },
+};
+#define PRELOAD_NAME "libcprof-heap.so"
 _Static_assert(NAFUNCS <= HFUNCS_MAX, "HFUNCS_MAX: every allocator function");
 
 static bool is_libc(const struct module *m)
@@ -190,6 +200,54 @@ struct maps *hfuncs_root_maps(struct target *t)
 	return p ? &t->as.epochs[p->epoch] : addrspace_current(&t->as);
 }
 
+/*
+ * The preloaded library's markers, once the loader has mapped it (it maps
+ * preloads before the libraries a program needs: once an allocator is
+ * mapped, so is the library, if it is to be).  1 found, 0 not yet, -1
+ * not to be (h->fallback says why).
+ */
+static int resolve_preload(struct hfuncs *h, const struct maps *m, struct module **mods,
+			   size_t n)
+{
+	struct module *lib = NULL, *owner = NULL;
+	struct func_loc loc[2];
+
+	for (size_t k = 0; k < n; k++) {
+		if (!lib && !strcmp(base_name(mods[k]->path), PRELOAD_NAME) &&
+		    !uprobe_find_func(mods[k], preload_funcs[0].name, &loc[0]) &&
+		    !uprobe_find_func(mods[k], preload_funcs[1].name, &loc[1]))
+			lib = mods[k];
+		else if (!owner && !uprobe_find_func(mods[k], "malloc", &loc[0]))
+			owner = mods[k];
+	}
+	if (!owner)
+		return 0;	/* nothing that allocates is mapped yet */
+	/* the program's own malloc comes before any preloaded one */
+	if (m->exe && !strcmp(owner->path, m->exe) && mods[0] == owner)
+		h->fallback = 1;
+	else if (!lib)
+		h->fallback = 2;
+	if (h->fallback)
+		return -1;
+	for (size_t i = 0; i < 2; i++) {
+		if (!h->inuse && preload_funcs[i].size_a < 0)
+			continue;	/* allocs: frees are not looked at */
+		uprobe_find_func(lib, preload_funcs[i].name, &loc[i]);
+		add_probe(h, m, lib, &preload_funcs[i], &loc[i]);
+	}
+	debug("heap: %s's probe points in %s", PRELOAD_NAME, lib->path);
+	h->resolved = true;
+	return 1;
+}
+
+const char *hfuncs_fallback_why(int fallback)
+{
+	return fallback == 1 ? "the program defines malloc itself (static, or its own allocator), "
+			       "which comes before any preloaded one" :
+	       "the command did not load " PRELOAD_NAME " (a static or set-user-ID program, "
+	       "or one that clears its environment)";
+}
+
 int hfuncs_resolve(struct hfuncs *h, struct target *t)
 {
 	const struct maps *m = hfuncs_root_maps(t);
@@ -198,6 +256,13 @@ int hfuncs_resolve(struct hfuncs *h, struct target *t)
 
 	if (h->nuser)
 		return resolve_user(h, m, mods, n);
+	if (h->preload) {
+		int ret = resolve_preload(h, m, mods, n);
+
+		if (ret >= 0)
+			return ret;
+		h->preload = false;	/* the allocator's functions, then */
+	}
 
 	for (size_t k = 0; k < n && !owner; k++) {
 		struct func_loc loc;
@@ -310,6 +375,14 @@ static const struct hidden_mod *hidden_of(struct hfuncs *h, const struct module 
 	h->hidden = xrealloc(h->hidden, (h->nhidden + 1) * sizeof(*h->hidden));
 	hm = &h->hidden[h->nhidden++];
 	*hm = (struct hidden_mod){ .mod = mod };
+	if (!strcmp(base_name(mod->path), PRELOAD_NAME)) {
+		/* the preloaded sampler: all of it */
+		hm->r = xmalloc(sizeof(*hm->r));
+		hm->r[0][0] = 0;
+		hm->r[0][1] = UINT64_MAX;
+		hm->n = 1;
+		return hm;
+	}
 	while (mod->elf && !mod->is_vdso && (scn = elf_nextscn(mod->elf, scn))) {
 		Elf_Data *d;
 		GElf_Shdr sh;

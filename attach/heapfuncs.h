@@ -22,6 +22,8 @@ struct afunc {
 	bool memptr;			/* the result is stored at *arg0 */
 	bool own;			/* only from the module that has malloc */
 	bool count;			/* probe:SYMBOL: each call counts 1 */
+	bool sampled;			/* libcprof-heap.so's: sampled in the
+					 * process, arg 0 the pointer */
 };
 
 /* At most this many functions are probed (the allocator's, all found). */
@@ -46,6 +48,9 @@ struct probe {
 
 struct hfuncs {
 	bool inuse;		/* heap, pair: returns and frees too */
+	bool preload;		/* libcprof-heap.so's markers, where the
+				 * command loaded it (else: cleared) */
+	int fallback;		/* why not (hfuncs_fallback_why), or 0 */
 	bool pair;		/* pair: live objects are counted, not bytes */
 	/* probe:[LIB:]SYMBOL, pair:ACQUIRE,RELEASE (each [LIB:]SYMBOL) */
 	struct afunc user[2];
@@ -82,6 +87,9 @@ int hfuncs_parse_user(struct hfuncs *h, const char *arg);
 int hfuncs_resolve(struct hfuncs *h, struct target *t);
 
 void hfuncs_release(struct hfuncs *h);
+
+/* Why libcprof-heap.so's markers are not probed (h->fallback, not 0). */
+const char *hfuncs_fallback_why(int fallback);
 
 /*
  * Allocation sites as leaves, as Go's heap profile has them: how many of

@@ -378,8 +378,14 @@ static void record(struct sampler *s)
 	target_set_follow(t, s->opts.follow, s->opts.follow || t->stop_runtime);
 	t->thread_hook = thread_hook;
 	t->hook_arg = s;
-	if (s->opts.argv)
-		s->res.status = target_launch(t, s->opts.argv, &s->opts.orig_mask);
+	if (s->opts.argv) {
+		char **env = s->opts.mode->launch_env ? s->opts.mode->launch_env(s) : NULL;
+
+		s->res.status = target_launch(t, s->opts.argv, &s->opts.orig_mask, env);
+		for (size_t i = 0; env && env[i]; i++)
+			free(env[i]);
+		free(env);
+	}
 	else
 		s->res.status = target_attach(t, s->opts.pid);
 	for (size_t i = 0; !s->res.status && i < s->opts.nmore_pids; i++)

@@ -60,6 +60,9 @@ struct sample_mode {
 	bool follows;		/* needs the processes followed (unless
 				 * --no-follow): processcreate */
 	unsigned flags;		/* the mode's own (e.g. OFFCPU_WALL) */
+	/* a command to launch: its environment (malloc'ed, NULL-ended,
+	 * freed by the caller), or NULL for cprof's own */
+	char **(*launch_env)(struct sampler *s);
 	/* attached (or launched), before the first tick; -1 (reported)
 	 * ends the recording before it begins */
 	int (*start)(struct sampler *s);
@@ -146,6 +149,8 @@ struct sampler_opts {
 	uint64_t mem_rate;	/* heap, allocs: bytes per sample (--rate);
 				 * probe: calls per sample (--every) */
 	const char *probe;	/* probe: "[LIB:]SYMBOL"; pair: "ACQUIRE,RELEASE" */
+	bool no_preload;	/* heap, allocs, launched: uprobes on the
+				 * allocator, not libcprof-heap.so */
 	bool allocator_frames;	/* heap, allocs, pair: keep the allocator's
 				 * frames atop each stack (--allocator-frames) */
 	double max_overhead;	/* heap, allocs, probe, pair: the slowdown
@@ -162,7 +167,7 @@ struct sampler_opts {
 
 /* What the caller reads after sampler_join(); nothing else of the sampler
  * (but the mode's comments and summary, which are given the sampler). */
-#define SAMPLER_MAX_STATS 12
+#define SAMPLER_MAX_STATS 16
 struct sampler_result {
 	int status;		/* 0, -1 (error reported), or 126/127 (launch) */
 	bool cut_short;		/* an error ended a recording that had begun:

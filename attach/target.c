@@ -412,7 +412,8 @@ static int restart(struct target *t, struct thread *th, int sig)
 	return -e;
 }
 
-int target_launch(struct target *t, char *const argv[], const void *sigmask)
+int target_launch(struct target *t, char *const argv[], const void *sigmask,
+		  char *const envp[])
 {
 	struct thread *th;
 	int go[2], err[2], e, st;
@@ -445,7 +446,7 @@ int target_launch(struct target *t, char *const argv[], const void *sigmask)
 		close(err[0]);
 		while (read(go[0], &c, 1) < 0 && errno == EINTR)
 			;
-		execvp(argv[0], argv);
+		execvpe(argv[0], argv, envp ? envp : environ);
 		e = errno;
 		if (write(err[1], &e, sizeof(e)) < 0)
 			_exit(127);

@@ -202,11 +202,13 @@ static inline struct maps *thread_maps(struct target *t, const struct thread *th
 int target_seize(struct target *t, const pid_t *tids, size_t n);
 
 /*
- * Fork and exec argv seized from its first instruction.  Returns 0, or the
- * shell's status for a command that could not run (127 not found, 126
- * not executable) after printing why, or -1.
+ * Fork and exec argv seized from its first instruction, with the
+ * environment envp (NULL: cprof's).  Returns 0, or the shell's status for
+ * a command that could not run (127 not found, 126 not executable) after
+ * printing why, or -1.
  */
-int target_launch(struct target *t, char *const argv[], const void *sigmask);
+int target_launch(struct target *t, char *const argv[], const void *sigmask,
+		  char *const envp[]);
 
 struct thread *target_thread(struct target *t, pid_t tid);
 

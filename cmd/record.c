@@ -71,6 +71,10 @@ static const char record_usage[] =
 	"                         of the time (0.001-1), in 500 ms windows at random,\n"
 	"                         frees all the time; bounds the cost of the calls at\n"
 	"                         any rate (default 1: always)\n"
+	"      --no-preload       heap, allocs of a command cprof starts: probe\n"
+	"                         every allocator call, instead of preloading\n"
+	"                         libcprof-heap.so, which samples inside the\n"
+	"                         process (the default; never for -p)\n"
 	"      --allocator-frames heap, allocs, pair: keep the allocator's own\n"
 	"                         frames (malloc, operator new, ...) atop each\n"
 	"                         stack; by default the allocating function is\n"
@@ -103,7 +107,7 @@ struct record_args {
 	long hz;
 	uint64_t duration_ns;
 	const char *output;
-	bool raw_stops, hz_set, allocator_frames;
+	bool raw_stops, hz_set, allocator_frames, no_preload;
 	double max_overhead;	/* --max-overhead, percent (100: no bound) */
 	pid_t *pids;		/* -p PID1,PID2,...; c.pid is the first */
 	size_t npids;
@@ -199,7 +203,7 @@ static int duty_usage(void)
 static int parse_args(int argc, char **argv, struct record_args *a)
 {
 	enum { OPT_RAW_STOPS = OPT_FIRST_OWN, OPT_FOLLOW, OPT_NO_FOLLOW, OPT_RATE, OPT_EVERY, OPT_DUTY,
-	       OPT_SAMPLER, OPT_ALLOC_FRAMES, OPT_MAX_OVERHEAD };
+	       OPT_SAMPLER, OPT_ALLOC_FRAMES, OPT_MAX_OVERHEAD, OPT_NO_PRELOAD };
 	static const struct option longopts[] = {
 		COMMON_LONGOPTS,
 		{ "type", required_argument, NULL, 't' },
@@ -216,6 +220,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		{ "sampler", required_argument, NULL, OPT_SAMPLER },
 		{ "allocator-frames", no_argument, NULL, OPT_ALLOC_FRAMES },
 		{ "max-overhead", required_argument, NULL, OPT_MAX_OVERHEAD },
+		{ "no-preload", no_argument, NULL, OPT_NO_PRELOAD },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ 0 },
 	};
@@ -272,6 +277,9 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			break;
 		case OPT_ALLOC_FRAMES:
 			a->allocator_frames = true;
+			break;
+		case OPT_NO_PRELOAD:
+			a->no_preload = true;
 			break;
 		case OPT_MAX_OVERHEAD:
 			r = parse_max_overhead("record", optarg, &a->max_overhead);
@@ -519,6 +527,7 @@ int cmd_record(int argc, char **argv)
 		.mem_rate = (uint64_t)(a.pt->mode->period == PERIOD_CALLS ? a.every : a.rate),
 		.duty = a.duty,
 		.allocator_frames = a.allocator_frames,
+		.no_preload = a.no_preload,
 		.max_overhead = a.max_overhead / 100,
 		.probe = profile_type_arg(a.pt, a.type),
 	};

@@ -1,0 +1,113 @@
+#!/bin/bash
+# heap and allocs of a command cprof starts: libcprof-heap.so, preloaded,
+# samples inside the process (Go's draw by bytes) and only a sampled
+# allocation and its free reach the probes (preload/heapsample.c).  The
+# program's behaviour is unchanged; its children inherit the sampler;
+# where it cannot be preloaded cprof probes the allocator and says why;
+# attach mode never loads anything; a killed cprof leaves the command
+# running to its end.
+. "$(dirname "$0")/lib.sh"
+
+samples_of() { sed -n 's/^cprof: \([0-9]*\) samples,.*/\1/p' "$TMP/err"; }
+share_of() { pprof_top "$1" -sample_index="$2" | awk -v f="$3" '$NF == f { sub("%", "", $5); print $5 }'; }
+tol_of() { awk -v p="$1" -v n="$2" 'BEGIN { if (n < 1) n = 1; t = 400 * sqrt(p * (1 - p) / n); printf "%.2f", t < 1 ? 1 : t }'; }
+in_range() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x != "" && x >= lo && x <= hi) }'; }
+flat_of() { pprof_top "$1" -nodefraction=0 "${@:2}" | awk '$1 ~ /^[0-9.]+[a-zA-Z]*$/ && $1 + 0 > 0 && $2 ~ /%$/ { print $NF }' | sort -u; }
+INPROC="sampled inside the process by libcprof-heap.so"
+
+[ -e "$B/libcprof-heap.so" ] || skip_all "build/libcprof-heap.so is not built"
+start_target P "$T/heapmix" -n 1024 || exit 1
+run_cprof record -t allocs -d 200ms -p "$P" -o "$TMP/probe.pb.gz"
+if [ "$rc" != 0 ] && grep -q 'perf_event_open' "$TMP/err"; then
+	skip_all "perf_event_open of a uprobe refused here: $err"
+fi
+# attach mode: nothing loaded into the process
+is "$(grep -c libcprof-heap /proc/"$P"/maps)" 0 "-p: nothing is loaded into an attached process"
+unlike "$(pprof -raw "$TMP/probe.pb.gz")" "$INPROC" "-p: its allocator is probed, not sampled inside"
+kill "$P"
+
+# allocs: heapmix's truth, churn 3/4 of the bytes, the sites as leaves
+run_cprof record -t allocs --rate 4096 -o "$TMP/a.pb.gz" -- "$T/heapmix" -n 1024 -x 3
+is "$rc" 0 "allocs, launched: exit 0 (the command's)"
+n=$(samples_of)
+raw=$(pprof -raw "$TMP/a.pb.gz")
+like "$raw" "$INPROC" "allocs, launched: the comment says it was sampled in the process"
+within "$(share_of "$TMP/a.pb.gz" alloc_space churn)" 75 "$(tol_of 0.75 "$n")" \
+	"allocs, launched: churn has 75% of the bytes ($n samples)"
+is "$(flat_of "$TMP/a.pb.gz" | tr '\n' ' ')" "churn keep " \
+	"allocs, launched: churn and keep are the leaves (no frame of the library's)"
+above "${n:-0}" 300 "allocs, launched: samples taken"
+
+# heap: what is live at the end is keep's ring (4096 x 512 bytes); every
+# call counted, as the probes' budget is not the question here
+run_cprof record -t heap --rate 4096 --max-overhead 100 -o "$TMP/h.pb.gz" -- "$T/heapmix" -n 4096 -x 3
+is "$rc" 0 "heap, launched: exit 0"
+keep=$(share_of "$TMP/h.pb.gz" inuse_space keep)
+ok "$(in_range "$keep" 95 100; echo $?)" "heap, launched: keep holds >= 95% of inuse_space ($keep%)"
+live=$(pprof -top -nodefraction=0 -unit=B -sample_index=inuse_space "$TMP/h.pb.gz" |
+	sed -n 's/^Showing nodes accounting for \([0-9.]*\)B.*/\1/p')
+want=$((4096 * 512))
+ok "$(in_range "$live" $((want * 80 / 100)) $((want * 120 / 100)); echo $?)" \
+	"heap, launched: inuse within 20% of the live bytes ($live of $want)"
+
+# threads born while it runs, and the processes it starts (inherited)
+run_cprof record -t allocs --rate 4096 -o "$TMP/t.pb.gz" -- "$T/heapmix" -n 1024 -T -x 2
+is "$rc" 0 "threads: exit 0"
+like "$(pprof_top "$TMP/t.pb.gz")" "worker_alloc" "threads: the new threads' allocations are sampled"
+run_cprof record -t allocs --rate 4096 -o "$TMP/tree.pb.gz" -- \
+	sh -c "'$T/heapmix' -n 1024 -x 2 & '$T/heapmix' -n 1024 -x 2 & wait"
+is "$rc" 0 "a tree: exit 0"
+pids=$(pprof -top -nodecount=1000 -tagfocus comm=heapmix -tagroot pid "$TMP/tree.pb.gz" | awk '$NF ~ /^[0-9]+$/' | wc -l)
+is "$pids" 2 "a tree: both children sampled themselves (by pid)"
+like "$(pprof -raw "$TMP/tree.pb.gz")" "$INPROC" "a tree: in the processes"
+
+# the environment: the library first, the user's preloads kept, the rate
+run_cprof record -t allocs --rate 8192 -o "$TMP/e.pb.gz" -- sh -c 'echo "[$LD_PRELOAD] [$CPROF_HEAP_RATE]"'
+like "$(cat "$TMP/out")" "^\[[^]:]*/libcprof-heap\.so\] \[8192\]$" "the command's environment: LD_PRELOAD and the rate"
+# (an ASan cprof refuses to start behind a preload unless told)
+ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 LD_PRELOAD=libm.so.6 \
+	run_cprof record -t allocs -o "$TMP/e.pb.gz" -- sh -c 'echo "[$LD_PRELOAD]"'
+like "$(cat "$TMP/out")" "^\[[^]:]*/libcprof-heap\.so:libm\.so\.6\]$" "a user's LD_PRELOAD is kept, after the library"
+run_cprof record -t allocs --no-preload -o "$TMP/e.pb.gz" -- sh -c 'echo "[$LD_PRELOAD]"'
+is "$(cat "$TMP/out")" "[]" "--no-preload: nothing preloaded"
+run_cprof record -t allocs --no-preload --rate 4096 -o "$TMP/np.pb.gz" -- "$T/heapmix" -n 1024 -x 2
+is "$rc" 0 "--no-preload: exit 0"
+unlike "$(pprof -raw "$TMP/np.pb.gz")" "$INPROC" "--no-preload: the allocator is probed"
+like "$(pprof_top "$TMP/np.pb.gz")" " churn$" "--no-preload: churn allocates"
+run_cprof record -t cpu -o "$TMP/e.pb.gz" -- sh -c 'echo "[$LD_PRELOAD]"'
+is "$(cat "$TMP/out")" "[]" "cpu: nothing preloaded"
+
+# a static program: nothing can be preloaded; probed, and said
+run_cprof record -t allocs --rate 4096 -o "$TMP/s.pb.gz" -- "$T/heapmix-static" -n 1024 -x 2
+is "$rc" 0 "static: exit 0"
+like "$err" "every allocator call is probed: the program defines malloc itself" "static: says why it probes every call"
+like "$(pprof -raw "$TMP/s.pb.gz")" "libcprof-heap.so was preloaded but every allocator call is probed" \
+	"static: the comment says so too"
+above "$(samples_of)" 0 "static: its allocations are seen"
+
+# the program's behaviour is unchanged: real programs' outputs compared
+seq 200000 | awk 'BEGIN { srand(7) } { print int(rand() * 1000000), $0 }' >"$TMP/in.txt"
+sort -n "$TMP/in.txt" | md5sum >"$TMP/want"
+run_cprof record -t heap -o "$TMP/sort.pb.gz" -- sh -c "sort -n '$TMP/in.txt' | md5sum"
+is "$(cat "$TMP/out")" "$(cat "$TMP/want")" "sort under -t heap: the same output"
+if command -v python3 >/dev/null; then
+	py='import json, collections; d = collections.OrderedDict((str(i), [i] * (i % 7)) for i in range(100000)); print(len(json.dumps(d)), sum(map(len, d.values())))'
+	want=$(python3 -c "$py")
+	run_cprof record -t allocs -o "$TMP/py.pb.gz" -- python3 -c "$py"
+	is "$(cat "$TMP/out")" "$want" "python3 under -t allocs: the same output"
+	like "$(pprof_top "$TMP/py.pb.gz")" "PyObject_Malloc|PyMem_Malloc|_PyObject|list_|dict" \
+		"python3: its allocating functions are named"
+else
+	skip "python3 is not installed"
+	skip "python3 is not installed"
+fi
+
+# cprof SIGKILLed: the command runs on, at full speed, to the same end
+"$CPROF" record -q -t heap --rate 4096 -o "$TMP/k.pb.gz" -- \
+	sh -c "sort -n '$TMP/in.txt' >'$TMP/k.out'; '$T/heapmix' -n 1024 -x 1 >/dev/null; echo done >'$TMP/k.done'" & cp=$!
+wait_until "$WAIT" eval '[ -n "$(pgrep -f "heapmix -n 1024 -x 1" )" ]'
+kill -KILL "$cp"; wait "$cp" 2>/dev/null
+wait_until "$WAIT" eval '[ -e "$TMP/k.done" ]'
+ok $? "cprof SIGKILLed: the command ran to its end"
+is "$(md5sum <"$TMP/k.out")" "$(cat "$TMP/want")" "cprof SIGKILLed: with the same output"
+done_testing
