@@ -583,10 +583,14 @@ run_heap() {	# run_heap MODE WORK: one trial, appends ops/s to $tmp/h.MODE.WORK
 	allocs|heap) $B/cprof record -t $mode -o "$tmp/h.pb.gz" -- $cmd >"$out" 2>"$tmp/h.err"
 		sed -n 's/.*estimated slowdown \([0-9.]*\)%.*/\1/p' "$tmp/h.err" >>"$tmp/h.$mode.$wk.est"
 		grep -q 'frees alone cost' "$tmp/h.err" && echo 1 >>"$tmp/h.$mode.$wk.refused" ;;
-	allocs-all|heap-all) $B/cprof record -q -t ${mode%-all} --max-overhead 100 -o "$tmp/h.pb.gz" -- \
+	# the allocator probed (as for -p): under the budget, and every call
+	allocs-uprobe|heap-uprobe) $B/cprof record -t ${mode%-uprobe} --no-preload -o "$tmp/h.pb.gz" -- \
+		$cmd >"$out" 2>"$tmp/h.err"
+		sed -n 's/.*estimated slowdown \([0-9.]*\)%.*/\1/p' "$tmp/h.err" >>"$tmp/h.$mode.$wk.est" ;;
+	allocs-all|heap-all) $B/cprof record -q -t ${mode%-all} --no-preload --max-overhead 100 -o "$tmp/h.pb.gz" -- \
 		$cmd >"$out" 2>/dev/null ;;
 	# (15 s: a window of 500 ms every 5 s or so; in 3 s, one or none)
-	allocs-duty|heap-duty) $B/cprof record -q -t ${mode%-duty} --duty 0.1 -o "$tmp/h.pb.gz" -- \
+	allocs-duty|heap-duty) $B/cprof record -q -t ${mode%-duty} --no-preload --duty 0.1 -o "$tmp/h.pb.gz" -- \
 		$ml -w "$wk" -s 15 >"$out" 2>/dev/null ;;
 	heaptrack) heaptrack -o "$tmp/ht" $cmd >"$out" 2>/dev/null; rm -f "$tmp"/ht* ;;
 	dhat) valgrind -q --tool=dhat --dhat-out-file="$tmp/dhat.out" $cmd >"$out" 2>/dev/null ;;
@@ -594,7 +598,7 @@ run_heap() {	# run_heap MODE WORK: one trial, appends ops/s to $tmp/h.MODE.WORK
 	esac
 	ops "$out" >>"$tmp/h.$mode.$wk"
 }
-hmodes="bare allocs allocs-all allocs-duty heap heap-all heap-duty heaptrack dhat"
+hmodes="bare allocs allocs-uprobe allocs-all allocs-duty heap heap-uprobe heap-all heap-duty heaptrack dhat"
 command -v memleak-bpfcc >/dev/null && hmodes="$hmodes memleak"
 for i in $(seq "$TRIALS"); do
 	for m in $hmodes; do run_heap $m "$w"; run_heap $m 0; done
@@ -611,8 +615,10 @@ done
 for k in $w 0; do
 	[ -s "$tmp/h.heap.$k.refused" ] && echo "   heap at $([ $k = 0 ] && echo 'flat out' || echo '~20k/s'): refused (frees over the budget) in $(wc -l <"$tmp/h.heap.$k.refused") of $TRIALS trials"
 done
-echo "   (allocs, heap: the default --max-overhead 5%, est.slow is cprof's estimate"
-echo "    of the slowdown; -all: --max-overhead 100, every call probed;"
+echo "   (allocs, heap: cprof's defaults for a launched command: libcprof-heap.so"
+echo "    preloaded, --max-overhead 5%; est.slow is cprof's estimate of the slowdown;"
+echo "    -uprobe: --no-preload, the allocator probed under the budget; -all: every"
+echo "    call probed (--no-preload --max-overhead 100); -duty: --no-preload --duty 0.1;"
 echo "    heaptrack and dhat run the program themselves (LD_PRELOAD, emulation);"
 echo "    memleak-bpfcc and cprof load nothing into it; -duty: --duty 0.1, 15 s runs)"
 
@@ -673,6 +679,28 @@ if [ "${BENCH_REDIS:-1}" = 1 ] && command -v redis-server >/dev/null && command 
 	echo "   top allocating functions in the heap profile of the last run:"
 	go tool pprof -top -nodecount=6 -sample_index=alloc_space "$tmp/r.heap.pb.gz" 2>/dev/null | sed -n '/flat%/,$p' | sed 's/^/   /'
 	kill $rp; wait $rp 2>/dev/null
+	# launched under cprof record -t heap (libcprof-heap.so preloaded),
+	# each trial beside a bare server on its own port
+	echo "== redis-server launched under cprof record -t heap (preloaded), beside bare, -P 8 -t set,lpush"
+	for i in $(seq "$TRIALS"); do
+		for m in bare heap; do
+			port=$((20000 + RANDOM % 20000))
+			case $m in
+			bare) redis-server --port $port --save "" --appendonly no >/dev/null 2>&1 & rp=$! ;;
+			heap) $B/cprof record -t heap -o "$tmp/rl.pb.gz" -- redis-server --port $port --save "" \
+				--appendonly no >/dev/null 2>"$tmp/rl.err" & rp=$! ;;
+			esac
+			for k in $(seq 100); do redis-cli -p $port ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+			rb >>"$tmp/rl.$m"
+			redis-cli -p $port shutdown nosave >/dev/null 2>&1; wait $rp 2>/dev/null
+		done
+	done
+	rbare=$(median <"$tmp/rl.bare"); v=$(median <"$tmp/rl.heap")
+	printf "%-8s %10s req/s\n%-8s %10s req/s  ratio %s\n" bare "$rbare" heap "$v" \
+		"$(awk -v a="$v" -v b="$rbare" 'BEGIN { if (b > 0) printf "%.3f", a / b }')"
+	echo "   cprof: $(grep -o '[0-9]* samples,.*' "$tmp/rl.err" | head -1)"
+	echo "   top allocating functions (alloc_space, last trial):"
+	go tool pprof -top -nodecount=6 -sample_index=alloc_space "$tmp/rl.pb.gz" 2>/dev/null | sed -n '/flat%/,$p' | sed 's/^/   /'
 fi
 fi
 
