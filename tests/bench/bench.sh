@@ -309,9 +309,13 @@ fi
 # 3. throughput at 999 Hz: -n for ~5 s of set and get bare; the profiler
 # attached a second before the run, stopped (SIGINT) after it
 echo
+# Split on commas after the quotes are gone: a gsub on $0 splits the line
+# again by FS, and with FS '","' that left one field, so $2 and $7 were
+# empty and every rate 0.  Columns (redis 7): test, rps, avg, min, p50,
+# p95, p99, max latency in ms.
 rbc() {	# rbc N: "requests/s p99_ms", means over set and get (--csv: the same run as -q)
 	redis-benchmark -p $port -t set,get -n "$1" -c 50 --csv 2>/dev/null |
-		awk -F '","' 'NR > 1 { gsub(/"/, ""); r += $2; p += $7; n++ } END { if (n) printf "%.0f %.3f\n", r / n, p / n }'
+		awk -F , 'NR > 1 { gsub(/"/, ""); r += $2; p += $7; n++ } END { if (n) printf "%.0f %.3f\n", r / n, p / n }'
 }
 rn=$(rbc 200000 | awk '{ printf "%d", $1 * 5 / 2 }')
 echo "== issue 24: redis-benchmark -t set,get -n $rn -c 50 (~5 s bare) at 999 Hz,"
