@@ -151,6 +151,8 @@ struct heap {
 	uint64_t account_at, started;
 	double trap_ns;		/* the busiest thread's time in probes, summed */
 	double f_entry, f_free, free_rate;	/* at the last account */
+	uint64_t place_ns;	/* the last window's probes took this to go in */
+	uint64_t count_since;	/* the entries counted from then, or 0 */
 	uint64_t hidden_frames, hidden_wrapped;	/* hfuncs_site: all, and
 						 * samples past a wrapper */
 };
@@ -605,7 +607,11 @@ static void windows_count(struct heap *h, struct target *t, bool on)
 /* The probes are in: every thread's, then the counting of all at once. */
 static void windows_in(struct heap *h, struct target *t, bool first)
 {
+	uint64_t t0 = now_ns();
+
 	open_all(h, t, first);
+	h->place_ns = now_ns() - t0;
+	h->count_since = now_ns();
 	windows_count(h, t, true);
 	perfev_windows_placed(&h->win, now_ns());
 }
@@ -677,6 +683,9 @@ static void set_costs(struct heap *h)
 static void account(struct heap *h, struct target *t, uint64_t now)
 {
 	double dt = (double)(now - h->account_at), worst = 0, fe = 0, ff = 0, fc = 0;
+	/* the entries are counted from when the window's probes were all in */
+	double de = h->win.on && h->count_since && now > h->count_since ?
+		    (double)(now - h->count_since) : 0;
 
 	if (dt <= 0)
 		return;
@@ -694,9 +703,12 @@ static void account(struct heap *h, struct target *t, uint64_t now)
 		}
 		ht->entry_cost = ht->free_cost = ht->free_calls = 0;
 	}
-	h->trap_ns += worst;
-	h->f_entry = fe / dt;
+	h->count_since = h->win.on ? now : 0;
+	h->f_entry = de > 0 ? fe / de : 0;
 	h->f_free = ff / dt;
+	/* while its probes went in (and, as long, out) the thread trapped
+	 * uncounted: priced at the window's rate, as if all were in */
+	h->trap_ns += worst + (de > 0 ? 2 * h->f_entry * (double)h->place_ns : 0);
 	h->free_rate = fc / dt * 1e9;
 	h->account_at = now;
 }
@@ -707,14 +719,20 @@ static void account(struct heap *h, struct target *t, uint64_t now)
  */
 static double next_duty(struct heap *h)
 {
-	double b = h->s->opts.max_overhead, d;
+	double b = h->s->opts.max_overhead, w = (double)PERFEV_WINDOW_NS, k;
 
 	if (h->f_free >= 0.8 * b)
 		return -1;
-	if (h->f_entry <= 0)
+	if (h->f_entry <= b - h->f_free)
 		return 1;
-	d = (b - h->f_free) / h->f_entry;
-	return d < 0.001 ? 0.001 : d > 1 ? 1 : d;
+	/*
+	 * A window costs f_entry for its 500 ms and, uncounted, for the time
+	 * its probes take to go in and out (place_ns each way: seconds for
+	 * many threads and functions): the pause after it, W (1 - d) / d on
+	 * average, is long enough for the whole to average the budget.
+	 */
+	k = (w + 2 * (double)h->place_ns) / w * (h->f_entry / (b - h->f_free) - 1);
+	return k > 999 ? 0.001 : 1 / (1 + k);
 }
 
 static void over_budget(struct heap *h, uint64_t now)
