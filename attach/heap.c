@@ -152,6 +152,12 @@ struct heap {
 	double trap_ns;		/* the busiest thread's time in probes, summed */
 	double f_entry, f_free, free_rate;	/* at the last account */
 	uint64_t place_ns;	/* the last window's probes took this to go in */
+	bool place_priced;	/* and that is in trap_ns */
+	/* the functions called in the last window are out when the keeper
+	 * has done each one's out_mark closes, asked at out_from; out_ns:
+	 * what the last of them took */
+	bool going_out;
+	uint64_t out_from, out_ns;
 	uint64_t count_since;	/* the entries counted from then, or 0 */
 	uint64_t hidden_frames, hidden_wrapped;	/* hfuncs_site: all, and
 						 * samples past a wrapper */
@@ -217,26 +223,61 @@ static int open_one(struct heap *h, struct hthread *ht, uint32_t pi, enum ev_kin
 	if (fd < 0)
 		return fd;
 	note_event(h, fd, pi, kind);
-	return perfev_thread_add(&h->ev, &ht->ev, fd, kfd);
+	return perfev_thread_add_key(&h->ev, &ht->ev, fd, kfd, pi);
 }
 
-/* the entries (one group, its leader read at once) and the returns */
-static int window_open(struct heap *h, struct hthread *ht)
+static int by_rank(const void *a, const void *b, void *arg)
 {
-	int ret = 0;
+	const struct probe *p = arg;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
-	perfev_thread_window(&ht->ev);
-	memset(ht->last, 0, h->fn.nprobes * sizeof(*ht->last));
-	for (uint32_t i = 0; i < h->fn.nprobes && !ret; i++)
-		if (h->fn.probes[i].alloc)
-			ret = open_one(h, ht, i, EV_ENTRY);
-	for (uint32_t i = 0; i < h->fn.nprobes && !ret && h->fn.inuse; i++)
-		if (h->fn.probes[i].alloc && !h->fn.probes[i].f->sampled)
-			ret = open_one(h, ht, i, EV_RET);
-	return ret;
+	if (p[x].rank != p[y].rank)
+		return p[x].rank < p[y].rank ? -1 : 1;
+	return x < y ? -1 : x > y;
 }
 
-static int thread_open(struct heap *h, struct hthread *ht)
+/*
+ * A window's events on threads ht[0..n) (ret[i]: each one's first error,
+ * or 0): the entries (a group each, its leader read at once) and the
+ * returns, function by function, the least called in the last window
+ * first.  A function's breakpoint goes in with its first event and the
+ * target traps from then on, while the opens may wait behind the last
+ * window's closes (the kernel does one at a time): the hottest go in last.
+ * Returns when the first function called in the last window went in (0:
+ * none was).
+ */
+static uint64_t window_open(struct heap *h, struct hthread **ht, int *ret, size_t n)
+{
+	uint32_t *order = xmalloc(h->fn.nprobes * sizeof(*order));
+	size_t no = 0;
+	uint64_t hot_at = 0;
+
+	for (uint32_t i = 0; i < h->fn.nprobes; i++)
+		if (h->fn.probes[i].alloc)
+			order[no++] = i;
+	qsort_r(order, no, sizeof(*order), by_rank, h->fn.probes);
+	for (size_t i = 0; i < n; i++) {
+		perfev_thread_window(&ht[i]->ev);
+		memset(ht[i]->last, 0, h->fn.nprobes * sizeof(*ht[i]->last));
+	}
+	for (size_t k = 0; k < no; k++) {
+		const struct probe *p = &h->fn.probes[order[k]];
+
+		if (!hot_at && p->rank > 0)
+			hot_at = now_ns();
+		for (size_t i = 0; i < n; i++)
+			if (!ret[i])
+				ret[i] = open_one(h, ht[i], order[k], EV_ENTRY);
+		for (size_t i = 0; i < n && h->fn.inuse && !p->f->sampled; i++)
+			if (!ret[i])
+				ret[i] = open_one(h, ht[i], order[k], EV_RET);
+	}
+	free(order);
+	return hot_at;
+}
+
+/* A thread's frees (heap, pair), and in a window its window's events. */
+static int thread_open(struct heap *h, struct hthread *ht, bool window)
 {
 	int ret = 0;
 
@@ -250,8 +291,8 @@ static int thread_open(struct heap *h, struct hthread *ht)
 			ret = open_one(h, ht, i, EV_FREE);
 	if (h->windows)
 		perfev_thread_keep(&ht->ev);
-	if (!ret && in_window(h))
-		ret = window_open(h, ht);
+	if (!ret && window && in_window(h))
+		window_open(h, &ht, &ret, 1);
 	return ret;
 }
 
@@ -414,6 +455,7 @@ static void on_record(void *arg, const unsigned char *d, size_t len)
 		} else {
 			h->cur->free_cost += h->fn.probes[ev->probe].free_cost_ns;
 			h->cur->free_calls++;
+			h->fn.probes[ev->probe].heat++;
 			if (v)
 				forget(h, v);
 		}
@@ -441,6 +483,7 @@ static void read_counts(struct heap *h, struct hthread *ht)
 
 			ht->entry_cost += (double)d * h->fn.probes[ev->probe].cost_ns;
 			h->fn.probes[ev->probe].calls += d;
+			h->fn.probes[ev->probe].heat += (double)d;
 			ht->last[ev->probe] = buf[1 + 2 * i];
 		}
 	}
@@ -484,27 +527,32 @@ static void weigh(struct heap *h, size_t from)
 	}
 }
 
-/* Close a thread's events (drained first) and free what it kept. */
-static void close_thread(struct heap *h, struct hthread *ht)
+static void free_thread(struct hthread *ht)
 {
-	drain(h, ht);
-	perfev_thread_close(&h->ev, &ht->ev);
 	free(ht->last);
 	free(ht->pending);
 	free(ht);
 }
 
-/*
- * --duty, a window's end: its events are closed (drained first), the
- * frees and the ring stay; samples still waiting for their return
- * have lost it and are not live.  Without frees the thread is closed:
- * false.
- */
-static bool window_close(struct heap *h, struct hthread *ht)
+/* Close a thread's events (drained first) and free what it kept. */
+static void close_thread(struct heap *h, struct hthread *ht)
 {
 	drain(h, ht);
-	if (!perfev_thread_close_window(&h->ev, &ht->ev)) {
-		close_thread(h, ht);
+	perfev_thread_close(&h->ev, &ht->ev);
+	free_thread(ht);
+}
+
+/*
+ * --duty, a window's end: its events leave for b (drained first), the
+ * frees and the ring stay; samples still waiting for their return
+ * have lost it and are not live.  Without frees, or with all, the
+ * thread's every event leaves and what it kept is freed: false.
+ */
+static bool window_close(struct heap *h, struct hthread *ht, struct perfev_batch *b, bool all)
+{
+	drain(h, ht);
+	if (!perfev_thread_leave(&ht->ev, b, all)) {
+		free_thread(ht);
 		return false;
 	}
 	for (size_t i = 0; i < h->fn.nprobes; i++)
@@ -512,14 +560,45 @@ static bool window_close(struct heap *h, struct hthread *ht)
 	return true;
 }
 
-static int add_thread(struct heap *h, struct thread *th)
+/*
+ * b's events closed, the functions called most in the window first; each
+ * called one's share of the busiest thread's time (f: all of them) kept
+ * for took_out.  Whether any was called.
+ */
+static bool close_batch(struct heap *h, struct perfev_batch *b, double f)
+{
+	double *heat = xmalloc((h->fn.nprobes + 1) * sizeof(*heat)), all = 0;
+	uint64_t *mark = xmalloc((h->fn.nprobes + 1) * sizeof(*mark));
+
+	for (size_t i = 0; i < h->fn.nprobes; i++) {
+		struct probe *p = &h->fn.probes[i];
+
+		heat[i] = p->rank = p->heat;
+		p->heat = 0;
+		all += p->alloc ? heat[i] * p->cost_ns : 0;
+	}
+	perfev_batch_close(&h->ev, b, heat, mark, h->fn.nprobes);
+	for (size_t i = 0; i < h->fn.nprobes; i++) {
+		struct probe *p = &h->fn.probes[i];
+
+		p->out_mark = p->alloc && heat[i] > 0 ? mark[i] : 0;
+		p->out_f = all > 0 && p->out_mark ? f * heat[i] * p->cost_ns / all : 0;
+	}
+	free(heat);
+	free(mark);
+	free(b->v);
+	*b = (struct perfev_batch){ 0 };
+	return all > 0;
+}
+
+static int add_thread(struct heap *h, struct thread *th, bool window)
 {
 	struct hthread *ht = xcalloc(1, sizeof(*ht));
 	int ret;
 
 	ht->ev.tid = th->tid;
 	th->mode_data = ht;
-	ret = thread_open(h, ht);
+	ret = thread_open(h, ht, window);
 	debug("heap: thread %d: %zu events: %s", th->tid, ht->ev.nfds,
 	      ret ? strerror(-ret) : "ok");
 	if (ret == -ESRCH) {
@@ -556,27 +635,50 @@ static int check_access(struct heap *h, struct target *t)
 	return fd;
 }
 
-/* every thread's probes: at the start, a failure ends the recording; at a
- * later --duty window, that thread is not seen in the window */
-static void open_all(struct heap *h, struct target *t, bool first)
+static void open_failed(struct heap *h, const struct thread *th, int ret, bool first)
 {
+	error("heap: perf_event_open(uprobe) on thread %d: %s%s%s%s",
+	      th->tid, strerror(-ret), *uprobe_refused(-ret) ? ": " : "",
+	      uprobe_refused(-ret), first ? "" : " (in this window)");
+	h->failed = first;
+}
+
+/*
+ * Every thread's probes: at the start, a failure ends the recording; at a
+ * later --duty window, that thread is not seen in the window.  Returns
+ * when the first function called in the last window went in, or 0.
+ */
+static uint64_t open_all(struct heap *h, struct target *t, bool first)
+{
+	struct hthread **hts = xmalloc((t->nthreads + 1) * sizeof(*hts));
+	struct thread **ths = xmalloc((t->nthreads + 1) * sizeof(*ths));
+	int *ret = xcalloc(t->nthreads + 1, sizeof(*ret));
+	size_t n = 0;
+	uint64_t hot_at = 0;
+
 	for (size_t i = 0; i < t->nthreads && !h->failed; i++) {
 		struct thread *th = t->threads[i];
-		struct hthread *ht = th->mode_data;	/* heap, pair: its frees are in */
-		int ret;
+		int r = 0;
 
 		if (th->state == THREAD_GONE)
 			continue;
-		ret = ht ? window_open(h, ht) : add_thread(h, th);
-		if (ret == -ESRCH && ht)
-			ret = 0;	/* exited meanwhile: its exit says so */
-		if (ret) {
-			error("heap: perf_event_open(uprobe) on thread %d: %s%s%s%s",
-			      th->tid, strerror(-ret), *uprobe_refused(-ret) ? ": " : "",
-			      uprobe_refused(-ret), first ? "" : " (in this window)");
-			h->failed = first;
+		/* heap, pair: its frees are in already */
+		if (!th->mode_data && (r = add_thread(h, th, false)))
+			open_failed(h, th, r, first);
+		else if (th->mode_data) {
+			hts[n] = th->mode_data;
+			ths[n++] = th;
 		}
 	}
+	if (!h->failed)
+		hot_at = window_open(h, hts, ret, n);
+	for (size_t i = 0; i < n && !h->failed; i++)
+		if (ret[i] && ret[i] != -ESRCH)	/* ESRCH: exited meanwhile, its exit says so */
+			open_failed(h, ths[i], ret[i], first);
+	free(hts);
+	free(ths);
+	free(ret);
+	return hot_at;
 }
 
 /* ---- windows (--duty) ---- */
@@ -593,6 +695,17 @@ static void open_all(struct heap *h, struct target *t, bool first)
  * frees, and the ring they write to, in place all along.
  */
 
+/*
+ * While the probes are in all along (from the start, or since the calls
+ * became cheap), their cost is checked this often, and they go out at the
+ * first check over budget: a server that wakes from idle under load pays
+ * the full cost (redis-server: ~50-90% of its main thread in traps) for
+ * at most this long and the closes of its hottest function's events (a
+ * grace period each), not for a whole window.  The kernel's counts are
+ * exact, so a short interval measures as well as a long one.
+ */
+#define BUDGET_CHECK_NS 50000000ULL
+
 /* start or stop the counting of every open thread's group */
 static void windows_count(struct heap *h, struct target *t, bool on)
 {
@@ -607,13 +720,65 @@ static void windows_count(struct heap *h, struct target *t, bool on)
 /* The probes are in: every thread's, then the counting of all at once. */
 static void windows_in(struct heap *h, struct target *t, bool first)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now_ns(), hot_at = open_all(h, t, first);
 
-	open_all(h, t, first);
-	h->place_ns = now_ns() - t0;
+	/* what the target paid for: from its hot functions' first event */
+	h->place_ns = now_ns() - (hot_at ? hot_at : t0);
+	h->place_priced = false;
 	h->count_since = now_ns();
 	windows_count(h, t, true);
 	perfev_windows_placed(&h->win, now_ns());
+	if (h->budget && !h->paused)	/* measuring: see BUDGET_CHECK_NS */
+		h->win.switch_at = h->win.on_since + BUDGET_CHECK_NS;
+}
+
+/*
+ * A pause lasts at least until the recording's estimated cost is back at
+ * the budget: what the windows' placing and removing really took is known
+ * only after the next duty was set (took_out).
+ */
+static void hold_budget(struct heap *h)
+{
+	uint64_t due;
+
+	if (!h->budget || h->win.on)
+		return;
+	due = h->started + (uint64_t)(h->trap_ns / h->s->opts.max_overhead);
+	if (due > h->win.switch_at)
+		h->win.switch_at = due;
+}
+
+/*
+ * The functions called in the last window going out: each trapped the
+ * target until its last event was closed, priced at its share of that
+ * window's cost.  With all, those not out yet are priced until now (the
+ * next window is due, or the recording ends).
+ */
+static void took_out(struct heap *h, uint64_t now, bool all)
+{
+	uint64_t closed = keeper_closed(&h->ev.keeper), d = now > h->out_from ? now - h->out_from : 0;
+	bool left = false;
+
+	for (size_t i = 0; i < h->fn.nprobes; i++) {
+		struct probe *p = &h->fn.probes[i];
+
+		if (!p->out_mark)
+			continue;
+		if (closed < p->out_mark && !all) {
+			left = true;
+			continue;
+		}
+		p->out_mark = 0;
+		if (h->budget)
+			h->trap_ns += p->out_f * (double)d;
+		h->out_ns = d;
+	}
+	if (left)
+		return;
+	h->going_out = false;
+	debug("heap: window %zu: the functions it saw called out after %.1f ms", h->win.n,
+	      (double)h->out_ns / 1e6);
+	hold_budget(h);
 }
 
 /* at the end of a window or a pause: out or in with the probes */
@@ -621,14 +786,21 @@ static void windows_switch(struct heap *h, struct target *t, uint64_t now)
 {
 	if (h->win.on) {
 		/* the window ends when its counting does: drained and closed after */
+		struct perfev_batch b = { 0 };
+
 		windows_count(h, t, false);
 		for (size_t i = 0; i < t->nthreads; i++) {
 			struct thread *th = t->threads[i];
 
-			if (th->mode_data && !window_close(h, th->mode_data))
+			if (th->mode_data && !window_close(h, th->mode_data, &b, false))
 				th->mode_data = NULL;
 		}
+		if (h->going_out)
+			took_out(h, now, true);	/* the last window's, not done yet */
+		h->out_from = now_ns();
+		h->going_out = close_batch(h, &b, h->f_entry);
 		perfev_windows_off(&h->win, now);
+		hold_budget(h);
 	} else {
 		perfev_windows_on(&h->win);
 		if (h->fn.resolved)
@@ -706,9 +878,14 @@ static void account(struct heap *h, struct target *t, uint64_t now)
 	h->count_since = h->win.on ? now : 0;
 	h->f_entry = de > 0 ? fe / de : 0;
 	h->f_free = ff / dt;
-	/* while its probes went in (and, as long, out) the thread trapped
-	 * uncounted: priced at the window's rate, as if all were in */
-	h->trap_ns += worst + (de > 0 ? 2 * h->f_entry * (double)h->place_ns : 0);
+	/* while its probes went in the thread trapped uncounted: priced at
+	 * the window's rate, as if all were in, once a window (and going out:
+	 * took_out) */
+	h->trap_ns += worst;
+	if (de > 0 && !h->place_priced) {
+		h->trap_ns += h->f_entry * (double)h->place_ns;
+		h->place_priced = true;
+	}
 	h->free_rate = fc / dt * 1e9;
 	h->account_at = now;
 }
@@ -727,11 +904,13 @@ static double next_duty(struct heap *h)
 		return 1;
 	/*
 	 * A window costs f_entry for its 500 ms and, uncounted, for the time
-	 * its probes take to go in and out (place_ns each way: seconds for
-	 * many threads and functions): the pause after it, W (1 - d) / d on
-	 * average, is long enough for the whole to average the budget.
+	 * its probes take to go in and out (place_ns, and out_ns as the last
+	 * window's took, or place_ns before one is known): the pause after
+	 * it, W (1 - d) / d on average, is long enough for the whole to
+	 * average the budget.
 	 */
-	k = (w + 2 * (double)h->place_ns) / w * (h->f_entry / (b - h->f_free) - 1);
+	k = (w + (double)h->place_ns + (double)(h->out_ns ? h->out_ns : h->place_ns)) / w *
+	    (h->f_entry / (b - h->f_free) - 1);
 	return k > 999 ? 0.001 : 1 / (1 + k);
 }
 
@@ -761,7 +940,7 @@ static void budget_start(struct heap *h)
 	}
 	now = now_ns();
 	h->budget = h->windows = true;
-	/* a first window from the start, whole: what the calls cost */
+	/* the probes in from the start, checked every BUDGET_CHECK_NS */
 	perfev_windows_start(&h->win, 1, h->rng ^ 0x9e3779b97f4a7c15ULL, now);
 	h->win.switch_at = UINT64_MAX;
 	h->account_at = h->started = now;
@@ -785,7 +964,7 @@ static bool budget_switch(struct heap *h, struct target *t, uint64_t now)
 		return false;
 	}
 	if (d >= 1) {
-		h->win.switch_at = now + PERFEV_WINDOW_NS;	/* the probes stay */
+		h->win.switch_at = now + BUDGET_CHECK_NS;	/* the probes stay */
 		return false;
 	}
 	h->win.duty = d;
@@ -928,7 +1107,7 @@ static void thread_new_heap(struct sampler *s, struct thread *th)
 	/* not in a --duty window: its frees now, the rest at the next */
 	if (!h || !h->fn.resolved || h->failed || (h->windows && !h->win.on && !h->fn.inuse))
 		return;
-	ret = add_thread(h, th);
+	ret = add_thread(h, th, true);
 	if (!ret && h->windows && h->win.on && th->mode_data)
 		perfev_thread_count(&((struct hthread *)th->mode_data)->ev, true);
 	if (ret) {
@@ -993,6 +1172,7 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 {
 	struct heap *h = H(s);
 	struct target *t = &s->target;
+	struct perfev_batch out = { 0 };
 	size_t from;
 
 	if (!h || h->failed)
@@ -1019,15 +1199,21 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 
 		if (!th->mode_data)
 			continue;
-		drain(h, th->mode_data);
 		if (last) {
-			close_thread(h, th->mode_data);
+			/* all out, the costliest first */
+			window_close(h, th->mode_data, &out, true);
 			th->mode_data = NULL;
+		} else {
+			drain(h, th->mode_data);
 		}
 	}
+	if (last)
+		close_batch(h, &out, 0);
 	if (h->windows) {
 		uint64_t now = now_ns();
 
+		if (h->going_out)
+			took_out(h, now, last);
 		if (last) {
 			if (h->budget) {
 				account(h, t, now);
@@ -1053,9 +1239,7 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 static void discard_thread(struct heap *h, struct hthread *ht)
 {
 	perfev_thread_close(&h->ev, &ht->ev);
-	free(ht->last);
-	free(ht->pending);
-	free(ht);
+	free_thread(ht);
 }
 
 static void release_heap(struct sampler *s)

@@ -41,6 +41,12 @@ struct probe {
 	/* calls counted, not yet shared among the records (see weigh) */
 	uint64_t calls, carry;
 	uint64_t received;	/* records read in this interval */
+	double heat;		/* calls seen since the last window's end: its
+				 * events close hottest first (perfev_batch_close) */
+	double rank;		/* the heat at the last window's end: the next
+				 * opens the hottest last */
+	uint64_t out_mark;	/* its events are out at this keeper_closed() */
+	double out_f;		/* meanwhile a share of the busiest thread's time */
 	double cost_ns;		/* what a call costs the target (--max-overhead): */
 	double free_cost_ns;	/* its entry (and return), and a free */
 	size_t first_open;	/* samples[] from here on have no weight yet */

@@ -4,8 +4,9 @@
  * One SOCK_SEQPACKET socket.  cprof sends requests; an open is answered
  * at once (status, the keeper's fd, and cprof's copy by SCM_RIGHTS), a
  * close is not.  The keeper's main thread does the opens, in order; its
- * CLOSERS threads do the closes in parallel (the kernel takes 30-265 ms
- * to unregister an event here, most of it waiting).  End of file on the
+ * CLOSERS threads do the closes in the order asked (the kernel takes
+ * 30-265 ms to unregister an event here, most of it waiting, and does one
+ * at a time: the order says which breakpoint goes first).  End of file on the
  * socket (cprof called keeper_finish, or died) makes it close every event
  * it holds, join its threads and exit: its socket closes last, which is
  * what keeper_finish waits for.
@@ -25,6 +26,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -57,24 +59,35 @@ struct reply {
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t more;
-	int *fds;
-	size_t n, alloc;
+	int *fds;		/* to close: [head, n), in the order cprof asked */
+	size_t head, n, alloc;
 	bool done;
-} q = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, false };
+	uint64_t *closed;	/* shared with cprof: closes done */
+} q = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, false, NULL };
+
+static void count_closed(void)
+{
+	if (q.closed)
+		__atomic_add_fetch(q.closed, 1, __ATOMIC_RELEASE);
+}
 
 static void *close_main(void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&q.lock);
 	for (;;) {
-		while (!q.n && !q.done)
+		while (q.head == q.n && !q.done)
 			pthread_cond_wait(&q.more, &q.lock);
-		if (!q.n)
+		if (q.head == q.n)
 			break;
-		int fd = q.fds[--q.n];
+		int fd = q.fds[q.head++];
+
+		if (q.head == q.n)
+			q.head = q.n = 0;
 
 		pthread_mutex_unlock(&q.lock);
 		close(fd);
+		count_closed();
 		pthread_mutex_lock(&q.lock);
 	}
 	pthread_mutex_unlock(&q.lock);
@@ -123,7 +136,7 @@ static const int ignored[] = {
 	SIGTSTP, SIGTTIN, SIGTTOU, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF,
 };
 
-static _Noreturn void keeper_main(int sock)
+static _Noreturn void keeper_main(int sock, uint64_t *closed)
 {
 	static struct request rq;
 	pthread_t threads[CLOSERS];
@@ -133,6 +146,7 @@ static _Noreturn void keeper_main(int sock)
 	sigset_t none;
 	int null;
 
+	q.closed = closed;
 	setsid();
 	prctl(PR_SET_NAME, "cprof-keeper");
 	for (size_t i = 0; i < sizeof(ignored) / sizeof(*ignored); i++)
@@ -184,6 +198,8 @@ static _Noreturn void keeper_main(int sock)
 				if (fd >= 0 && (size_t)fd < held_alloc && held[fd]) {
 					held[fd] = 0;	/* only an event it holds */
 					queue(&fd, 1);
+				} else {
+					count_closed();	/* nothing to do */
 				}
 			}
 		}
@@ -200,7 +216,7 @@ static _Noreturn void keeper_main(int sock)
 	pthread_mutex_unlock(&q.lock);
 	for (size_t i = 0; i < nthreads; i++)
 		pthread_join(threads[i], NULL);
-	for (size_t i = 0; i < q.n; i++)	/* no thread to do it */
+	for (size_t i = q.head; i < q.n; i++)	/* no thread to do it */
 		close(q.fds[i]);
 	_exit(0);
 }
@@ -213,6 +229,10 @@ void keeper_start(struct keeper *k)
 	pid_t mid;
 
 	*k = (struct keeper){ .sock = -1 };
+	k->closed = mmap(NULL, sizeof(*k->closed), PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (k->closed == MAP_FAILED)
+		k->closed = NULL;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
 		debug("keeper: socketpair: %s: probes handled in cprof", strerror(errno));
 		return;
@@ -221,7 +241,7 @@ void keeper_start(struct keeper *k)
 	if (mid == 0) {
 		close(sv[0]);
 		if (fork() == 0)
-			keeper_main(sv[1]);
+			keeper_main(sv[1], k->closed);
 		_exit(0);
 	}
 	close(sv[1]);
@@ -293,8 +313,13 @@ void keeper_close(struct keeper *k, const int *fds, const int *kfds, size_t n)
 
 	for (size_t i = 0; i < n; i++)
 		close(fds[i]);	/* a copy: the keeper's is the last */
-	if (k->sock < 0)
-		return;		/* the same fds: closed above */
+	k->asked += n;
+	if (k->sock < 0 || !k->closed) {
+		if (k->closed)
+			__atomic_store_n(k->closed, k->asked, __ATOMIC_RELEASE);
+		if (k->sock < 0)
+			return;	/* the same fds: closed above */
+	}
 	for (size_t i = 0; i < n; i += CHUNK) {
 		rq.n = (uint32_t)(n - i < CHUNK ? n - i : CHUNK);
 		memcpy(rq.kfds, kfds + i, rq.n * sizeof(int));
@@ -304,13 +329,23 @@ void keeper_close(struct keeper *k, const int *fds, const int *kfds, size_t n)
 	}
 }
 
+uint64_t keeper_asked(const struct keeper *k)
+{
+	return k->asked;
+}
+
+uint64_t keeper_closed(const struct keeper *k)
+{
+	return k->closed ? __atomic_load_n(k->closed, __ATOMIC_ACQUIRE) : k->asked;
+}
+
 int keeper_finish(struct keeper *k, int timeout_ms)
 {
 	uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000;
 	int ret = 0;
 
 	if (k->sock < 0)
-		return 0;
+		goto out;
 	shutdown(k->sock, SHUT_WR);
 	for (;;) {
 		struct pollfd p = { .fd = k->sock, .events = POLLIN };
@@ -334,5 +369,9 @@ int keeper_finish(struct keeper *k, int timeout_ms)
 	}
 	close(k->sock);
 	k->sock = -1;
+out:
+	if (k->closed)
+		munmap(k->closed, sizeof(*k->closed));
+	k->closed = NULL;
 	return ret;
 }

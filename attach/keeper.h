@@ -47,12 +47,15 @@
 #define CPROF_KEEPER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct perf_event_attr;
 
 struct keeper {
 	int sock;		/* -1: no keeper; cprof opens and closes */
+	uint64_t asked;		/* closes asked so far */
+	uint64_t *closed;	/* a page shared with the keeper: closes done */
 };
 
 void keeper_start(struct keeper *k);
@@ -66,6 +69,14 @@ int keeper_open(struct keeper *k, const struct perf_event_attr *pa, const char *
 
 /* Close cprof's fds and have the keeper close its own (kfds). */
 void keeper_close(struct keeper *k, const int *fds, const int *kfds, size_t n);
+
+/*
+ * The closes asked so far, and those done.  The keeper starts them in
+ * the order asked, a few at once: the close asked as the n-th is done
+ * about when keeper_closed() reaches n.
+ */
+uint64_t keeper_asked(const struct keeper *k);
+uint64_t keeper_closed(const struct keeper *k);
 
 /*
  * Wait until the keeper has closed every event and exited, at most

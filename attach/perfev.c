@@ -160,10 +160,18 @@ int perfev_finish(struct perfev *e, int timeout_ms)
 
 int perfev_thread_add(struct perfev *e, struct perfev_thread *pt, int fd, int kfd)
 {
+	return perfev_thread_add_key(e, pt, fd, kfd, 0);
+}
+
+int perfev_thread_add_key(struct perfev *e, struct perfev_thread *pt, int fd, int kfd,
+			  uint32_t key)
+{
 	GROW(pt->fds, pt->fds_alloc, pt->nfds + 1);
-	/* kfds grows with fds: the same count, the same allocation size */
+	/* kfds and keys grow with fds: the same count */
 	pt->kfds = xrealloc(pt->kfds, pt->fds_alloc * sizeof(*pt->kfds));
+	pt->keys = xrealloc(pt->keys, pt->fds_alloc * sizeof(*pt->keys));
 	pt->fds[pt->nfds] = fd;
+	pt->keys[pt->nfds] = key;
 	pt->kfds[pt->nfds++] = kfd;
 	pt->open = true;
 	/* one ring a thread keeps its records in the order they happened */
@@ -217,31 +225,89 @@ size_t perfev_thread_drain(struct perfev *e, struct perfev_thread *pt,
 	return n;
 }
 
+/* nothing open any more: the arrays go */
+static void perfev_thread_forget(struct perfev_thread *pt)
+{
+	free(pt->fds);
+	free(pt->kfds);
+	free(pt->keys);
+	pt->fds = pt->kfds = NULL;
+	pt->keys = NULL;
+	pt->nfds = pt->fds_alloc = pt->nkeep = pt->leader = 0;
+	pt->open = false;
+}
+
 void perfev_thread_close(struct perfev *e, struct perfev_thread *pt)
 {
 	if (!pt->open)
 		return;
 	perf_ring_unmap(&pt->ring);
 	keeper_close(&e->keeper, pt->fds, pt->kfds, pt->nfds);
-	free(pt->fds);
-	free(pt->kfds);
-	pt->fds = pt->kfds = NULL;
-	pt->nfds = pt->fds_alloc = pt->nkeep = pt->leader = 0;
-	pt->open = false;
+	perfev_thread_forget(pt);
 }
 
-bool perfev_thread_close_window(struct perfev *e, struct perfev_thread *pt)
+bool perfev_thread_leave(struct perfev_thread *pt, struct perfev_batch *b, bool all)
 {
+	size_t from;
+
 	if (!pt->open)
 		return false;
-	if (!pt->nkeep) {
-		perfev_thread_close(e, pt);
+	from = all ? 0 : pt->nkeep;
+	GROW(b->v, b->alloc, b->n + pt->nfds - from);
+	for (size_t i = from; i < pt->nfds; i++, b->n++)
+		b->v[b->n] = (struct perfev_closing){ .fd = pt->fds[i], .kfd = pt->kfds[i],
+						      .key = pt->keys[i], .seq = b->n };
+	if (from == 0) {
+		/* the ring goes first: its mapping holds the first event */
+		perf_ring_unmap(&pt->ring);
+		perfev_thread_forget(pt);
 		return false;
 	}
-	keeper_close(&e->keeper, pt->fds + pt->nkeep, pt->kfds + pt->nkeep,
-		     pt->nfds - pt->nkeep);
 	pt->nfds = pt->leader = pt->nkeep;
 	return true;
+}
+
+struct heat {
+	const double *v;
+	size_t n;
+};
+
+static int closing_cmp(const void *a, const void *b, void *arg)
+{
+	const struct perfev_closing *x = a, *y = b;
+	const struct heat *h = arg;
+	double hx = x->key < h->n ? h->v[x->key] : -1;
+	double hy = y->key < h->n ? h->v[y->key] : -1;
+
+	if (hx != hy)
+		return hx > hy ? -1 : 1;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+void perfev_batch_close(struct perfev *e, struct perfev_batch *b, const double *heat,
+			uint64_t *mark, size_t nheat)
+{
+	struct heat h = { heat, nheat };
+	int *fds, *kfds;
+
+	memset(mark, 0, nheat * sizeof(*mark));
+	if (!b->n)
+		return;
+	qsort_r(b->v, b->n, sizeof(*b->v), closing_cmp, &h);
+	fds = xmalloc(b->n * sizeof(*fds));
+	kfds = xmalloc(b->n * sizeof(*kfds));
+	for (size_t i = 0; i < b->n; i++) {
+		fds[i] = b->v[i].fd;
+		kfds[i] = b->v[i].kfd;
+		if (b->v[i].key < nheat)
+			mark[b->v[i].key] = keeper_asked(&e->keeper) + i + 1;
+	}
+	keeper_close(&e->keeper, fds, kfds, b->n);
+	free(fds);
+	free(kfds);
+	b->n = 0;
 }
 
 /* ---- --duty windows ---- */

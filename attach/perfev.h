@@ -129,6 +129,7 @@ struct perfev_thread {
 	bool open;		/* has events (and the ring) */
 	int *fds;		/* cprof's copies */
 	int *kfds;		/* the same events, the keeper's fds (or -1) */
+	uint32_t *keys;		/* what the caller said each one probes */
 	size_t nfds, fds_alloc, nkeep, leader;
 	struct perf_ring ring;
 };
@@ -139,6 +140,11 @@ struct perfev_thread {
  * is kept (closed with the rest).  0 or -errno.
  */
 int perfev_thread_add(struct perfev *e, struct perfev_thread *pt, int fd, int kfd);
+
+/* The same, the event marked with key (a uprobe's function, say: see
+ * perfev_batch_close); perfev_thread_add marks 0. */
+int perfev_thread_add_key(struct perfev *e, struct perfev_thread *pt, int fd, int kfd,
+			  uint32_t key);
 
 /* The keeper's fd of the current window's group leader, or -1 (none yet). */
 int perfev_thread_group(const struct perfev_thread *pt);
@@ -163,15 +169,46 @@ size_t perfev_thread_read_group(struct perfev_thread *pt, uint64_t *buf, size_t 
 size_t perfev_thread_drain(struct perfev *e, struct perfev_thread *pt,
 			   perf_record_fn *fn, void *arg);
 
-/*
- * The window's end: its events closed (not drained: drain first), the
- * kept ones stay.  Returns false when none are kept: then everything of
- * the thread is closed.
- */
-bool perfev_thread_close_window(struct perfev *e, struct perfev_thread *pt);
-
 /* Close every event of the thread and unmap its ring (not drained). */
 void perfev_thread_close(struct perfev *e, struct perfev_thread *pt);
+
+/*
+ * Events of many threads that leave together, closed in the order that
+ * takes the target's costliest breakpoints out first.  The kernel takes a
+ * uprobe's breakpoint out of a process only when the last event on it
+ * there closes, and each close of a uprobe PMU event waits for grace
+ * periods, one close after another (~90 ms each here): 85 events of
+ * redis-server's 5 threads took 7-8 s to close in thread order, its main
+ * thread trapping on malloc until the end.  Closed by key, hottest first,
+ * every thread's event on one function after the other, malloc's
+ * breakpoint goes after as many closes as there are threads.
+ */
+struct perfev_batch {
+	struct perfev_closing {
+		int fd, kfd;
+		uint32_t key;
+		size_t seq;
+	} *v;
+	size_t n, alloc;
+};
+
+/*
+ * The window's end: its events leave pt for b (not drained: drain
+ * first; not closed: perfev_batch_close), the kept ones stay.  Returns
+ * false when none are kept: then the thread's ring is unmapped, and it
+ * has nothing open.  With all, every event of the thread leaves.
+ */
+bool perfev_thread_leave(struct perfev_thread *pt, struct perfev_batch *b, bool all);
+
+/*
+ * Close b's events (cprof's copies, then the keeper's), those with the
+ * greatest heat[key] first (keys >= nheat: last), each key's together;
+ * b is emptied.  mark[key] (keys < nheat) gets the keeper_asked() count
+ * at which the key's last event is asked: its events are out once
+ * keeper_closed() reaches it (0: none in b).
+ */
+void perfev_batch_close(struct perfev *e, struct perfev_batch *b, const double *heat,
+			uint64_t *mark, size_t nheat);
 
 /* ---- --duty windows ---- */
 
