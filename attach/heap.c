@@ -55,6 +55,7 @@
 #include <errno.h>
 #include <gelf.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -72,7 +73,8 @@ static const char STAT_PROBES[] = "functions probed", STAT_NESTED[] = "nested sa
 	STAT_HIDDEN[] = "allocator frames dropped", STAT_WRAPPED[] = "samples past a wrapper",
 	STAT_BUDGET[] = "cost budget", STAT_SLOWDOWN[] = "estimated slowdown",
 	STAT_CALL_NS[] = "a probed call's cost", STAT_OVER[] = "frees over the budget",
-	STAT_PRELOAD[] = "preloaded", STAT_IN_PROCESS[] = "sampled in the process";
+	STAT_PRELOAD[] = "preloaded", STAT_IN_PROCESS[] = "sampled in the process",
+	STAT_UNREAD[] = "samples of processes ended unread";
 
 /* x86-64 argument registers */
 static const enum perf_reg arg_reg[] = { PR_DI, PR_SI, PR_DX, PR_CX, PR_R8, PR_R9 };
@@ -92,6 +94,7 @@ struct hthread {
 	/* --max-overhead: what its probed calls cost it since the last
 	 * account (ns): entries (counted) and frees (records read) */
 	double entry_cost, free_cost, free_calls;
+	pid_t pid;		/* its process: pointers are the process's */
 };
 
 struct hsample {
@@ -102,6 +105,9 @@ struct hsample {
 	double w;		/* calls it stands for */
 	bool weighed, live;
 	uint64_t memptr;	/* posix_memalign: where the pointer goes */
+	uint64_t ptr;		/* live: the block */
+	pid_t pid;		/* made in this process, in this address space */
+	uint32_t epoch;
 };
 
 struct event_id {
@@ -132,7 +138,16 @@ struct heap {
 	size_t nevs, evs_alloc;
 	struct hsample *samples;
 	size_t nsamples, samples_alloc;
-	struct u64map live;	/* pointer -> samples[] index, or NONE */
+	struct u64map live;	/* (pointer, pid) -> samples[] index, or NONE */
+	/* libcprof-heap.so's sets of the blocks still allocated, read at each
+	 * process's exit and at the end (read_set), applied at the end */
+	struct set_read {
+		pid_t pid;
+		uint32_t epoch;
+		uint64_t *ptrs;	/* sorted */
+		size_t n;
+	} *sets;
+	size_t nsets, sets_alloc, set_unread;
 	/* --duty: probes in place in windows (attach/perfev.h) */
 	bool windows;
 	struct perfev_windows win;
@@ -375,7 +390,8 @@ static void on_entry(struct heap *h, const struct event_id *ev, const unsigned c
 	}
 	GROW(h->samples, h->samples_alloc, h->nsamples + 1);
 	hs = &h->samples[h->nsamples];
-	*hs = (struct hsample){ .probe = ev->probe, .size = size, .inv_p = inv_p };
+	*hs = (struct hsample){ .probe = ev->probe, .size = size, .inv_p = inv_p,
+				.pid = h->cur->pid, .epoch = m->epoch };
 	if (p->f->memptr)
 		hs->memptr = perf_reg(regs, PERF_REGS_ALL, arg_reg[0]);
 	label = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
@@ -393,9 +409,9 @@ static void on_entry(struct heap *h, const struct event_id *ev, const unsigned c
 		on_return(h, ev->probe, perf_reg(regs, PERF_REGS_ALL, arg_reg[0]));
 }
 
-static void forget(struct heap *h, uint64_t ptr)
+static void forget(struct heap *h, uint64_t ptr, pid_t pid)
 {
-	uint64_t *slot = u64map_find(&h->live, ptr, 0);
+	uint64_t *slot = u64map_find(&h->live, ptr, (uint64_t)pid);
 
 	if (slot && *slot != NONE) {
 		h->samples[*slot].live = false;
@@ -422,10 +438,11 @@ static void on_return(struct heap *h, uint32_t pi, uint64_t ptr)
 	}
 	if (!ptr)
 		return;
-	forget(h, ptr);	/* its free was lost: it is not live twice */
-	slot = u64map_put(&h->live, ptr, 0, idx, &added);
+	forget(h, ptr, hs->pid);	/* its free was lost: it is not live twice */
+	slot = u64map_put(&h->live, ptr, (uint64_t)hs->pid, idx, &added);
 	*slot = idx;
 	hs->live = true;
+	hs->ptr = ptr;
 }
 
 static void on_record(void *arg, const unsigned char *d, size_t len)
@@ -457,7 +474,7 @@ static void on_record(void *arg, const unsigned char *d, size_t len)
 			h->cur->free_calls++;
 			h->fn.probes[ev->probe].heat++;
 			if (v)
-				forget(h, v);
+				forget(h, v, h->cur->pid);
 		}
 		break;
 	}
@@ -597,6 +614,7 @@ static int add_thread(struct heap *h, struct thread *th, bool window)
 	int ret;
 
 	ht->ev.tid = th->tid;
+	ht->pid = th->proc ? th->proc->pid : th->tid;
 	th->mode_data = ht;
 	ret = thread_open(h, ht, window);
 	debug("heap: thread %d: %zu events: %s", th->tid, ht->ev.nfds,
@@ -607,6 +625,111 @@ static int add_thread(struct heap *h, struct thread *th, bool window)
 		return 0;
 	}
 	return ret;
+}
+
+/* ---- launched heap: the blocks still allocated, from the library ---- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool peek(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec l = { buf, len }, r = { (void *)(uintptr_t)addr, len };
+
+	return process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)len;
+}
+
+#define SET_MAGIC 0x31746553706d6863ULL	/* preload/heapsample.c */
+#define SET_MAX_CAP (1ULL << 28)
+
+/*
+ * With the library (h->fn.set_read) no free traps: its cprof_heap_set
+ * (preload/heapsample.c) holds the sampled pointers not freed, read here
+ * from process p (at its exit stop, or at the end) and kept, the latest
+ * per process and address space.  A running process may replace the
+ * table while it is read (gen odd, or changed): read again.
+ */
+static void read_set(struct heap *h, const struct process *p)
+{
+	const struct maps *m = &h->s->target.as.epochs[p->epoch];
+	uint64_t addr = hfuncs_set_addr(&h->fn, m), hdr[4], gen, *tab = NULL;
+	struct set_read *r = NULL;
+	size_t n = 0;
+	bool ok = false;
+
+	if (!addr)
+		return;		/* not loaded there: nothing sampled there */
+	for (int tries = 0; tries < 16 && !ok; tries++) {
+		if (!peek(p->pid, addr, hdr, sizeof(hdr)) || hdr[0] != SET_MAGIC ||
+		    hdr[3] > SET_MAX_CAP)
+			break;
+		if (hdr[1] & 1)
+			continue;
+		tab = xrealloc(tab, (hdr[3] + 1) * sizeof(*tab));
+		if (hdr[3] && !peek(p->pid, hdr[2], tab, hdr[3] * sizeof(*tab)))
+			continue;
+		ok = peek(p->pid, addr + 8, &gen, sizeof(gen)) && gen == hdr[1];
+	}
+	if (!ok) {
+		debug("heap: process %d: %s's set not read", p->pid, "libcprof-heap.so");
+		free(tab);
+		return;
+	}
+	for (uint64_t i = 0; i < hdr[3]; i++)
+		if (tab[i] > 1)
+			tab[n++] = tab[i];
+	qsort(tab, n, sizeof(*tab), cmp_u64);
+	for (size_t i = 0; i < h->nsets && !r; i++)
+		if (h->sets[i].pid == p->pid && h->sets[i].epoch == p->epoch)
+			r = &h->sets[i];
+	if (!r) {
+		GROW(h->sets, h->sets_alloc, h->nsets + 1);
+		r = &h->sets[h->nsets++];
+		*r = (struct set_read){ .pid = p->pid, .epoch = p->epoch };
+	}
+	free(r->ptrs);
+	r->ptrs = tab;
+	r->n = n;
+	debug("heap: process %d: %zu sampled blocks not freed", p->pid, n);
+}
+
+/* The end: what was read decides which samples are live. */
+static void apply_sets(struct heap *h)
+{
+	struct target *t = &h->s->target;
+
+	for (size_t i = 0; i < t->nprocs; i++)
+		if (!t->procs[i]->exited)
+			read_set(h, t->procs[i]);
+	for (size_t i = 0; i < h->nsamples; i++) {
+		struct hsample *hs = &h->samples[i];
+		const struct set_read *r = NULL;
+
+		if (!hs->live)
+			continue;
+		for (size_t k = 0; k < h->nsets && !r; k++)
+			if (h->sets[k].pid == hs->pid && h->sets[k].epoch == hs->epoch)
+				r = &h->sets[k];
+		if (!r) {
+			h->set_unread++;	/* its process ended unread */
+			continue;
+		}
+		if (!bsearch(&hs->ptr, r->ptrs, r->n, sizeof(*r->ptrs), cmp_u64))
+			hs->live = false;	/* freed */
+	}
+}
+
+static void thread_exiting_heap(struct sampler *s, struct thread *th)
+{
+	struct heap *h = H(s);
+
+	/* a process's end: its leader's exit stop (exit_group stops each) */
+	if (h && h->fn.set_read && th->proc && th->tid == th->proc->pid)
+		read_set(h, th->proc);
 }
 
 /* ---- the mode ---- */
@@ -981,7 +1104,8 @@ static void resolved(struct heap *h)
 
 	set_costs(h);
 	if (h->fn.preload) {
-		*sampler_stat(&s->res, STAT_IN_PROCESS) = 1;
+		/* 2: and the blocks still allocated read from it */
+		*sampler_stat(&s->res, STAT_IN_PROCESS) = h->fn.set_read ? 2 : 1;
 	} else if (h->fn.fallback) {
 		*sampler_stat(&s->res, STAT_IN_PROCESS) = -h->fn.fallback;
 		note("heap: every allocator call is probed: %s", hfuncs_fallback_why(h->fn.fallback));
@@ -1226,11 +1350,22 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 			*sampler_stat(&h->s->res, STAT_ARMED) = perfev_windows_share(&h->win, now);
 			if (h->budget && !h->paused)
 				*sampler_stat(&h->s->res, STAT_WINDOWS) = 0;	/* all along */
-		} else if (perfev_windows_due(&h->win, now) && budget_switch(h, t, now)) {
-			windows_switch(h, t, now);
+		} else if (perfev_windows_due(&h->win, now)) {
+			if (budget_switch(h, t, now))
+				windows_switch(h, t, now);
+		} else if (h->budget && !h->win.on && h->fn.inuse &&
+			   now >= h->account_at + BUDGET_CHECK_NS) {
+			/* a pause: the frees stay in, and are checked as often */
+			account(h, t, now);
+			if (h->f_free >= 0.8 * s->opts.max_overhead)
+				over_budget(h, now);
 		}
 	}
 	weigh(h, from);
+	if (last && h->fn.set_read) {
+		apply_sets(h);
+		*sampler_stat(&s->res, STAT_UNREAD) = (double)h->set_unread;
+	}
 	if (last)
 		add_values(h);
 }
@@ -1276,6 +1411,9 @@ static void release_heap(struct sampler *s)
 	free(h->samples);
 	u64map_release(&h->ids);
 	u64map_release(&h->live);
+	for (size_t i = 0; i < h->nsets; i++)
+		free(h->sets[i].ptrs);
+	free(h->sets);
 	capture_release(&h->cap);
 	free(h);
 	s->mode_state = NULL;
@@ -1350,7 +1488,20 @@ static void heap_comments(const struct sampler *s, sampler_say_fn say, void *arg
 			   sampler_stat_value(&s->res, STAT_PROBES)));
 	if (!inuse)
 		say(arg, xasprintf("allocs: frees are not followed: inuse is 0 (see -t heap)"));
-	if (sampler_stat_value(&s->res, STAT_IN_PROCESS) > 0)
+	if (sampler_stat_value(&s->res, STAT_IN_PROCESS) > 1) {
+		char unread[128] = "";
+
+		if (sampler_stat_value(&s->res, STAT_UNREAD) > 0)
+			snprintf(unread, sizeof(unread), ", but %.0f samples' processes ended "
+				 "unread: counted live", sampler_stat_value(&s->res, STAT_UNREAD));
+		say(arg, xasprintf("sampled inside the process by libcprof-heap.so, which cprof preloaded "
+				   "into the command (and the processes it started): only a sampled "
+				   "allocation traps into the kernel's probes; which sampled blocks are "
+				   "still allocated is read from the library at each process's exit and "
+				   "at the end (no free traps)%s; --no-preload probes every call instead",
+				   unread));
+	}
+	else if (sampler_stat_value(&s->res, STAT_IN_PROCESS) > 0)
 		say(arg, xasprintf("sampled inside the process by libcprof-heap.so, which cprof preloaded "
 				   "into the command (and the processes it started): only a sampled "
 				   "allocation and its free trap into the kernel's probes; --no-preload "
@@ -1431,7 +1582,7 @@ static char *heap_summary(const struct sampler *s)
 
 const struct sample_mode heap_mode = {
 	PROBE_MODE, .flags = HEAP_INUSE, .period = PERIOD_BYTES, .comments = heap_comments,
-	.launch_env = launch_env_heap,
+	.launch_env = launch_env_heap, .exit_stops = true, .thread_exiting = thread_exiting_heap,
 };
 
 const struct sample_mode allocs_mode = {

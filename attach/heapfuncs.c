@@ -57,6 +57,7 @@ static const struct afunc preload_funcs[] = {
 	{ "cprof_heap_freed", -1, -1, 0, false, false, false, false },
 };
 #define PRELOAD_NAME "libcprof-heap.so"
+#define PRELOAD_SET "cprof_heap_set"	/* preload/heapsample.c: struct cprof_heap_set */
 _Static_assert(NAFUNCS <= HFUNCS_MAX, "HFUNCS_MAX: every allocator function");
 
 static bool is_libc(const struct module *m)
@@ -114,6 +115,14 @@ static uint64_t module_bias(const struct maps *m, const struct module *mod, bool
 			return m->v[i].bias;
 		}
 	return 0;
+}
+
+uint64_t hfuncs_set_addr(const struct hfuncs *h, const struct maps *m)
+{
+	bool found;
+	uint64_t bias = h->set_read ? module_bias(m, h->set_mod, &found) : 0;
+
+	return h->set_read && found ? h->set_vaddr + bias : 0;
 }
 
 static void add_probe(struct hfuncs *h, const struct maps *m, struct module *mod,
@@ -229,8 +238,12 @@ static int resolve_preload(struct hfuncs *h, const struct maps *m, struct module
 		h->fallback = 2;
 	if (h->fallback)
 		return -1;
+	/* heap: the blocks still allocated are read from the library */
+	h->set_read = h->inuse && !h->pair &&
+		      !uprobe_find_object(lib, PRELOAD_SET, &h->set_vaddr);
+	h->set_mod = h->set_read ? lib : NULL;
 	for (size_t i = 0; i < 2; i++) {
-		if (!h->inuse && preload_funcs[i].size_a < 0)
+		if ((!h->inuse || h->set_read) && preload_funcs[i].size_a < 0)
 			continue;	/* allocs: frees are not looked at */
 		uprobe_find_func(lib, preload_funcs[i].name, &loc[i]);
 		add_probe(h, m, lib, &preload_funcs[i], &loc[i]);

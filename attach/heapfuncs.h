@@ -57,6 +57,12 @@ struct hfuncs {
 	bool preload;		/* libcprof-heap.so's markers, where the
 				 * command loaded it (else: cleared) */
 	int fallback;		/* why not (hfuncs_fallback_why), or 0 */
+	/* heap with the library: which sampled blocks are still allocated is
+	 * read from its cprof_heap_set (at set_vaddr in set_mod), and its
+	 * frees are not probed */
+	bool set_read;
+	struct module *set_mod;
+	uint64_t set_vaddr;
 	bool pair;		/* pair: live objects are counted, not bytes */
 	/* probe:[LIB:]SYMBOL, pair:ACQUIRE,RELEASE (each [LIB:]SYMBOL) */
 	struct afunc user[2];
@@ -121,6 +127,9 @@ size_t hfuncs_lookup_order(const struct maps *m, struct module **out, size_t max
  * root's).
  */
 struct maps *hfuncs_maps_of(struct target *t, pid_t tid);
+
+/* Where cprof_heap_set is in the process of maps m (h->set_read), or 0. */
+uint64_t hfuncs_set_addr(const struct hfuncs *h, const struct maps *m);
 struct maps *hfuncs_root_maps(struct target *t);
 
 #endif

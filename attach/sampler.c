@@ -353,6 +353,14 @@ static void thread_hook(void *arg, struct thread *th, bool born)
 		m->thread_gone(s, th);
 }
 
+static void exit_hook(void *arg, struct thread *th)
+{
+	struct sampler *s = arg;
+
+	if (s->opts.mode->thread_exiting)
+		s->opts.mode->thread_exiting(s, th);
+}
+
 static void record(struct sampler *s)
 {
 	struct target *t = &s->target;
@@ -373,10 +381,13 @@ static void record(struct sampler *s)
 	t->stop_runtime = s->opts.mode->stop_runtime;
 	/*
 	 * Exit stops: the cpu a thread used after its last sample (cpu), and
-	 * a short-lived child's maps before it is gone (attach/target.c).
+	 * a short-lived child's maps before it is gone (attach/target.c), what
+	 * a mode reads of a process at its end (heap: libcprof-heap.so's set).
 	 */
-	target_set_follow(t, s->opts.follow, s->opts.follow || t->stop_runtime);
+	target_set_follow(t, s->opts.follow,
+			  s->opts.follow || t->stop_runtime || s->opts.mode->exit_stops);
 	t->thread_hook = thread_hook;
+	t->exit_hook = exit_hook;
 	t->hook_arg = s;
 	if (s->opts.argv) {
 		char **env = s->opts.mode->launch_env ? s->opts.mode->launch_env(s) : NULL;
@@ -475,6 +486,7 @@ out:
 		s->opts.mode->release(s);
 	/* the mode is done: the threads the last drain meets are not its */
 	t->thread_hook = NULL;
+	t->exit_hook = NULL;
 	unwinder_free(u);
 	free(s->fixes);
 	u64map_release(&s->fix_index);

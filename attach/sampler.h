@@ -86,6 +86,10 @@ struct sample_mode {
 	 * per thread (perf events) open or close it; no ptrace here */
 	void (*thread_new)(struct sampler *s, struct thread *th);
 	void (*thread_gone)(struct sampler *s, struct thread *th);
+	/* a thread at its exit stop (asked for with exit_stops), its
+	 * process's memory still readable; no ptrace here */
+	bool exit_stops;
+	void (*thread_exiting)(struct sampler *s, struct thread *th);
 	/* samples the kernel took without a stop (uprobes): read, unwind
 	 * and add them, after each loop turn; last: the recording is over */
 	void (*probes)(struct sampler *s, struct unwinder *u, uint64_t *pcs,

@@ -751,6 +751,8 @@ static void on_exit_stop(struct target *t, struct thread *th)
 		take_runtime(th);
 	if (m->live && m->dirty)
 		addrspace_reload_epoch(&t->as, th->proc->epoch);
+	if (t->exit_hook)
+		t->exit_hook(t->hook_arg, th);
 	restart(t, th, 0);
 }
 

@@ -165,6 +165,9 @@ struct target {
 	/* told of each thread seized or born (born) and of each gone, after
 	 * the fact; no ptrace call may be made from it (heap's perf events) */
 	void (*thread_hook)(void *arg, struct thread *th, bool born);
+	/* told of each exit stop (PTRACE_EVENT_EXIT, with exit stops on): the
+	 * process's memory can still be read; no ptrace call from it */
+	void (*exit_hook)(void *arg, struct thread *th);
 	void *hook_arg;
 };
 

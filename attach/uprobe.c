@@ -112,6 +112,36 @@ int uprobe_find_func(struct module *mod, const char *name, struct func_loc *loc)
 	return found;
 }
 
+int uprobe_find_object(struct module *mod, const char *name, uint64_t *vaddr)
+{
+	Elf_Scn *scn = NULL;
+
+	if (!mod || !mod->elf || mod->is_vdso)
+		return -1;
+	while ((scn = elf_nextscn(mod->elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNSYM || !sh.sh_entsize ||
+		    !(d = elf_getdata(scn, NULL)))
+			continue;
+		for (size_t i = 1; i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym sym;
+			const char *s;
+
+			if (!gelf_getsym(d, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_OBJECT ||
+			    sym.st_shndx == SHN_UNDEF)
+				continue;
+			s = elf_strptr(mod->elf, sh.sh_link, sym.st_name);
+			if (s && !strcmp(s, name)) {
+				*vaddr = sym.st_value;
+				return 0;
+			}
+		}
+	}
+	return -1;
+}
+
 static int uprobe_pmu(bool ret, uint64_t *retbit)
 {
 	static int type = -2;

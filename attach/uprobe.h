@@ -32,6 +32,9 @@ struct func_loc {
  */
 int uprobe_find_func(struct module *mod, const char *name, struct func_loc *loc);
 
+/* An exported data object's link-time address (.dynsym): 0, or -1. */
+int uprobe_find_object(struct module *mod, const char *name, uint64_t *vaddr);
+
 /* The file offset of a link-time address in an executable segment; 0/-1. */
 int uprobe_file_offset(Elf *elf, uint64_t vaddr, uint64_t *off);
 

@@ -14,6 +14,10 @@
  *   returned ptr; cprof_heap_freed(ptr): called when a sampled pointer is
  *   freed (or moved by realloc).  Both begin with a push, which the kernel
  *   emulates; unprobed (cprof gone) each is a call and a return.
+ * - cprof_heap_set: where the sampled pointers still allocated are (struct
+ *   cprof_heap_set below).  -t heap reads it at the end and at the
+ *   process's exit instead of probing cprof_heap_freed, so that a free
+ *   never traps.
  * - Every interposed function forwards to the next definition
  *   (dlsym(RTLD_NEXT)): glibc's, or an allocator the program links or
  *   preloads itself; the program's allocator is unchanged.
@@ -160,6 +164,22 @@ static pthread_mutex_t set_lock = PTHREAD_MUTEX_INITIALIZER;
 static uintptr_t *set;		/* open addressing: 0 empty, 1 deleted */
 static size_t set_cap, set_used, set_live;
 
+/*
+ * What cprof reads (process_vm_readv) to know which sampled blocks are
+ * still allocated: table[0..cap), each 0 (empty), 1 (deleted) or a
+ * sampled pointer not freed.  Written under set_lock; gen is odd while
+ * the table is being replaced, so a reader of a running process can tell
+ * a torn read.  Layout fixed: magic, gen, table, cap (8 bytes each).
+ */
+#define CPROF_HEAP_SET_MAGIC 0x31746553706d6863ULL	/* "chmpSet1" */
+struct cprof_heap_set {
+	uint64_t magic;
+	uint64_t gen;
+	uint64_t table;
+	uint64_t cap;
+};
+EXPORT struct cprof_heap_set cprof_heap_set = { CPROF_HEAP_SET_MAGIC, 0, 0, 0 };
+
 static uint64_t hash(uintptr_t p)
 {
 	uint64_t h = (uint64_t)p * 0x9e3779b97f4a7c15ULL;
@@ -189,11 +209,15 @@ static bool set_grow(void)
 			;
 		n[j] = set[i];
 	}
+	__atomic_store_n(&cprof_heap_set.gen, cprof_heap_set.gen + 1, __ATOMIC_RELEASE);
 	if (set)
 		munmap(set, set_cap * sizeof(*set));
 	set = n;
 	set_cap = cap;
 	set_used = set_live;
+	cprof_heap_set.table = (uint64_t)(uintptr_t)n;
+	cprof_heap_set.cap = cap;
+	__atomic_store_n(&cprof_heap_set.gen, cprof_heap_set.gen + 1, __ATOMIC_RELEASE);
 	return true;
 }
 

@@ -49,6 +49,27 @@ live=$(pprof -top -nodefraction=0 -unit=B -sample_index=inuse_space "$TMP/h.pb.g
 want=$((4096 * 512))
 ok "$(in_range "$live" $((want * 80 / 100)) $((want * 120 / 100)); echo $?)" \
 	"heap, launched: inuse within 20% of the live bytes ($live of $want)"
+like "$(pprof -raw "$TMP/h.pb.gz")" "still allocated is read from the library at each process's exit" \
+	"heap, launched: the blocks still allocated are read from the library, no free traps"
+
+# ... so frees cost nothing: heapmix at 40k iterations a second frees
+# ~80k blocks a second, every one sampled at --rate 64, which a 1% budget
+# refuses where each free of a sampled block traps (80k x >= 1.6 us);
+# here the windows hold it
+run_cprof record -t heap --rate 64 --max-overhead 1 -o "$TMP/hb.pb.gz" -- "$T/heapmix" -i 40000 -n 4096 -x 3
+is "$rc" 0 "heap, launched, --max-overhead 1: exit 0 (not refused)"
+unlike "$err" "frees alone" "heap, launched, --max-overhead 1: no word of frees over the budget"
+
+# two processes, each read at its own exit: each one's live ring
+run_cprof record -t heap --rate 4096 --max-overhead 100 -o "$TMP/ht.pb.gz" -- \
+	sh -c "'$T/heapmix' -n 1024 -x 2 & '$T/heapmix' -n 2048 -x 2 & wait"
+is "$rc" 0 "heap, a tree: exit 0"
+per=$(pprof -top -nodecount=1000 -unit=B -sample_index=inuse_space -tagfocus comm=heapmix -tagroot pid \
+	"$TMP/ht.pb.gz" | awk '$NF ~ /^[0-9]+$/ { sub(/B$/, "", $4); print $4 }' | sort -n | tr '\n' ' ')
+set -- $per
+ok "$([ $# -eq 2 ] && in_range "${1%.*}" $((1024 * 512 * 80 / 100)) $((1024 * 512 * 120 / 100)) &&
+	in_range "${2%.*}" $((2048 * 512 * 80 / 100)) $((2048 * 512 * 120 / 100)); echo $?)" \
+	"heap, a tree: each child's inuse is its own live ring, read at its exit ($per; want 524288 1048576)"
 
 # threads born while it runs, and the processes it starts (inherited)
 run_cprof record -t allocs --rate 4096 -o "$TMP/t.pb.gz" -- "$T/heapmix" -n 1024 -T -x 2
