@@ -14,6 +14,13 @@
  *   returned ptr; cprof_heap_freed(ptr): called when a sampled pointer is
  *   freed (or moved by realloc).  Both begin with a push, which the kernel
  *   emulates; unprobed (cprof gone) each is a call and a return.
+ * - The same two events as OpenTelemetry's memory-profiling USDT contract
+ *   (opentelemetry-ebpf-profiler design-docs/00003-memory-profiling):
+ *   SystemTap SDT probes otel_memory:alloc(ptr, size, weight), weight the
+ *   unbiased bytes size / (1 - e^(-size/rate)), and otel_memory:free(ptr)
+ *   for a sampled pointer; a nop each, no semaphore, for any profiler that
+ *   reads .note.stapsdt (OTel's, perf, bpftrace, gdb).  cprof itself
+ *   probes the marker functions.
  * - cprof_heap_set: where the sampled pointers still allocated are (struct
  *   cprof_heap_set below).  -t heap reads it at the end and at the
  *   process's exit instead of probing cprof_heap_freed, so that a free
@@ -251,6 +258,38 @@ static bool set_remove(uintptr_t p)
 	return false;
 }
 
+/*
+ * A SystemTap SDT probe (the .note.stapsdt v3 format: type 3, owner
+ * "stapsdt", then the probe's address, the address of .stapsdt.base, the
+ * semaphore's (0: none), provider, name and the arguments' locations, as
+ * the compiler placed them: "8@%rdi" and so on).
+ */
+#define SDT_PROBE(name, args, ...) \
+	__asm__ __volatile__( \
+		"990: nop\n" \
+		".pushsection .note.stapsdt,\"\",\"note\"\n" \
+		".balign 4\n" \
+		".4byte 992f-991f, 994f-993f, 3\n" \
+		"991: .asciz \"stapsdt\"\n" \
+		"992: .balign 4\n" \
+		"993: .8byte 990b\n" \
+		".8byte _.stapsdt.base\n" \
+		".8byte 0\n" \
+		".asciz \"otel_memory\"\n" \
+		".asciz \"" name "\"\n" \
+		".asciz \"" args "\"\n" \
+		"994: .balign 4\n" \
+		".popsection\n" \
+		".ifndef _.stapsdt.base\n" \
+		".pushsection .stapsdt.base,\"aG\",\"progbits\",.stapsdt.base,comdat\n" \
+		".weak _.stapsdt.base\n" \
+		".hidden _.stapsdt.base\n" \
+		"_.stapsdt.base: .space 1\n" \
+		".size _.stapsdt.base, 1\n" \
+		".popsection\n" \
+		".endif\n" \
+		:: __VA_ARGS__)
+
 static void sampled(void *ptr, size_t size)
 {
 	uintptr_t p = (uintptr_t)ptr;
@@ -261,8 +300,13 @@ static void sampled(void *ptr, size_t size)
 	if (added)
 		__atomic_add_fetch(&filter[filter_slot(p)], 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&set_lock);
-	if (added)
+	if (added) {
+		uint64_t w = (uint64_t)((double)size / -expm1(-(double)size / rate) + 0.5);
+
+		SDT_PROBE("alloc", "8@%0 8@%1 8@%2", "r"((uint64_t)(uintptr_t)ptr),
+			  "r"((uint64_t)size), "r"(w));
 		cprof_heap_sampled(ptr, size);
+	}
 }
 
 static void maybe_freed(void *ptr)
@@ -278,8 +322,10 @@ static void maybe_freed(void *ptr)
 		__atomic_sub_fetch(&filter[filter_slot(p)], 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&set_lock);
 	/* before the allocator may hand the address out again */
-	if (was)
+	if (was) {
+		SDT_PROBE("free", "8@%0", "r"((uint64_t)(uintptr_t)ptr));
 		cprof_heap_freed(ptr);
+	}
 }
 
 /* After an allocation of size bytes returned ptr: sample it? */

@@ -128,6 +128,27 @@ else
 	skip "python3 is not installed"
 fi
 
+# OpenTelemetry's memory-profiling USDT contract: the library's SDT probes
+# otel_memory:alloc(ptr, size, weight) and :free(ptr), read by gdb, a
+# consumer of .note.stapsdt; at CPROF_HEAP_RATE=1 every allocation is
+# sampled and weighs its size
+if command -v gdb >/dev/null; then
+	is "$(gdb -batch -ex 'info probes stap otel_memory' "$B/libcprof-heap.so" 2>&1 |
+		awk '$1 == "stap" && $2 == "otel_memory" { print $3 }' | sort | tr '\n' ' ')" "alloc free " \
+		"OpenTelemetry contract: the library has otel_memory:alloc and :free"
+	out=$(timeout 120 gdb -batch -ex "set environment LD_PRELOAD=$B/libcprof-heap.so" \
+		-ex 'set environment CPROF_HEAP_RATE=1' -ex 'set breakpoint pending on' \
+		-ex 'break -probe-stap otel_memory:alloc' -ex run \
+		-ex 'printf "args %d size %lu weight %lu\n", $_probe_argc, $_probe_arg1, $_probe_arg2' \
+		-ex 'printf "ptr %d\n", $_probe_arg0 == (unsigned long)ptr' -ex kill \
+		--args "$T/heapmix" -n 16 -x 1 2>&1 | tr '\n' ' ')
+	like "$out" "args 3 size ([1-9][0-9]*) weight \1 ptr 1 " \
+		"OpenTelemetry contract: a sampled allocation fires alloc with its pointer, size and weight"
+else
+	skip "gdb is not installed"
+	skip "gdb is not installed"
+fi
+
 # cprof SIGKILLed: the command runs on, at full speed, to the same end
 "$CPROF" record -q -t heap --rate 4096 -o "$TMP/k.pb.gz" -- \
 	sh -c "sort -n '$TMP/in.txt' >'$TMP/k.out'; '$T/heapmix' -n 1024 -x 1 >/dev/null; echo done >'$TMP/k.done'" & cp=$!
