@@ -110,7 +110,7 @@ $(B)/asan/cprof: $(ASAN_OBJS) $(B)/asan/libcprof-heap.so
 # the command
 PRELOAD_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -O2 -g -fPIC -shared \
 	-fvisibility=hidden -ftls-model=initial-exec
-$(B)/libcprof-heap.so $(B)/asan/libcprof-heap.so: preload/heapsample.c
+$(B)/libcprof-heap.so $(B)/asan/libcprof-heap.so: preload/heapsample.c preload/heapset.h
 	@mkdir -p $(dir $@)
 	$(CC) $(PRELOAD_CFLAGS) -o $@ $< -lm
 

@@ -42,6 +42,7 @@
  */
 #define _GNU_SOURCE
 #include "heapfuncs.h"
+#include "../preload/heapset.h"
 #include "perfev.h"
 #include "probecost.h"
 #include "sampler.h"
@@ -643,7 +644,6 @@ static bool peek(pid_t pid, uint64_t addr, void *buf, size_t len)
 	return process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)len;
 }
 
-#define SET_MAGIC 0x31746553706d6863ULL	/* preload/heapsample.c */
 #define SET_MAX_CAP (1ULL << 28)
 
 /*
@@ -656,7 +656,8 @@ static bool peek(pid_t pid, uint64_t addr, void *buf, size_t len)
 static void read_set(struct heap *h, const struct process *p)
 {
 	const struct maps *m = &h->s->target.as.epochs[p->epoch];
-	uint64_t addr = hfuncs_set_addr(&h->fn, m), hdr[4], gen, *tab = NULL;
+	uint64_t addr = hfuncs_set_addr(&h->fn, m), gen, *tab = NULL;
+	uint64_t hdr[sizeof(struct cprof_heap_set) / 8];	/* magic, gen, table, cap */
 	struct set_read *r = NULL;
 	size_t n = 0;
 	bool ok = false;
@@ -664,7 +665,7 @@ static void read_set(struct heap *h, const struct process *p)
 	if (!addr)
 		return;		/* not loaded there: nothing sampled there */
 	for (int tries = 0; tries < 16 && !ok; tries++) {
-		if (!peek(p->pid, addr, hdr, sizeof(hdr)) || hdr[0] != SET_MAGIC ||
+		if (!peek(p->pid, addr, hdr, sizeof(hdr)) || hdr[0] != CPROF_HEAP_SET_MAGIC ||
 		    hdr[3] > SET_MAX_CAP)
 			break;
 		if (hdr[1] & 1)
@@ -672,10 +673,11 @@ static void read_set(struct heap *h, const struct process *p)
 		tab = xrealloc(tab, (hdr[3] + 1) * sizeof(*tab));
 		if (hdr[3] && !peek(p->pid, hdr[2], tab, hdr[3] * sizeof(*tab)))
 			continue;
-		ok = peek(p->pid, addr + 8, &gen, sizeof(gen)) && gen == hdr[1];
+		ok = peek(p->pid, addr + offsetof(struct cprof_heap_set, gen), &gen, sizeof(gen)) &&
+		     gen == hdr[1];
 	}
 	if (!ok) {
-		debug("heap: process %d: %s's set not read", p->pid, "libcprof-heap.so");
+		debug("heap: process %d: libcprof-heap.so's set not read", p->pid);
 		free(tab);
 		return;
 	}
@@ -1318,6 +1320,10 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 	for (size_t i = 0; i < h->ngone; i++)
 		close_thread(h, h->gone[i]);
 	h->ngone = 0;
+	/* the end: the last window's functions still going out are priced
+	 * before the final closes take their marks */
+	if (last && h->going_out)
+		took_out(h, now_ns(), true);
 	for (size_t i = 0; i < t->nthreads; i++) {
 		struct thread *th = t->threads[i];
 
@@ -1336,8 +1342,8 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 	if (h->windows) {
 		uint64_t now = now_ns();
 
-		if (h->going_out)
-			took_out(h, now, last);
+		if (!last && h->going_out)
+			took_out(h, now, false);
 		if (last) {
 			if (h->budget) {
 				account(h, t, now);

@@ -314,11 +314,10 @@ void keeper_close(struct keeper *k, const int *fds, const int *kfds, size_t n)
 	for (size_t i = 0; i < n; i++)
 		close(fds[i]);	/* a copy: the keeper's is the last */
 	k->asked += n;
-	if (k->sock < 0 || !k->closed) {
-		if (k->closed)
+	if (k->sock < 0) {
+		if (k->closed)	/* closed above, at once */
 			__atomic_store_n(k->closed, k->asked, __ATOMIC_RELEASE);
-		if (k->sock < 0)
-			return;	/* the same fds: closed above */
+		return;		/* the same fds */
 	}
 	for (size_t i = 0; i < n; i += CHUNK) {
 		rq.n = (uint32_t)(n - i < CHUNK ? n - i : CHUNK);

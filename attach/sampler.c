@@ -385,7 +385,8 @@ static void record(struct sampler *s)
 	 * a mode reads of a process at its end (heap: libcprof-heap.so's set).
 	 */
 	target_set_follow(t, s->opts.follow,
-			  s->opts.follow || t->stop_runtime || s->opts.mode->exit_stops);
+			  s->opts.follow || t->stop_runtime ||
+			  (s->opts.mode->exit_stops && s->opts.argv));
 	t->thread_hook = thread_hook;
 	t->exit_hook = exit_hook;
 	t->hook_arg = s;

@@ -86,8 +86,9 @@ struct sample_mode {
 	 * per thread (perf events) open or close it; no ptrace here */
 	void (*thread_new)(struct sampler *s, struct thread *th);
 	void (*thread_gone)(struct sampler *s, struct thread *th);
-	/* a thread at its exit stop (asked for with exit_stops), its
-	 * process's memory still readable; no ptrace here */
+	/* a thread at its exit stop (asked for with exit_stops, for a
+	 * command cprof launches), its process's memory still readable;
+	 * no ptrace here */
 	bool exit_stops;
 	void (*thread_exiting)(struct sampler *s, struct thread *th);
 	/* samples the kernel took without a stop (uprobes): read, unwind

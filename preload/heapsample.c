@@ -47,6 +47,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "heapset.h"
+
 #define EXPORT __attribute__((visibility("default")))
 
 /*
@@ -178,13 +180,6 @@ static size_t set_cap, set_used, set_live;
  * the table is being replaced, so a reader of a running process can tell
  * a torn read.  Layout fixed: magic, gen, table, cap (8 bytes each).
  */
-#define CPROF_HEAP_SET_MAGIC 0x31746553706d6863ULL	/* "chmpSet1" */
-struct cprof_heap_set {
-	uint64_t magic;
-	uint64_t gen;
-	uint64_t table;
-	uint64_t cap;
-};
 EXPORT struct cprof_heap_set cprof_heap_set = { CPROF_HEAP_SET_MAGIC, 0, 0, 0 };
 
 static uint64_t hash(uintptr_t p)
