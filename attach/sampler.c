@@ -393,6 +393,9 @@ static void record(struct sampler *s)
 	if (s->opts.argv) {
 		char **env = s->opts.mode->launch_env ? s->opts.mode->launch_env(s) : NULL;
 
+		/* held at its exec until the mode is ready (heap: a probe's cost
+		 * measured, which takes seconds on a loaded machine) */
+		t->launch_held = true;
 		s->res.status = target_launch(t, s->opts.argv, &s->opts.orig_mask, env);
 		for (size_t i = 0; env && env[i]; i++)
 			free(env[i]);
@@ -420,6 +423,7 @@ static void record(struct sampler *s)
 		s->res.status = -1;
 		goto out;
 	}
+	target_go(t);
 	start = now_ns();
 	for (size_t i = 0; i < t->nthreads; i++)
 		t->threads[i]->acct_ns = start;
@@ -482,6 +486,7 @@ static void record(struct sampler *s)
 		s->opts.mode->probes(s, u, pcs, true);
 	finish(s);
 out:
+	target_go(t);	/* (a launch that failed before the mode was ready) */
 	/* a mode's probes (perf events) go before the tracees do */
 	if (s->opts.mode->release)
 		s->opts.mode->release(s);

@@ -493,8 +493,18 @@ int target_launch(struct target *t, char *const argv[], const void *sigmask,
 	}
 	addrspace_reload(&t->as);
 	t->as.epochs[0].dirty = t->as.dirty = true;	/* ld.so maps libraries next */
-	restart(t, th, 0);
+	if (t->launch_held)
+		t->held = th;
+	else
+		restart(t, th, 0);
 	return 0;
+}
+
+void target_go(struct target *t)
+{
+	if (t->held)
+		restart(t, t->held, 0);
+	t->held = NULL;
 }
 
 int target_interrupt(struct target *t, struct thread *th)

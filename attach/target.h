@@ -134,6 +134,9 @@ enum lost_reason {
 struct target {
 	pid_t pid;		/* the first root */
 	bool launched;		/* we started it: its exit status is ours */
+	bool launch_held;	/* target_launch leaves it at its exec stop
+				 * until target_go (the mode readies first) */
+	struct thread *held;	/* ... this thread, there */
 	bool exited;		/* every root's thread group is gone */
 	int wait_status;	/* the first root's leader's, when exited */
 	unsigned long options;	/* PTRACE_O_* */
@@ -212,6 +215,12 @@ int target_seize(struct target *t, const pid_t *tids, size_t n);
  */
 int target_launch(struct target *t, char *const argv[], const void *sigmask,
 		  char *const envp[]);
+
+/*
+ * A command launched with t->launch_held runs from its exec stop on: the
+ * mode is ready for it.  (Nothing held: nothing done.)
+ */
+void target_go(struct target *t);
 
 struct thread *target_thread(struct target *t, pid_t tid);
 
