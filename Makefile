@@ -17,7 +17,7 @@ PKGS := libunwind-generic libdw libelf libprotobuf-c zlib libmicrohttpd
 DEPS_BUILD := gcc make pkg-config linux-libc-dev libunwind-dev libelf-dev libdw-dev \
 	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libmicrohttpd-dev
 DEPS_TEST := g++ golang-go perl binutils elfutils procps python3 linux-perf valgrind strace gdb \
-	chromium libc6-dbg redis-server curl nodejs
+	chromium libc6-dbg redis-server curl nodejs systemtap-sdt-dev
 # only for make bench: the tools cprof's heap profiles are measured beside
 DEPS_BENCH := heaptrack bpfcc-tools redis-tools linux-headers-amd64
 DEPS := $(DEPS_BUILD) $(DEPS_TEST)
@@ -46,7 +46,8 @@ TARGETS := $(B)/targets/burn $(B)/targets/burn-nopie $(B)/targets/burn-fp $(B)/t
 	$(B)/targets/waits $(B)/targets/waits-fp $(B)/targets/hostile \
 	$(B)/targets/sigmix $(B)/targets/plt $(B)/targets/goprof $(B)/targets/gospin \
 	$(B)/targets/shares $(B)/targets/tailcall $(B)/targets/forktree \
-	$(B)/targets/heapmix $(B)/targets/heapmix-static $(B)/targets/cxxheap $(B)/targets/noperf
+	$(B)/targets/heapmix $(B)/targets/heapmix-static $(B)/targets/cxxheap $(B)/targets/noperf \
+	$(B)/targets/otelmix
 
 .PHONY: all deps deps-bench demo test unit-test e2e-test bench torture fuzz fuzz-elf fuzz-profile fuzz-http install clean check-deps
 all: cprof
@@ -131,6 +132,10 @@ $(B)/targets/burn: tests/targets/burn.c tests/targets/work.c tests/targets/work.
 $(B)/targets/heapmix-static: tests/targets/heapmix.c
 	@mkdir -p $(dir $@)
 	$(CC) $(TFLAGS) -static -o $@ $< -lpthread
+# <sys/sdt.h>: systemtap-sdt-dev
+$(B)/targets/otelmix: tests/targets/otelmix.c $(B)/.deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(TFLAGS) -o $@ $< -lm
 
 $(B)/targets/burn-nopie: tests/targets/burn.c tests/targets/work.c tests/targets/work.h
 	@mkdir -p $(dir $@)

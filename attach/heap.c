@@ -75,7 +75,8 @@ static const char STAT_PROBES[] = "functions probed", STAT_NESTED[] = "nested sa
 	STAT_BUDGET[] = "cost budget", STAT_SLOWDOWN[] = "estimated slowdown",
 	STAT_CALL_NS[] = "a probed call's cost", STAT_OVER[] = "frees over the budget",
 	STAT_PRELOAD[] = "preloaded", STAT_IN_PROCESS[] = "sampled in the process",
-	STAT_UNREAD[] = "samples of processes ended unread";
+	STAT_UNREAD[] = "samples of processes ended unread",
+	STAT_UNREADABLE[] = "probe arguments not read";
 
 /* x86-64 argument registers */
 static const enum perf_reg arg_reg[] = { PR_DI, PR_SI, PR_DX, PR_CX, PR_R8, PR_R9 };
@@ -232,9 +233,11 @@ static int open_one(struct heap *h, struct hthread *ht, uint32_t pi, enum ev_kin
 		break;
 	case EV_FREE:
 		a.offset = p->free_offset;
-		a.regs = 1ULL << arg_reg[p->f->frees];
+		/* (otel_memory:free's pointer: a register, heapfuncs.c) */
+		a.regs = p->f->sdt ? sdt_arg_regs(&p->args[0]) : 1ULL << arg_reg[p->f->frees];
 		break;
 	}
+	a.ref_ctr = p->ref_ctr;
 	fd = uprobe_open(&a, ht->ev.tid, kind == EV_ENTRY ? group : -1, &h->ev.keeper, &kfd);
 	if (fd < 0)
 		return fd;
@@ -337,7 +340,7 @@ static void on_entry(struct heap *h, const struct event_id *ev, const unsigned c
 	struct target *t = &h->s->target;
 	const uint64_t *regs = (const uint64_t *)(d + 16);	/* id, abi */
 	size_t nregs = (size_t)__builtin_popcountll(PERF_REGS_ALL);
-	uint64_t stack_size, dyn, size, a;
+	uint64_t stack_size, dyn, size, a, ptr = 0, weight = 0;
 	const unsigned char *stack;
 	double inv_p, pk;
 	struct hsample *hs;
@@ -359,7 +362,21 @@ static void on_entry(struct heap *h, const struct event_id *ev, const unsigned c
 		memcpy(&dyn, stack + stack_size, 8);
 	if (dyn > stack_size)
 		dyn = stack_size;
-	size = p->f->count ? 1 : perf_reg(regs, PERF_REGS_ALL, arg_reg[p->f->size_a]);
+	if (p->f->sdt) {
+		/* otel_memory:alloc(ptr, size[, weight]) where its note says */
+		if (!sdt_arg_value(&p->args[0], regs, PERF_REGS_ALL, stack, dyn, &ptr) ||
+		    !sdt_arg_value(&p->args[1], regs, PERF_REGS_ALL, stack, dyn, &size)) {
+			(*sampler_stat(&h->s->res, STAT_UNREADABLE))++;
+			return;
+		}
+		if (p->nargs < 3 || !sdt_arg_value(&p->args[2], regs, PERF_REGS_ALL, stack, dyn,
+						   &weight))
+			weight = 0;
+	} else {
+		size = p->f->count ? 1 : perf_reg(regs, PERF_REGS_ALL, arg_reg[p->f->size_a]);
+		if (p->f->sampled)
+			ptr = perf_reg(regs, PERF_REGS_ALL, arg_reg[0]);
+	}
 	if (p->f->size_b >= 0) {
 		a = perf_reg(regs, PERF_REGS_ALL, arg_reg[p->f->size_b]);
 		if (__builtin_mul_overflow(size, a, &size))
@@ -370,6 +387,8 @@ static void on_entry(struct heap *h, const struct event_id *ev, const unsigned c
 	/* keep it with Go's chance, 1 - e^(-size/rate), and scale by 1/chance;
 	 * a call of probe:SYMBOL with 1 / --every */
 	pk = p->f->count ? 1 / (double)h->rate : -expm1(-(double)size / (double)h->rate);
+	if (p->f->sdt)	/* the process drew it: the weight is its unbiased bytes */
+		pk = weight > size ? (double)size / (double)weight : 1;
 	if (!p->f->sampled && uniform(h) >= pk)
 		return;	/* (libcprof-heap.so drew it already, as Go does) */
 	inv_p = 1 / pk;
@@ -407,7 +426,7 @@ static void on_entry(struct heap *h, const struct event_id *ev, const unsigned c
 	h->nsamples++;
 	/* the preloaded library says the pointer: no return to wait for */
 	if (p->f->sampled && h->fn.inuse)
-		on_return(h, ev->probe, perf_reg(regs, PERF_REGS_ALL, arg_reg[0]));
+		on_return(h, ev->probe, ptr);
 }
 
 static void forget(struct heap *h, uint64_t ptr, pid_t pid)
@@ -1099,6 +1118,31 @@ static bool budget_switch(struct heap *h, struct target *t, uint64_t now)
 
 /* ---- launched: sampled inside the process ---- */
 
+/*
+ * Attached to a process started with libcprof-heap.so: it samples at the
+ * rate it was given (CPROF_HEAP_RATE), not --rate; the samples are scaled,
+ * and the profile's period said, by that one.
+ */
+static void attached_library(struct heap *h)
+{
+	struct sampler *s = h->s;
+	uint64_t addr = hfuncs_set_addr(&h->fn, hfuncs_root_maps(&s->target));
+	struct cprof_heap_set set;
+
+	if (!addr || !peek(s->target.pid, addr, &set, sizeof(set)) ||
+	    set.magic != CPROF_HEAP_SET_MAGIC || !set.rate) {
+		note("heap: %s: its sampling rate could not be read: --rate %llu is assumed",
+		     h->fn.set_mod ? h->fn.set_mod->path : "libcprof-heap.so",
+		     (unsigned long long)h->rate);
+		return;
+	}
+	h->rate = set.rate;
+	s->opts.mem_rate = set.rate;	/* (the profile's period) */
+	note("heap: %s samples the process's allocations itself, one per %llu bytes on "
+	     "average (its CPROF_HEAP_RATE; --rate does not apply): only its samples are probed",
+	     h->fn.set_mod->path, (unsigned long long)set.rate);
+}
+
 /* What is probed is known: its costs, and whether the process samples */
 static void resolved(struct heap *h)
 {
@@ -1106,8 +1150,16 @@ static void resolved(struct heap *h)
 
 	set_costs(h);
 	if (h->fn.preload) {
+		if (!s->opts.argv)
+			attached_library(h);
 		/* 2: and the blocks still allocated read from it */
 		*sampler_stat(&s->res, STAT_IN_PROCESS) = h->fn.set_read ? 2 : 1;
+	} else if (h->fn.otel) {
+		/* 3: by its own sampler, whose probes say the samples */
+		*sampler_stat(&s->res, STAT_IN_PROCESS) = 3;
+		snprintf(s->res.mode_text, sizeof(s->res.mode_text), "%s", h->fn.otel_mod->path);
+		note("heap: %s samples the process's allocations itself (OpenTelemetry's "
+		     "otel_memory probes): only its samples are probed", h->fn.otel_mod->path);
 	} else if (h->fn.fallback) {
 		*sampler_stat(&s->res, STAT_IN_PROCESS) = -h->fn.fallback;
 		note("heap: every allocator call is probed: %s", hfuncs_fallback_why(h->fn.fallback));
@@ -1195,6 +1247,7 @@ static int start_heap(struct sampler *s)
 	h->fn.inuse = s->opts.mode->flags & HEAP_INUSE;
 	h->fn.pair = s->opts.mode->flags & HEAP_PAIR;
 	h->fn.preload = sampler_stat_value(&s->res, STAT_PRELOAD) > 0;
+	h->fn.otel_ok = !s->opts.no_preload;
 	h->windows = s->opts.duty > 0 && s->opts.duty < 1;
 	h->rate = s->opts.mem_rate ? s->opts.mem_rate : HEAP_DEFAULT_RATE;
 	h->rng = now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x2545f4914f6cdd1dULL;
@@ -1484,39 +1537,59 @@ static void say_sites(const struct sampler *s, sampler_say_fn say, void *arg, co
 static void heap_comments(const struct sampler *s, sampler_say_fn say, void *arg)
 {
 	bool inuse = s->opts.mode->flags & HEAP_INUSE;
+	double in_process = sampler_stat_value(&s->res, STAT_IN_PROCESS);
+	const char *by = s->opts.argv ? "which cprof preloaded into the command (and the processes "
+					"it started)" : "which the process was started with (LD_PRELOAD)";
 
 	say_windows(s, say, arg);
-	say(arg, xasprintf("%s: allocations made while cprof recorded%s, sampled by calls about one "
-			   "per %llu bytes and scaled to estimates; %.0f allocator functions probed",
-			   inuse ? "heap" : "allocs",
-			   s->opts.argv ? "" : " (not those made before it attached)",
-			   (unsigned long long)sampler_rate(&s->opts),
-			   sampler_stat_value(&s->res, STAT_PROBES)));
+	if (in_process == 3)
+		say(arg, xasprintf("%s: allocations made while cprof recorded%s, sampled by the process "
+				   "itself: %s fires OpenTelemetry's otel_memory:alloc probe at each "
+				   "allocation it samples (and otel_memory:free at a sampled block's free), "
+				   "and only those are probed; each weighs what the probe says "
+				   "(--rate is the sampler's, not cprof's), probed at %.0f site%s; "
+				   "--no-preload probes every allocator call instead",
+				   inuse ? "heap" : "allocs",
+				   s->opts.argv ? "" : " (not those made before it attached)",
+				   s->res.mode_text, sampler_stat_value(&s->res, STAT_PROBES),
+				   sampler_stat_value(&s->res, STAT_PROBES) == 1 ? "" : "s"));
+	else
+		say(arg, xasprintf("%s: allocations made while cprof recorded%s, sampled by calls about "
+				   "one per %llu bytes and scaled to estimates; %.0f allocator functions "
+				   "probed", inuse ? "heap" : "allocs",
+				   s->opts.argv ? "" : " (not those made before it attached)",
+				   (unsigned long long)sampler_rate(&s->opts),
+				   sampler_stat_value(&s->res, STAT_PROBES)));
+	if (sampler_stat_value(&s->res, STAT_UNREADABLE) > 0)
+		say(arg, xasprintf("%.0f sampled allocations dropped: their probe's arguments were in "
+				   "memory the sample's stack copy did not hold",
+				   sampler_stat_value(&s->res, STAT_UNREADABLE)));
 	if (!inuse)
 		say(arg, xasprintf("allocs: frees are not followed: inuse is 0 (see -t heap)"));
-	if (sampler_stat_value(&s->res, STAT_IN_PROCESS) > 1) {
+	if (in_process == 2) {
 		char unread[128] = "";
 
 		if (sampler_stat_value(&s->res, STAT_UNREAD) > 0)
 			snprintf(unread, sizeof(unread), ", but %.0f samples' processes ended "
 				 "unread: counted live", sampler_stat_value(&s->res, STAT_UNREAD));
-		say(arg, xasprintf("sampled inside the process by libcprof-heap.so, which cprof preloaded "
-				   "into the command (and the processes it started): only a sampled "
+		say(arg, xasprintf("sampled inside the process by libcprof-heap.so, %s: only a sampled "
 				   "allocation traps into the kernel's probes; which sampled blocks are "
-				   "still allocated is read from the library at each process's exit and "
-				   "at the end (no free traps)%s; --no-preload probes every call instead",
-				   unread));
+				   "still allocated is read from the library %sat the end (no free "
+				   "traps)%s; --no-preload probes every call instead", by,
+				   s->opts.argv ? "at each process's exit and " : "", unread));
 	}
-	else if (sampler_stat_value(&s->res, STAT_IN_PROCESS) > 0)
-		say(arg, xasprintf("sampled inside the process by libcprof-heap.so, which cprof preloaded "
-				   "into the command (and the processes it started): only a sampled "
+	else if (in_process == 1)
+		say(arg, xasprintf("sampled inside the process by libcprof-heap.so, %s: only a sampled "
 				   "allocation and its free trap into the kernel's probes; --no-preload "
-				   "probes every call instead"));
-	else if (sampler_stat_value(&s->res, STAT_IN_PROCESS) < 0)
+				   "probes every call instead", by));
+	else if (in_process < 0)
 		say(arg, xasprintf("libcprof-heap.so was preloaded but every allocator call is "
 				   "probed: %s", hfuncs_fallback_why(
 					   (int)-sampler_stat_value(&s->res, STAT_IN_PROCESS))));
-	say_sites(s, say, arg, "the allocator's own frames (the function probed, and the "
+	say_sites(s, say, arg, in_process == 3 ?
+		  "the sampler's frames (all of a library's; in a program, the function at the "
+		  "probe and the allocator functions above it)" :
+		  "the allocator's own frames (the function probed, and the "
 		  "allocator functions above it, such as operator new)");
 	say_lost(s, say, arg);
 }

@@ -15,36 +15,36 @@
 #include <unistd.h>
 
 static const struct afunc afuncs[] = {
-	{ "malloc", 0, -1, -1, false, false, false, false },
-	{ "calloc", 0, 1, -1, false, false, false, false },
-	{ "realloc", 1, -1, 0, false, false, false, false },
-	{ "reallocarray", 1, 2, 0, false, false, false, false },
-	{ "posix_memalign", 2, -1, -1, true, false, false, false },
-	{ "aligned_alloc", 1, -1, -1, false, false, false, false },
-	{ "memalign", 1, -1, -1, false, false, false, false },
-	{ "valloc", 0, -1, -1, false, false, false, false },
-	{ "pvalloc", 0, -1, -1, false, false, false, false },
-	{ "free", -1, -1, 0, false, false, false, false },
+	{ "malloc", 0, -1, -1, false, false, false, false, false },
+	{ "calloc", 0, 1, -1, false, false, false, false, false },
+	{ "realloc", 1, -1, 0, false, false, false, false, false },
+	{ "reallocarray", 1, 2, 0, false, false, false, false, false },
+	{ "posix_memalign", 2, -1, -1, true, false, false, false, false },
+	{ "aligned_alloc", 1, -1, -1, false, false, false, false, false },
+	{ "memalign", 1, -1, -1, false, false, false, false, false },
+	{ "valloc", 0, -1, -1, false, false, false, false, false },
+	{ "pvalloc", 0, -1, -1, false, false, false, false, false },
+	{ "free", -1, -1, 0, false, false, false, false, false },
 	/* jemalloc's own API */
-	{ "mallocx", 0, -1, -1, false, true, false, false },
-	{ "rallocx", 1, -1, 0, false, true, false, false },
-	{ "sdallocx", -1, -1, 0, false, true, false, false },
-	{ "dallocx", -1, -1, 0, false, true, false, false },
+	{ "mallocx", 0, -1, -1, false, true, false, false, false },
+	{ "rallocx", 1, -1, 0, false, true, false, false, false },
+	{ "sdallocx", -1, -1, 0, false, true, false, false, false },
+	{ "dallocx", -1, -1, 0, false, true, false, false, false },
 	/* C++ new/delete, where the allocator has its own (tcmalloc, jemalloc) */
-	{ "_Znwm", 0, -1, -1, false, true, false, false },
-	{ "_Znam", 0, -1, -1, false, true, false, false },
-	{ "_ZnwmRKSt9nothrow_t", 0, -1, -1, false, true, false, false },
-	{ "_ZnamRKSt9nothrow_t", 0, -1, -1, false, true, false, false },
-	{ "_ZnwmSt11align_val_t", 0, -1, -1, false, true, false, false },
-	{ "_ZnamSt11align_val_t", 0, -1, -1, false, true, false, false },
-	{ "_ZdlPv", -1, -1, 0, false, true, false, false },
-	{ "_ZdaPv", -1, -1, 0, false, true, false, false },
-	{ "_ZdlPvm", -1, -1, 0, false, true, false, false },
-	{ "_ZdaPvm", -1, -1, 0, false, true, false, false },
-	{ "_ZdlPvSt11align_val_t", -1, -1, 0, false, true, false, false },
-	{ "_ZdaPvSt11align_val_t", -1, -1, 0, false, true, false, false },
-	{ "_ZdlPvmSt11align_val_t", -1, -1, 0, false, true, false, false },
-	{ "_ZdaPvmSt11align_val_t", -1, -1, 0, false, true, false, false },
+	{ "_Znwm", 0, -1, -1, false, true, false, false, false },
+	{ "_Znam", 0, -1, -1, false, true, false, false, false },
+	{ "_ZnwmRKSt9nothrow_t", 0, -1, -1, false, true, false, false, false },
+	{ "_ZnamRKSt9nothrow_t", 0, -1, -1, false, true, false, false, false },
+	{ "_ZnwmSt11align_val_t", 0, -1, -1, false, true, false, false, false },
+	{ "_ZnamSt11align_val_t", 0, -1, -1, false, true, false, false, false },
+	{ "_ZdlPv", -1, -1, 0, false, true, false, false, false },
+	{ "_ZdaPv", -1, -1, 0, false, true, false, false, false },
+	{ "_ZdlPvm", -1, -1, 0, false, true, false, false, false },
+	{ "_ZdaPvm", -1, -1, 0, false, true, false, false, false },
+	{ "_ZdlPvSt11align_val_t", -1, -1, 0, false, true, false, false, false },
+	{ "_ZdaPvSt11align_val_t", -1, -1, 0, false, true, false, false, false },
+	{ "_ZdlPvmSt11align_val_t", -1, -1, 0, false, true, false, false, false },
+	{ "_ZdaPvmSt11align_val_t", -1, -1, 0, false, true, false, false, false },
 };
 #define NAFUNCS (sizeof(afuncs) / sizeof(afuncs[0]))
 
@@ -53,8 +53,19 @@ static const struct afunc afuncs[] = {
  * allocation (pointer, size) and the free of a sampled pointer.
  */
 static const struct afunc preload_funcs[] = {
-	{ "cprof_heap_sampled", 1, -1, -1, false, false, false, true },
-	{ "cprof_heap_freed", -1, -1, 0, false, false, false, false },
+	{ "cprof_heap_sampled", 1, -1, -1, false, false, false, true, false },
+	{ "cprof_heap_freed", -1, -1, 0, false, false, false, false, false },
+};
+/*
+ * OpenTelemetry's memory-profiling contract (opentelemetry-ebpf-profiler,
+ * design-docs/00003-memory-profiling): a process that samples its own
+ * allocations fires the USDT probe otel_memory:alloc(ptr, size, weight)
+ * for each sampled one, weight its unbiased bytes, and otel_memory:free(ptr)
+ * at the free of a sampled pointer.  libcprof-heap.so is one such sampler.
+ */
+static const struct afunc otel_funcs[] = {
+	{ "otel_memory:alloc", 1, -1, -1, false, false, false, true, true },
+	{ "otel_memory:free", -1, -1, 0, false, false, false, false, true },
 };
 #define PRELOAD_NAME "libcprof-heap.so"
 #define PRELOAD_SET "cprof_heap_set"	/* preload/heapsample.c: struct cprof_heap_set */
@@ -120,9 +131,9 @@ static uint64_t module_bias(const struct maps *m, const struct module *mod, bool
 uint64_t hfuncs_set_addr(const struct hfuncs *h, const struct maps *m)
 {
 	bool found;
-	uint64_t bias = h->set_read ? module_bias(m, h->set_mod, &found) : 0;
+	uint64_t bias = h->set_mod ? module_bias(m, h->set_mod, &found) : 0;
 
-	return h->set_read && found ? h->set_vaddr + bias : 0;
+	return h->set_mod && found ? h->set_vaddr + bias : 0;
 }
 
 static void add_probe(struct hfuncs *h, const struct maps *m, struct module *mod,
@@ -238,10 +249,10 @@ static int resolve_preload(struct hfuncs *h, const struct maps *m, struct module
 		h->fallback = 2;
 	if (h->fallback)
 		return -1;
-	/* heap: the blocks still allocated are read from the library */
-	h->set_read = h->inuse && !h->pair &&
-		      !uprobe_find_object(lib, PRELOAD_SET, &h->set_vaddr);
-	h->set_mod = h->set_read ? lib : NULL;
+	/* heap: the blocks still allocated are read from the library (and,
+	 * attached, its rate) */
+	h->set_mod = !uprobe_find_object(lib, PRELOAD_SET, &h->set_vaddr) ? lib : NULL;
+	h->set_read = h->inuse && !h->pair && h->set_mod;
 	for (size_t i = 0; i < 2; i++) {
 		if ((!h->inuse || h->set_read) && preload_funcs[i].size_a < 0)
 			continue;	/* allocs: frees are not looked at */
@@ -251,6 +262,96 @@ static int resolve_preload(struct hfuncs *h, const struct maps *m, struct module
 	debug("heap: %s's probe points in %s", PRELOAD_NAME, lib->path);
 	h->resolved = true;
 	return 1;
+}
+
+/*
+ * A module's otel_memory sites, as probes: 1, 0 (none), -1 (it has them
+ * but they cannot be used: h->otel_why says why).
+ */
+static int add_otel(struct hfuncs *h, const struct maps *m, struct module *mod)
+{
+	struct sdt_site *site[2] = { NULL, NULL };
+	int ns[2] = { 0, 0 }, ret = -1;
+	char *why = NULL;
+
+	ns[0] = sdt_find(mod->elf, "otel_memory", "alloc", &site[0], &why);
+	if (ns[0] <= 0)
+		return ns[0] < 0 ? (h->otel_why = why, -1) : 0;
+	if (h->inuse && (ns[1] = sdt_find(mod->elf, "otel_memory", "free", &site[1], &why)) <= 0) {
+		h->otel_why = why ? why : xstrdup("otel_memory:alloc without otel_memory:free "
+						  "(heap needs both)");
+		goto out;
+	}
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < ns[k]; i++) {
+			const struct sdt_site *st = &site[k][i];
+
+			if (st->nargs < (k ? 1u : 2u) ||
+			    (k && (st->args[0].kind != SDT_REG || (st->args[0].size != 8 &&
+								  st->args[0].size != -8)))) {
+				h->otel_why = xasprintf("otel_memory:%s: arguments \"%s\": cprof reads "
+							"%s", k ? "free" : "alloc", st->spec,
+							k ? "the pointer from a register" :
+							    "a pointer and a size");
+				goto out;
+			}
+			if (st->sem_offset && !uprobe_ref_ctr_ok()) {
+				h->otel_why = xstrdup("its probes have a semaphore, and this kernel's "
+						      "uprobe PMU cannot count it (no format/ref_ctr_offset)");
+				goto out;
+			}
+		}
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < ns[k]; i++) {
+			const struct sdt_site *st = &site[k][i];
+			struct func_loc loc = { .vaddr = st->vaddr, .size = 1, .offset = st->offset };
+			struct probe *p;
+			size_t before = h->nprobes;
+
+			add_probe(h, m, mod, &otel_funcs[k], &loc);
+			if (h->nprobes == before)
+				continue;
+			p = &h->probes[h->nprobes - 1];
+			p->free_offset = st->offset;	/* the site itself */
+			p->nargs = st->nargs < 3 ? st->nargs : 3;
+			memcpy(p->args, st->args, p->nargs * sizeof(*p->args));
+			p->ref_ctr = st->sem_offset;
+			debug("heap: probe otel_memory:%s in %s at 0x%llx (%s)%s", k ? "free" : "alloc",
+			      mod->path, (unsigned long long)st->offset, st->spec,
+			      st->sem_offset ? ", its semaphore counted" : "");
+		}
+	h->otel = true;
+	h->otel_mod = mod;
+	h->otel_hide_all = !(m->exe && !strcmp(mod->path, m->exe)) && !is_libc(mod);
+	ret = 1;
+out:
+	sdt_free(site[0], (size_t)ns[0]);
+	sdt_free(site[1], (size_t)(ns[1] > 0 ? ns[1] : 0));
+	return ret;
+}
+
+/* The first module, in binding order, whose otel_memory probes are usable. */
+static int resolve_otel(struct hfuncs *h, const struct maps *m, struct module **mods, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		int ret;
+
+		if (!strcmp(base_name(mods[k]->path), PRELOAD_NAME))
+			continue;	/* its markers are better (resolve_preload) */
+		ret = add_otel(h, m, mods[k]);
+
+		if (ret > 0) {
+			h->resolved = true;
+			return 1;
+		}
+		if (ret < 0) {
+			note("heap: %s has OpenTelemetry's otel_memory probes but %s: its "
+			     "allocator is probed instead", mods[k]->path, h->otel_why);
+			h->nprobes = 0;
+			return 0;
+		}
+	}
+	return 0;
 }
 
 const char *hfuncs_fallback_why(int fallback)
@@ -269,13 +370,22 @@ int hfuncs_resolve(struct hfuncs *h, struct target *t)
 
 	if (h->nuser)
 		return resolve_user(h, m, mods, n);
-	if (h->preload) {
+	if (h->preload || h->otel_ok) {
+		/* launched with the library, or attached to a process that was */
 		int ret = resolve_preload(h, m, mods, n);
 
-		if (ret >= 0)
+		if (ret > 0) {
+			h->preload = true;
 			return ret;
+		}
+		if (h->preload && !ret)
+			return 0;
+		if (!h->preload)
+			h->fallback = 0;	/* (it was not to be there) */
 		h->preload = false;	/* the allocator's functions, then */
 	}
+	if (h->otel_ok && !h->otel_why && resolve_otel(h, m, mods, n))
+		return 1;
 
 	for (size_t k = 0; k < n && !owner; k++) {
 		struct func_loc loc;
@@ -388,7 +498,8 @@ static const struct hidden_mod *hidden_of(struct hfuncs *h, const struct module 
 	h->hidden = xrealloc(h->hidden, (h->nhidden + 1) * sizeof(*h->hidden));
 	hm = &h->hidden[h->nhidden++];
 	*hm = (struct hidden_mod){ .mod = mod };
-	if (!strcmp(base_name(mod->path), PRELOAD_NAME)) {
+	if (!strcmp(base_name(mod->path), PRELOAD_NAME) ||
+	    (h->otel_hide_all && mod == h->otel_mod)) {
 		/* the preloaded sampler: all of it */
 		hm->r = xmalloc(sizeof(*hm->r));
 		hm->r[0][0] = 0;
@@ -462,6 +573,8 @@ void hfuncs_release(struct hfuncs *h)
 	for (size_t i = 0; i < h->nprobes; i++)
 		free(h->probes[i].path);
 	free(h->sym);
+	free(h->otel_why);
+	h->otel_why = NULL;
 	free(h->probes);
 	h->sym = NULL;
 	h->probes = NULL;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sdt.h"
 #include "target.h"
 #include "uprobe.h"
 
@@ -24,6 +25,8 @@ struct afunc {
 	bool count;			/* probe:SYMBOL: each call counts 1 */
 	bool sampled;			/* libcprof-heap.so's: sampled in the
 					 * process, arg 0 the pointer */
+	bool sdt;			/* a USDT probe: its arguments are where
+					 * its site's note says (probe.args) */
 };
 
 /* At most this many functions are probed (the allocator's, all found). */
@@ -50,12 +53,19 @@ struct probe {
 	double cost_ns;		/* what a call costs the target (--max-overhead): */
 	double free_cost_ns;	/* its entry (and return), and a free */
 	size_t first_open;	/* samples[] from here on have no weight yet */
+	/* f->sdt: where the site's arguments are (pointer, size, weight), and
+	 * its semaphore's file offset (0: none), which the kernel counts */
+	struct sdt_arg args[3];
+	unsigned nargs;
+	uint64_t ref_ctr;
 };
 
 struct hfuncs {
 	bool inuse;		/* heap, pair: returns and frees too */
-	bool preload;		/* libcprof-heap.so's markers, where the
-				 * command loaded it (else: cleared) */
+	bool preload;		/* libcprof-heap.so's markers: the command
+				 * cprof launched loaded it, or the process
+				 * attached to was started with it (else:
+				 * cleared) */
 	int fallback;		/* why not (hfuncs_fallback_why), or 0 */
 	/* heap with the library: which sampled blocks are still allocated is
 	 * read from its cprof_heap_set (at set_vaddr in set_mod), and its
@@ -63,6 +73,13 @@ struct hfuncs {
 	bool set_read;
 	struct module *set_mod;
 	uint64_t set_vaddr;
+	/* a process that samples itself: OpenTelemetry's memory-profiling
+	 * probes (otel_memory:alloc, :free) in otel_mod, probed instead of the
+	 * allocator where otel_ok allows and a module has them */
+	bool otel_ok, otel;
+	struct module *otel_mod;
+	bool otel_hide_all;	/* its frames are all the sampler's (a library) */
+	char *otel_why;		/* where a module has them but they cannot be used */
 	bool pair;		/* pair: live objects are counted, not bytes */
 	/* probe:[LIB:]SYMBOL, pair:ACQUIRE,RELEASE (each [LIB:]SYMBOL) */
 	struct afunc user[2];
@@ -128,7 +145,7 @@ size_t hfuncs_lookup_order(const struct maps *m, struct module **out, size_t max
  */
 struct maps *hfuncs_maps_of(struct target *t, pid_t tid);
 
-/* Where cprof_heap_set is in the process of maps m (h->set_read), or 0. */
+/* Where cprof_heap_set is in the process of maps m (h->set_mod), or 0. */
 uint64_t hfuncs_set_addr(const struct hfuncs *h, const struct maps *m);
 struct maps *hfuncs_root_maps(struct target *t);
 

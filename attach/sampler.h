@@ -199,6 +199,8 @@ struct sampler_result {
 		double value;
 	} stats[SAMPLER_MAX_STATS];
 	size_t nstats;
+	char mode_text[256];	/* a name the mode's comments give (heap: the
+				 * module that sampled in the process) */
 };
 
 /* The mode's number called name: its slot (0 when new), to set or add to. */

@@ -18,6 +18,11 @@
 
 int uprobe_file_offset(Elf *elf, uint64_t vaddr, uint64_t *off)
 {
+	return uprobe_segment_offset(elf, vaddr, true, off);
+}
+
+int uprobe_segment_offset(Elf *elf, uint64_t vaddr, bool exec, uint64_t *off)
+{
 	size_t n;
 
 	if (elf_getphdrnum(elf, &n))
@@ -26,7 +31,7 @@ int uprobe_file_offset(Elf *elf, uint64_t vaddr, uint64_t *off)
 		GElf_Phdr ph;
 
 		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD ||
-		    !(ph.p_flags & PF_X))
+		    (exec && !(ph.p_flags & PF_X)))
 			continue;
 		if (vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + ph.p_filesz) {
 			*off = vaddr - ph.p_vaddr + ph.p_offset;
@@ -162,6 +167,26 @@ static int uprobe_pmu(bool ret, uint64_t *retbit)
 	return type;
 }
 
+/* "config:32-63": where config holds a semaphore's offset, or -1 */
+static int ref_ctr_shift(void)
+{
+	static int shift = -2;
+	char buf[64];
+
+	if (shift == -2) {
+		shift = -1;
+		if (read_file("/sys/bus/event_source/devices/uprobe/format/ref_ctr_offset",
+			      buf, sizeof(buf)) > 0 && !strncmp(buf, "config:", 7))
+			shift = atoi(buf + 7);
+	}
+	return shift;
+}
+
+bool uprobe_ref_ctr_ok(void)
+{
+	return ref_ctr_shift() > 0;
+}
+
 int uprobe_open(const struct uprobe_attr *a, pid_t tid, int group, struct keeper *k, int *kfd)
 {
 	struct perf_event_attr pa = { .size = sizeof(pa) };
@@ -170,10 +195,12 @@ int uprobe_open(const struct uprobe_attr *a, pid_t tid, int group, struct keeper
 
 	if (type < 0)
 		return -ENOENT;
-	if (a->ret && !retbit)
+	if ((a->ret && !retbit) || (a->ref_ctr && !uprobe_ref_ctr_ok()))
 		return -EOPNOTSUPP;
 	pa.type = (uint32_t)type;
 	pa.config = retbit;
+	if (a->ref_ctr)
+		pa.config |= a->ref_ctr << ref_ctr_shift();
 	pa.config2 = a->offset;
 	pa.sample_period = a->period ? a->period : 1;
 	pa.sample_type = PERF_SAMPLE_IDENTIFIER;

@@ -37,6 +37,8 @@ int uprobe_find_object(struct module *mod, const char *name, uint64_t *vaddr);
 
 /* The file offset of a link-time address in an executable segment; 0/-1. */
 int uprobe_file_offset(Elf *elf, uint64_t vaddr, uint64_t *off);
+/* ... in any loaded segment (exec false), or an executable one; 0/-1. */
+int uprobe_segment_offset(Elf *elf, uint64_t vaddr, bool exec, uint64_t *off);
 
 /*
  * Where to probe a function that only frees its argument `arg` (0-3): past
@@ -58,7 +60,13 @@ struct uprobe_attr {
 	uint32_t stack;		/* PERF_SAMPLE_STACK_USER bytes, 0 for none */
 	bool read_group;	/* read() gives {nr, {value, id}...} */
 	bool disabled;		/* opened off: PERF_EVENT_IOC_ENABLE starts it */
+	uint64_t ref_ctr;	/* a USDT semaphore's file offset, or 0: the
+				 * kernel adds 1 to it while the probe is in
+				 * a process and takes it back when it goes */
 };
+
+/* Whether this kernel's uprobe PMU counts semaphores (ref_ctr_offset). */
+bool uprobe_ref_ctr_ok(void);
 
 /*
  * Open on thread tid, in the keeper k (keeper.h); group: the keeper's fd

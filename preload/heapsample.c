@@ -180,7 +180,7 @@ static size_t set_cap, set_used, set_live;
  * the table is being replaced, so a reader of a running process can tell
  * a torn read.  Layout fixed: magic, gen, table, cap (8 bytes each).
  */
-EXPORT struct cprof_heap_set cprof_heap_set = { CPROF_HEAP_SET_MAGIC, 0, 0, 0 };
+EXPORT struct cprof_heap_set cprof_heap_set = { CPROF_HEAP_SET_MAGIC, 0, 0, 0, 512 * 1024 };
 
 static uint64_t hash(uintptr_t p)
 {
@@ -363,6 +363,7 @@ __attribute__((constructor)) static void heapsample_init(void)
 		if (end != r && !*end && v >= 1)
 			rate = v;
 	}
+	cprof_heap_set.rate = (uint64_t)rate;
 	pthread_atfork(prefork, postfork, postfork);
 }
 

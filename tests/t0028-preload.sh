@@ -14,6 +14,11 @@ tol_of() { awk -v p="$1" -v n="$2" 'BEGIN { if (n < 1) n = 1; t = 400 * sqrt(p *
 in_range() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x != "" && x >= lo && x <= hi) }'; }
 flat_of() { pprof_top "$1" -nodefraction=0 "${@:2}" | awk '$1 ~ /^[0-9.]+[a-zA-Z]*$/ && $1 + 0 > 0 && $2 ~ /%$/ { print $NF }' | sort -u; }
 INPROC="sampled inside the process by libcprof-heap.so"
+# a profile's inuse bytes, all of it
+inuse_of() {
+	pprof -top -nodefraction=0 -unit=B -sample_index=inuse_space "$1" |
+		sed -n 's/^Showing nodes accounting for \([0-9.]*\)B.*/\1/p'
+}
 
 [ -e "$B/libcprof-heap.so" ] || skip_all "build/libcprof-heap.so is not built"
 start_target P "$T/heapmix" -n 1024 || exit 1
@@ -44,8 +49,7 @@ run_cprof record -t heap --rate 4096 --max-overhead 100 -o "$TMP/h.pb.gz" -- "$T
 is "$rc" 0 "heap, launched: exit 0"
 keep=$(share_of "$TMP/h.pb.gz" inuse_space keep)
 ok "$(in_range "$keep" 95 100; echo $?)" "heap, launched: keep holds >= 95% of inuse_space ($keep%)"
-live=$(pprof -top -nodefraction=0 -unit=B -sample_index=inuse_space "$TMP/h.pb.gz" |
-	sed -n 's/^Showing nodes accounting for \([0-9.]*\)B.*/\1/p')
+live=$(inuse_of "$TMP/h.pb.gz")
 want=$((4096 * 512))
 ok "$(in_range "$live" $((want * 80 / 100)) $((want * 120 / 100)); echo $?)" \
 	"heap, launched: inuse within 20% of the live bytes ($live of $want)"
@@ -148,6 +152,63 @@ else
 	skip "gdb is not installed"
 	skip "gdb is not installed"
 fi
+
+# attached to a process that samples itself, only its samples are
+# probed and nothing is loaded: one started with the library (a user's
+# LD_PRELOAD: its rate is read from it, the blocks still allocated too) ...
+start_target L env LD_PRELOAD="$B/libcprof-heap.so" CPROF_HEAP_RATE=4096 "$T/heapmix" -n 1024 || exit 1
+run_cprof record -t allocs -d 2s -p "$L" -o "$TMP/la.pb.gz"
+is "$rc" 0 "attached, started with the library: exit 0"
+like "$err" "libcprof-heap.so samples the process's allocations itself, one per 4096 bytes" \
+	"attached, started with the library: its rate is read from it"
+n=$(samples_of)
+within "$(share_of "$TMP/la.pb.gz" alloc_space churn)" 75 "$(tol_of 0.75 "$n")" \
+	"attached, started with the library: churn has 75% of the bytes ($n samples)"
+is "$(flat_of "$TMP/la.pb.gz" | tr '\n' ' ')" "churn keep " \
+	"attached, started with the library: churn and keep are the leaves"
+like "$(pprof -raw "$TMP/la.pb.gz")" "libcprof-heap.so, which the process was started with" \
+	"attached, started with the library: the comment says so"
+run_cprof record -t heap -d 2s -p "$L" -o "$TMP/lh.pb.gz"
+live=$(inuse_of "$TMP/lh.pb.gz")
+want=$((1024 * 512))
+ok "$(in_range "$live" $((want * 60 / 100)) $((want * 150 / 100)); echo $?)" \
+	"attached, started with the library: inuse is the live ring, read from it ($live of $want)"
+kill "$L"
+
+# ... and one with OpenTelemetry's otel_memory probes of its own, each
+# behind a semaphore that the kernel raises while cprof's probe is in
+start_target O "$T/otelmix" -r 16384 -n 4096 || exit 1
+sems() { kill -USR1 "$O" && read_line "$O_fd"; }
+is "$(sems)" "semaphores 0 0" "otel_memory: unprobed, the semaphores are 0"
+run_cprof record -t allocs -d 2s -p "$O" -o "$TMP/oa.pb.gz"
+is "$rc" 0 "otel_memory, allocs: exit 0"
+like "$err" "otelmix samples the process's allocations itself \(OpenTelemetry's otel_memory probes\)" \
+	"otel_memory, allocs: its probes are used, and said"
+n=$(samples_of)
+above "${n:-0}" 50 "otel_memory, allocs: samples (fired only with the semaphore raised)"
+within "$(share_of "$TMP/oa.pb.gz" alloc_space churn)" 75 "$(tol_of 0.75 "$n")" \
+	"otel_memory, allocs: churn has 75% of the bytes, by the probe's weights ($n samples)"
+is "$(flat_of "$TMP/oa.pb.gz" | tr '\n' ' ')" "churn keep " \
+	"otel_memory, allocs: the sampler's frame dropped, churn and keep the leaves"
+like "$(pprof -raw "$TMP/oa.pb.gz")" "fires OpenTelemetry's otel_memory:alloc probe" \
+	"otel_memory, allocs: the comment says so"
+is "$(sems)" "semaphores 0 0" "otel_memory: cprof gone, the kernel took the semaphores back"
+# (every sampled free traps: ~1000/s; the budget is not the question here)
+run_cprof record -t heap --max-overhead 100 -d 2s -p "$O" -o "$TMP/oh.pb.gz"
+is "$rc" 0 "otel_memory, heap: exit 0"
+live=$(inuse_of "$TMP/oh.pb.gz")
+want=$((4096 * 512))
+ok "$(in_range "$live" $((want * 60 / 100)) $((want * 150 / 100)); echo $?)" \
+	"otel_memory, heap: inuse is the live ring, by otel_memory:free ($live of $want)"
+run_cprof record -t allocs --no-preload -d 1s -p "$O" -o "$TMP/on.pb.gz"
+unlike "$err" "samples the process's allocations itself" "otel_memory, --no-preload: the allocator is probed"
+"$CPROF" record -q -t heap -d 60s -p "$O" -o "$TMP/ok.pb.gz" & cp=$!
+wait_until "$WAIT" eval '[ "$(sems)" = "semaphores 1 1" ]'
+ok $? "otel_memory: while cprof records, each semaphore is raised once"
+kill -KILL "$cp"; wait "$cp" 2>/dev/null
+wait_until "$WAIT" eval '[ "$(sems)" = "semaphores 0 0" ]'
+ok $? "otel_memory: cprof SIGKILLed, the semaphores go back to 0"
+kill "$O"
 
 # cprof SIGKILLed: the command runs on, at full speed, to the same end
 "$CPROF" record -q -t heap --rate 4096 -o "$TMP/k.pb.gz" -- \

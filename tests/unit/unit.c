@@ -14,6 +14,8 @@
 #include "../../attach/offcpu.h"
 #include "../../attach/sampler.h"
 #include "../../attach/uprobe.h"
+#include "../../attach/sdt.h"
+#include "../../attach/perfev.h"
 #include "../../cmd/cmd.h"
 #include "../../profiles/pprof.h"
 #include "../../symbolize/maps.h"
@@ -21,7 +23,11 @@
 #include "../../symbolize/symindex.h"
 #include "../../symbolize/tailcall.h"
 
+#define _SDT_HAS_SEMAPHORES 1
+#include <sys/sdt.h>
 #include <elfutils/libdwfl.h>
+#include <dlfcn.h>
+#include <fcntl.h>
 #include <gelf.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -821,6 +827,111 @@ static void test_type_paths_and_modes(void)
 	}
 }
 
+
+/* USDT argument specs as compilers write them, and their values */
+static void test_sdt_args(void)
+{
+	static const struct {
+		const char *spec;
+		int n;
+		int kind0, size0, reg0;
+		int64_t disp0;
+	} cases[] = {
+		{ "8@%rdi", 1, SDT_REG, 8, PR_DI, 0 },
+		{ "-4@%esi 8@%rbx", 2, SDT_REG, -4, PR_SI, 0 },
+		{ "8@-24(%rbp) 8@%rax", 2, SDT_MEM, 8, PR_BP, -24 },
+		{ "8@(%rsp)", 1, SDT_MEM, 8, PR_SP, 0 },
+		{ "-8@$-5", 1, SDT_IMM, -8, -1, -5 },
+		{ "1@%r12b 2@%r9w", 2, SDT_REG, 1, PR_R12, 0 },
+		{ "", 0, 0, 0, 0, 0 },
+		{ "8@foo(%rip)", -1, 0, 0, 0, 0 },		/* rip-relative */
+		{ "8@8(%rax,%rbx,8)", -1, 0, 0, 0, 0 },	/* an index */
+		{ "3@%rdi", -1, 0, 0, 0, 0 },			/* no such width */
+		{ "8@%xmm0", -1, 0, 0, 0, 0 },
+		{ "8%rdi", -1, 0, 0, 0, 0 },
+	};
+	uint64_t regs[24] = { 0 }, v = 0;
+	unsigned char stack[64] = { 0 };
+	struct sdt_arg a[4];
+	bool got;
+	int n;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		n = sdt_parse_args(cases[i].spec, a, 4);
+		ok(n == cases[i].n && (n <= 0 || ((int)a[0].kind == cases[i].kind0 &&
+						  a[0].size == cases[i].size0 &&
+						  a[0].reg == cases[i].reg0 &&
+						  a[0].disp == cases[i].disp0)),
+		   "sdt_parse_args(\"%s\") -> %d", cases[i].spec, n);
+	}
+	/* regs[] as PERF_REGS_ALL records them: ax..ss, then r8..r15 */
+	regs[PR_SI] = 0x1234567880000001ULL;
+	regs[PR_SP] = 0x7ffd0000;
+	regs[PR_BP] = 0x7ffd0000 + 32;
+	regs[12 + (PR_R12 - PR_R8)] = 0xff;
+	memcpy(stack + 8, &(uint64_t){ 0xabcdef }, 8);
+	n = sdt_parse_args("-4@%esi 4@%esi 8@-24(%rbp) 8@64(%rsp) -1@%r12b 8@$7", a, 4);
+	ok(n == -1, "sdt_parse_args: more than max arguments refused");
+	n = sdt_parse_args("-4@%esi 4@%esi 8@-24(%rbp) 8@64(%rsp)", a, 4);
+	got = n == 4 && sdt_arg_value(&a[0], regs, PERF_REGS_ALL, stack, sizeof(stack), &v);
+	ok(got && v == 0xffffffff80000001ULL, "sdt_arg_value: -4@%%esi sign-extended (%#llx)",
+	   (unsigned long long)v);
+	ok(sdt_arg_value(&a[1], regs, PERF_REGS_ALL, stack, sizeof(stack), &v) && v == 0x80000001ULL,
+	   "sdt_arg_value: 4@%%esi zero-extended");
+	ok(sdt_arg_value(&a[2], regs, PERF_REGS_ALL, stack, sizeof(stack), &v) && v == 0xabcdef,
+	   "sdt_arg_value: 8@-24(%%rbp) read from the stack copy");
+	ok(!sdt_arg_value(&a[3], regs, PERF_REGS_ALL, stack, sizeof(stack), &v),
+	   "sdt_arg_value: 8@64(%%rsp), past the copy, not read");
+	n = sdt_parse_args("-1@%r12b", a, 4);
+	ok(n == 1 && sdt_arg_value(&a[0], regs, PERF_REGS_ALL, NULL, 0, &v) && v == ~0ULL,
+	   "sdt_arg_value: -1@%%r12b (r12 recorded after the segment registers)");
+}
+
+/* This program's own USDT probe, with a semaphore: its note, as sdt_find reads it */
+unsigned short cprof_unit_here_semaphore __attribute__((section(".probes"), used));
+
+static void __attribute__((noinline)) sdt_site(long x, long y)
+{
+	if (cprof_unit_here_semaphore)
+		STAP_PROBE2(cprof_unit, here, x, y);
+}
+
+static void test_sdt_find(void)
+{
+	struct sdt_site *v = NULL, *none = NULL;
+	char *why = NULL;
+	bool found;
+	int fd = open("/proc/self/exe", O_RDONLY), n;
+	Elf *elf;
+	GElf_Ehdr eh;
+	uint64_t sem_off = 0, sem_vaddr = (uint64_t)(uintptr_t)&cprof_unit_here_semaphore;
+
+	sdt_site(1, 2);
+	elf_version(EV_CURRENT);
+	elf = fd >= 0 ? elf_begin(fd, ELF_C_READ, NULL) : NULL;
+	n = elf ? sdt_find(elf, "cprof_unit", "here", &v, &why) : -2;
+	ok(n == 1 && v[0].nargs == 2 && v[0].sem_offset && v[0].offset && !why,
+	   "sdt_find: this program's cprof_unit:here, 2 arguments (%s), a semaphore",
+	   n == 1 ? v[0].spec : "-");
+	/* the semaphore's file offset, from its symbol: the same place */
+	if (elf && gelf_getehdr(elf, &eh) && eh.e_type == ET_DYN) {
+		Dl_info info;
+
+		if (dladdr((void *)sdt_site, &info))
+			sem_vaddr -= (uint64_t)(uintptr_t)info.dli_fbase;
+	}
+	found = n == 1 && !uprobe_segment_offset(elf, sem_vaddr, false, &sem_off);
+	ok(found && sem_off == v[0].sem_offset, "sdt_find: the semaphore's file offset (%#llx)",
+	   (unsigned long long)sem_off);
+	ok(elf && sdt_find(elf, "cprof_unit", "nowhere", &none, &why) == 0 && !none,
+	   "sdt_find: a probe not there: 0");
+	sdt_free(v, n > 0 ? (size_t)n : 0);
+	if (elf)
+		elf_end(elf);
+	if (fd >= 0)
+		close(fd);
+}
+
 int main(void)
 {
 	test_parse_duration();
@@ -843,6 +954,8 @@ int main(void)
 	test_capture_red_zone();
 	test_profile_type_find();
 	test_type_paths_and_modes();
+	test_sdt_args();
+	test_sdt_find();
 	printf("1..%d\n", n);
 	return failed ? 1 : 0;
 }
