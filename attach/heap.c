@@ -975,7 +975,7 @@ static double call_cost(const struct heap *h, const struct probe *p, uint64_t of
 				    p->mod->image + offset : NULL;
 	size_t len = insn ? p->mod->image_size - offset : 0;
 
-	return probecost_emulated(insn, len) ? h->cost.emulated_ns : h->cost.stepped_ns;
+	return probecost_of(&h->cost, insn, len);
 }
 
 static void set_costs(struct heap *h)

@@ -22,7 +22,9 @@
 #include <string.h>
 #include <unistd.h>
 
-/* push/pop/ret: emulated; test/ret: single-stepped */
+/* push/pop/ret: emulated; test/ret: single-stepped; nop/ret: a USDT
+ * probe's site, emulated by recent kernels (6.18 here: 1.06 us against
+ * push's 1.26 and test's 12.8), single-stepped by older ones */
 __asm__(".text\n"
 	".globl cprof_probecost_emul\n"
 	".type cprof_probecost_emul,@function\n"
@@ -31,6 +33,12 @@ __asm__(".text\n"
 	"\tpop %rbp\n"
 	"\tret\n"
 	".size cprof_probecost_emul, .-cprof_probecost_emul\n"
+	".globl cprof_probecost_nop\n"
+	".type cprof_probecost_nop,@function\n"
+	"cprof_probecost_nop:\n"
+	"\tnop\n"
+	"\tret\n"
+	".size cprof_probecost_nop, .-cprof_probecost_nop\n"
 	".globl cprof_probecost_step\n"
 	".type cprof_probecost_step,@function\n"
 	"cprof_probecost_step:\n"
@@ -39,6 +47,7 @@ __asm__(".text\n"
 	".size cprof_probecost_step, .-cprof_probecost_step\n");
 void cprof_probecost_emul(void);
 void cprof_probecost_step(void);
+void cprof_probecost_nop(void);
 
 #define CALLS 200	/* records of ~8.4 KiB: they fit the 2 MiB ring */
 #define RING_ORDER 9
@@ -152,18 +161,43 @@ int probecost_measure(struct keeper *k, struct probecost *c)
 		return -1;
 	if (c->stepped_ns < c->emulated_ns)
 		c->stepped_ns = c->emulated_ns;
-	debug("probecost: a probed call costs %.2f us (emulated), %.2f us (single-stepped)",
-	      c->emulated_ns / 1e3, c->stepped_ns / 1e3);
+	for (int i = 0; i < 2 && !(c->nop_ns > 0); i++)
+		c->nop_ns = measure(k, exe, cprof_probecost_nop);
+	/* (unmeasured: priced as stepped; a noisy low one as emulated) */
+	if (!(c->nop_ns > 0))
+		c->nop_ns = c->stepped_ns;
+	else if (c->nop_ns < c->emulated_ns)
+		c->nop_ns = c->emulated_ns;
+	debug("probecost: a probed call costs %.2f us (emulated), %.2f us (single-stepped), "
+	      "%.2f us at a nop", c->emulated_ns / 1e3, c->stepped_ns / 1e3, c->nop_ns / 1e3);
 	return 0;
 }
 
 /*
  * The kernel emulates push (50+r, 41 50+r), and for a probe that records
- * nothing else this is the cheap case; anything else is taken as stepped.
+ * nothing else this is the cheap case; a nop (90, 66 90, 0f 1f, 66 0f 1f:
+ * not f3 90, pause) costs what was measured at one; anything else is
+ * taken as stepped.
  */
 bool probecost_emulated(const unsigned char *insn, size_t len)
 {
 	if (len >= 1 && (insn[0] & 0xf8) == 0x50)
 		return true;
 	return len >= 2 && insn[0] == 0x41 && (insn[1] & 0xf8) == 0x50;
+}
+
+static bool is_nop(const unsigned char *insn, size_t len)
+{
+	if (len >= 1 && insn[0] == 0x66) {
+		insn++;
+		len--;
+	}
+	return (len >= 1 && insn[0] == 0x90) || (len >= 2 && insn[0] == 0x0f && insn[1] == 0x1f);
+}
+
+double probecost_of(const struct probecost *c, const unsigned char *insn, size_t len)
+{
+	if (probecost_emulated(insn, len))
+		return c->emulated_ns;
+	return is_nop(insn, len) ? c->nop_ns : c->stepped_ns;
 }

@@ -16,12 +16,17 @@
 struct probecost {
 	double emulated_ns;	/* a call whose probed instruction is emulated */
 	double stepped_ns;	/* ... single-stepped out of line */
+	double nop_ns;		/* ... a nop (a USDT probe's site): emulated
+				 * or stepped, as the kernel does it */
 };
 
-/* Measure both (about 20-40 ms of calls here); 0, or -1 when it cannot. */
+/* Measure them (about 20-40 ms of calls here); 0, or -1 when it cannot. */
 int probecost_measure(struct keeper *k, struct probecost *c);
 
 /* Does the kernel emulate this probed instruction (a push)? */
 bool probecost_emulated(const unsigned char *insn, size_t len);
+
+/* What a probe at this instruction costs (c measured). */
+double probecost_of(const struct probecost *c, const unsigned char *insn, size_t len);
 
 #endif

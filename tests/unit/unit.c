@@ -15,6 +15,7 @@
 #include "../../attach/sampler.h"
 #include "../../attach/uprobe.h"
 #include "../../attach/sdt.h"
+#include "../../attach/probecost.h"
 #include "../../attach/perfev.h"
 #include "../../cmd/cmd.h"
 #include "../../profiles/pprof.h"
@@ -932,6 +933,29 @@ static void test_sdt_find(void)
 		close(fd);
 }
 
+/* A probe's price by the instruction it sits on */
+static void test_probecost_of(void)
+{
+	static const struct {
+		const char *what;
+		unsigned char insn[5];
+		size_t len;
+		double want;
+	} cases[] = {
+		{ "push %rbp", { 0x55 }, 1, 1 }, { "push %r12", { 0x41, 0x54 }, 2, 1 },
+		{ "nop", { 0x90 }, 1, 2 }, { "66 nop", { 0x66, 0x90 }, 2, 2 },
+		{ "nopl 0(%rax,%rax)", { 0x0f, 0x1f, 0x44, 0, 0 }, 5, 2 },
+		{ "pause (f3 90)", { 0xf3, 0x90 }, 2, 3 },
+		{ "test %rdi,%rdi", { 0x48, 0x85, 0xff }, 3, 3 }, { "nothing", { 0 }, 0, 3 },
+	};
+	struct probecost c = { .emulated_ns = 1, .nop_ns = 2, .stepped_ns = 3 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ok(probecost_of(&c, cases[i].insn, cases[i].len) == cases[i].want,
+		   "probecost_of: %s priced %s", cases[i].what,
+		   cases[i].want == 1 ? "emulated" : cases[i].want == 2 ? "as a nop" : "stepped");
+}
+
 int main(void)
 {
 	test_parse_duration();
@@ -956,6 +980,7 @@ int main(void)
 	test_type_paths_and_modes();
 	test_sdt_args();
 	test_sdt_find();
+	test_probecost_of();
 	printf("1..%d\n", n);
 	return failed ? 1 : 0;
 }
