@@ -575,30 +575,151 @@ static bool jit_owner_ok(pid_t pid, uid_t uid)
 	return !stat(path, &st) && st.st_uid == uid;
 }
 
+/* A JIT's file, opened if it is a regular file of a user allowed (above). */
+static FILE *open_jit_file(const char *path, pid_t pid)
+{
+	struct stat st;
+	FILE *f;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || !jit_owner_ok(pid, st.st_uid) ||
+	    !(f = fdopen(fd, "re"))) {
+		debug("%s: not read (not a file of the process's user)", path);
+		close(fd);
+		return NULL;
+	}
+	return f;
+}
+
+/*
+ * Where the process's jitdump is: the JIT maps its jit-PID.dump (perf's
+ * convention, so that a profiler finds it; node --perf-prof, the JVM's
+ * and .NET's jitdump agents, LuaJIT).  The maps as last read, else as
+ * they are now.  NULL: none.
+ */
+static char *jitdump_path(const struct maps *m)
+{
+	char want[32], path[64], *line = NULL, *found = NULL;
+	size_t linecap = 0, wl = (size_t)snprintf(want, sizeof(want), "/jit-%d.dump", m->pid);
+	FILE *f;
+
+	for (size_t i = 0; i < m->n; i++) {
+		size_t l = strlen(m->v[i].name);
+
+		if (m->v[i].name[0] == '/' && l > wl && !strcmp(m->v[i].name + l - wl, want))
+			return xstrdup(m->v[i].name);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/maps", m->pid);
+	if (!(f = fopen(path, "re")))
+		return NULL;
+	while (!found && getline(&line, &linecap, f) > 0) {
+		char *slash = strchr(line, '/');
+		size_t l;
+
+		line[strcspn(line, "\n")] = '\0';
+		l = slash ? strlen(slash) : 0;
+		if (slash && l > wl && !strcmp(slash + l - wl, want))
+			found = xstrdup(slash);
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+#define JITDUMP_MAGIC 0x4A695444u	/* "JiTD", in the writer's byte order */
+enum { JIT_CODE_LOAD = 0, JIT_CODE_MOVE = 1 };
+
+/*
+ * perf's jitdump format (tools/perf/Documentation/jitdump-specification.txt
+ * in Linux): a header (magic, version, its size, ...), then records of
+ * {id, total size, timestamp}: a code load {pid, tid, vma, code address,
+ * code size, code index, name, the code}, a move {pid, tid, vma, old and
+ * new address, size, index}; debug and unwinding records are skipped.
+ * The functions join m->jit, after *lineno (a later record wins).  Its
+ * path, or NULL where there is none.
+ */
+static char *read_jitdump(struct maps *m, size_t *alloc, uint32_t *lineno)
+{
+	char *path = jitdump_path(m), name[4096];
+	uint32_t hdr[4];	/* id, total size, timestamp (2) */
+	uint32_t head[10];
+	size_t before = m->njit;
+	FILE *f;
+
+	if (!path || !(f = open_jit_file(path, m->pid))) {
+		free(path);
+		return NULL;
+	}
+	/* magic, version, header size, machine, pad, pid, timestamp, flags */
+	if (fread(head, 4, 10, f) != 10 || head[0] != JITDUMP_MAGIC || head[2] < 40 ||
+	    fseeko(f, head[2], SEEK_SET)) {
+		debug("%s: not a jitdump of this machine's byte order", path);
+		fclose(f);
+		free(path);
+		return NULL;
+	}
+	while (fread(hdr, 4, 4, f) == 4 && hdr[1] >= 16) {
+		/* pid and tid, vma, then a load's address, size, index, or a
+		 * move's old and new address, size, index */
+		uint64_t body[6];
+		size_t left = hdr[1] - 16, got = 0, words = hdr[0] == JIT_CODE_LOAD ? 5 : 6;
+
+		if ((hdr[0] == JIT_CODE_LOAD || hdr[0] == JIT_CODE_MOVE) && left >= 8 * words) {
+			if (fread(body, 8, words, f) != words)
+				break;
+			got = 8 * words;
+		}
+		if (got && hdr[0] == JIT_CODE_LOAD) {
+			/* code address body[2], size body[3], then the name */
+			size_t n = left - got < sizeof(name) ? left - got : sizeof(name);
+
+			if (fread(name, 1, n, f) != n)
+				break;
+			got += n;
+			if (memchr(name, 0, n) && body[3] && body[2] + body[3] > body[2]) {
+				GROW(m->jit, *alloc, m->njit + 1);
+				m->jit[m->njit++] = (struct jitsym){ body[2], body[2] + body[3],
+								     xstrdup(name), ++*lineno };
+			}
+		} else if (got && hdr[0] == JIT_CODE_MOVE) {
+			/* old address body[2], new body[3], size body[4]: the name moves */
+			const char *moved = NULL;
+
+			for (size_t i = m->njit; i-- > before && !moved;)
+				if (m->jit[i].start == body[2])
+					moved = m->jit[i].name;
+			if (moved && body[4] && body[3] + body[4] > body[3]) {
+				char *copy = xstrdup(moved);
+
+				GROW(m->jit, *alloc, m->njit + 1);
+				m->jit[m->njit++] = (struct jitsym){ body[3], body[3] + body[4], copy,
+								     ++*lineno };
+			}
+		}
+		if (fseeko(f, (off_t)(left - got), SEEK_CUR))
+			break;
+	}
+	fclose(f);
+	debug("%s: %zu functions", path, m->njit - before);
+	return path;
+}
+
 void addrspace_read_jit(struct addrspace *as, uint32_t epoch)
 {
 	struct maps *m = &as->epochs[epoch];
-	char path[64], *line = NULL;
+	char path[64], *line = NULL, *dump;
 	size_t linecap = 0, alloc = 0;
 	uint32_t lineno = 0;
-	struct stat st;
 	FILE *f;
-	int fd;
 
 	if (m->jit_read)
 		return;
 	m->jit_read = true;
 	snprintf(path, sizeof(path), "/tmp/perf-%d.map", m->pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || !jit_owner_ok(m->pid, st.st_uid) ||
-	    !(f = fdopen(fd, "re"))) {
-		debug("%s: not read (not a file of the process's user)", path);
-		close(fd);
-		return;
-	}
-	while (getline(&line, &linecap, f) > 0) {
+	f = open_jit_file(path, m->pid);
+	while (f && getline(&line, &linecap, f) > 0) {
 		char *p = line, *end;
 		uint64_t start, size;
 
@@ -614,11 +735,21 @@ void addrspace_read_jit(struct addrspace *as, uint32_t epoch)
 		m->jit[m->njit++] = (struct jitsym){ start, start + size, xstrdup(end + 1), lineno };
 	}
 	free(line);
-	fclose(f);
+	if (f) {
+		fclose(f);
+		m->jit_path = xstrdup(path);
+		debug("%s: %zu functions", path, m->njit);
+	}
+	/* and a jitdump, whose records come after the map's lines */
+	dump = read_jitdump(m, &alloc, &lineno);
+	if (dump && !m->jit_path)
+		m->jit_path = dump;
+	else
+		free(dump);
+	if (!m->jit_path)
+		return;
 	qsort(m->jit, m->njit, sizeof(*m->jit), jit_cmp);
-	m->jit_path = xstrdup(path);
 	mark_jit(m);
-	debug("%s: %zu functions", path, m->njit);
 }
 
 /*

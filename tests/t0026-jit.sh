@@ -1,7 +1,8 @@
 #!/bin/bash
 # JIT code named from perf map files (/tmp/perf-PID.map): a C target that
 # writes its own (attached, and followed as a child that exits), and node
-# run with --perf-basic-prof (skipped where node is missing).
+# run with --perf-basic-prof; and from a jitdump (node --perf-prof).  The
+# node checks are skipped where node is missing.
 . "$(dirname "$0")/lib.sh"
 
 # the perf maps the profile FILE names (a followed child's pid is not ours)
@@ -20,6 +21,17 @@ like "$(pprof -raw "$TMP/jit.pb.gz" | sed -n '/^Mappings/,$p')" " /tmp/perf-$P\.
 	"attached JIT: its mapping says where the names came from"
 like "$(pprof_top "$TMP/jit.pb.gz" -lines)" "jit_loop /tmp/perf-$P\.map" \
 	"attached JIT: so does the function's file"
+
+# a jitdump, found by its mapping: its code loads and moves
+start_target P "$T/jit" -d "$TMP" || exit 1
+run_cprof_cpu "$P" 300000000 record -p "$P" -o "$TMP/jd.pb.gz"
+kill -TERM "$P"
+is "$rc" 0 "attached JIT, jitdump: exit 0"
+top=$(pprof_top "$TMP/jd.pb.gz")
+like "$top" " jit_loop$" "attached JIT, jitdump: its code named, moved there by the later record"
+unlike "$top" "old_code|<unknown>" "attached JIT, jitdump: the load there before it is not the name"
+like "$(pprof -raw "$TMP/jd.pb.gz" | sed -n '/^Mappings/,$p')" " $TMP/jit-$P\.dump " \
+	"attached JIT, jitdump: its mapping says where the names came from"
 
 # followed: a child of sh, read at its exit
 run_cprof record -o "$TMP/child.pb.gz" -- sh -c "'$T/jit' -m -n 10 >/dev/null; true"
@@ -57,5 +69,14 @@ EOF
 	like "$top" "JS:[*~^]?hotJsLoop $TMP/hot\.js" "node: the hot JavaScript function named"
 	flat=$(echo "$top" | awk '/hotJsLoop/ { sub("%", "", $2); s += $2 } END { printf "%d\n", s }')
 	above "$flat" 50 "node: it holds most of the time (%)"
+
+	# --perf-prof: a jitdump (jit-PID.dump where node runs, which it maps
+	# so that a profiler finds it), no perf map
+	run_cprof record -o "$TMP/nodejd.pb.gz" -- "$NODE" --perf-prof "$TMP/hot.js"
+	is "$rc" 0 "node --perf-prof: exit 0"
+	like "$(pprof_top "$TMP/nodejd.pb.gz")" "JS:[*~^]?hotJsLoop $TMP/hot\.js" \
+		"node --perf-prof: the hot JavaScript function named from its jitdump"
+	like "$(pprof -raw "$TMP/nodejd.pb.gz" | sed -n '/^Mappings/,$p')" " $TMP/jit-[0-9]+\.dump " \
+		"node --perf-prof: its mapping says where the names came from"
 fi
 done_testing
