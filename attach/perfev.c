@@ -66,6 +66,7 @@ size_t perf_ring_read(struct perf_ring *r, perf_record_fn *fn, void *arg)
 	data = (unsigned char *)r->base + page;
 	head = __atomic_load_n(&mp->data_head, __ATOMIC_ACQUIRE);
 	tail = mp->data_tail;
+	r->fill = (size_t)(head - tail);
 	while (tail < head) {
 		struct perf_event_header h;
 		size_t at = tail & (r->size - 1);

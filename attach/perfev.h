@@ -47,6 +47,7 @@ struct perf_ring {
 	void *base;
 	size_t size;		/* data area, a power of two */
 	uint64_t lost;		/* PERF_RECORD_LOST counts */
+	size_t fill;		/* bytes waiting at the last read */
 	unsigned char *tmp;	/* a record that wraps, made whole */
 };
 

@@ -256,6 +256,13 @@ static int open_timer(struct sampler *s)
 	return fd;
 }
 
+void sampler_tick_every(struct sampler *s, uint64_t ns)
+{
+	uint64_t fastest = 1000000000ULL / s->opts.hz;
+
+	s->period = ns > fastest ? ns : fastest;
+}
+
 /* A tick fired: count the ones we were too late for, arm the next. */
 static void on_tick(struct sampler *s, int fd)
 {

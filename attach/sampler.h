@@ -239,6 +239,13 @@ unsigned sampler_hz(const struct sample_mode *m, unsigned hz, bool hz_given);
 int64_t sampler_period(const struct sampler_opts *o);
 uint64_t sampler_rate(const struct sampler_opts *o);
 
+/*
+ * A mode that polls (heap's rings) may tick slower than -F while there is
+ * little to read: the mean gap from the next tick on, never shorter than
+ * -F's period.
+ */
+void sampler_tick_every(struct sampler *s, uint64_t ns);
+
 /* After sampler_join(): free what the recording kept. */
 void sampler_release(struct sampler *s);
 
