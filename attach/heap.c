@@ -141,6 +141,12 @@ struct heap {
 	struct hsample *samples;
 	size_t nsamples, samples_alloc;
 	struct u64map live;	/* (pointer, pid) -> samples[] index, or NONE */
+	/* frees that matched no sample, tried again after the tick's rings */
+	struct late {
+		uint64_t ptr;
+		pid_t pid;
+	} *late;
+	size_t nlate, late_alloc;
 	/* libcprof-heap.so's sets of the blocks still allocated, read at each
 	 * process's exit and at the end (read_set), applied at the end */
 	struct set_read {
@@ -366,15 +372,13 @@ static void on_entry(struct heap *h, const struct event_id *ev, const unsigned c
 	if (dyn > stack_size)
 		dyn = stack_size;
 	if (p->f->sdt) {
-		/* otel_memory:alloc(ptr, size[, weight]) where its note says */
+		/* otel_memory:alloc(ptr, size, weight) where its note says */
 		if (!sdt_arg_value(&p->args[0], regs, PERF_REGS_ALL, stack, dyn, &ptr) ||
-		    !sdt_arg_value(&p->args[1], regs, PERF_REGS_ALL, stack, dyn, &size)) {
+		    !sdt_arg_value(&p->args[1], regs, PERF_REGS_ALL, stack, dyn, &size) ||
+		    !sdt_arg_value(&p->args[2], regs, PERF_REGS_ALL, stack, dyn, &weight)) {
 			(*sampler_stat(&h->s->res, STAT_UNREADABLE))++;
 			return;
 		}
-		if (p->nargs < 3 || !sdt_arg_value(&p->args[2], regs, PERF_REGS_ALL, stack, dyn,
-						   &weight))
-			weight = 0;
 	} else {
 		size = p->f->count ? 1 : perf_reg(regs, PERF_REGS_ALL, arg_reg[p->f->size_a]);
 		if (p->f->sampled)
@@ -432,14 +436,41 @@ static void on_entry(struct heap *h, const struct event_id *ev, const unsigned c
 		on_return(h, ev->probe, ptr);
 }
 
-static void forget(struct heap *h, uint64_t ptr, pid_t pid)
+static bool forget(struct heap *h, uint64_t ptr, pid_t pid)
 {
 	uint64_t *slot = u64map_find(&h->live, ptr, (uint64_t)pid);
 
 	if (slot && *slot != NONE) {
 		h->samples[*slot].live = false;
 		*slot = NONE;
+		return true;
 	}
+	return false;
+}
+
+/*
+ * The rings are read one thread after another: a sampled block freed by
+ * another thread than the one that allocated it may have its free read
+ * first.  Where only sampled blocks' frees are probed (the process samples
+ * itself), a free that matched nothing is tried again once every ring of
+ * the tick has been read.  (With every free probed, nearly all are of
+ * blocks never sampled, and a later sample at a reused address must not
+ * be taken for freed.)
+ */
+static void late_free(struct heap *h, uint64_t ptr, pid_t pid)
+{
+	if (!h->fn.preload && !h->fn.otel)
+		return;
+	GROW(h->late, h->late_alloc, h->nlate + 1);
+	h->late[h->nlate].ptr = ptr;
+	h->late[h->nlate++].pid = pid;
+}
+
+static void late_frees(struct heap *h)
+{
+	for (size_t i = 0; i < h->nlate; i++)
+		forget(h, h->late[i].ptr, h->late[i].pid);
+	h->nlate = 0;
 }
 
 static void on_return(struct heap *h, uint32_t pi, uint64_t ptr)
@@ -496,8 +527,8 @@ static void on_record(void *arg, const unsigned char *d, size_t len)
 			h->cur->free_cost += h->fn.probes[ev->probe].free_cost_ns;
 			h->cur->free_calls++;
 			h->fn.probes[ev->probe].heat++;
-			if (v)
-				forget(h, v, h->cur->pid);
+			if (v && !forget(h, v, h->cur->pid))
+				late_free(h, v, h->cur->pid);
 		}
 		break;
 	}
@@ -1186,9 +1217,18 @@ static void attached_library(struct heap *h)
 
 	if (!addr || !peek(s->target.pid, addr, &set, sizeof(set)) ||
 	    set.magic != CPROF_HEAP_SET_MAGIC || !set.rate) {
+		const char *lib = h->fn.set_mod ? h->fn.set_mod->path : "libcprof-heap.so";
+
+		/* (another version's: its set is not one this cprof reads) */
+		if (h->fn.set_read) {
+			error("heap: %s in process %d is not this cprof's version (its "
+			      "cprof_heap_set cannot be read): --no-preload probes the allocator "
+			      "instead", lib, s->target.pid);
+			h->failed = true;
+			return;
+		}
 		note("heap: %s: its sampling rate could not be read: --rate %llu is assumed",
-		     h->fn.set_mod ? h->fn.set_mod->path : "libcprof-heap.so",
-		     (unsigned long long)h->rate);
+		     lib, (unsigned long long)h->rate);
 		return;
 	}
 	h->rate = set.rate;
@@ -1458,10 +1498,20 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 	 * within one tick: 950-980 records lost a run at 10 ms) */
 	if (!last && (h->fn.preload || h->fn.otel))
 		tick_follow(h, fullest);
+	late_frees(h);
 	if (last)
 		close_batch(h, &out, 0);
 	if (h->windows) {
 		now = now_ns();	/* (after the drains and closes) */
+		if (!counts && (perfev_windows_due(&h->win, now) ||
+				(h->budget && now >= h->account_at + BUDGET_CHECK_NS))) {
+			/* due since the top: the check needs the counters now */
+			for (size_t i = 0; i < t->nthreads; i++)
+				if (t->threads[i]->mode_data)
+					read_counts(h, t->threads[i]->mode_data);
+			counts = true;
+			h->counts_at = now;
+		}
 		if (!last && h->going_out)
 			took_out(h, now, false);
 		if (last) {
@@ -1544,6 +1594,7 @@ static void release_heap(struct sampler *s)
 	for (size_t i = 0; i < h->nsets; i++)
 		free(h->sets[i].ptrs);
 	free(h->sets);
+	free(h->late);
 	capture_release(&h->cap);
 	free(h);
 	s->mode_state = NULL;

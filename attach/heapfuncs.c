@@ -282,17 +282,29 @@ static int add_otel(struct hfuncs *h, const struct maps *m, struct module *mod)
 						  "(heap needs both)");
 		goto out;
 	}
+	/* each alloc site's entry is one member of a thread's event group,
+	 * read whole (heap.c, read_counts) */
+	if (ns[0] > HFUNCS_MAX) {
+		h->otel_why = xasprintf("otel_memory:alloc has %d sites, more than cprof's %d",
+					ns[0], HFUNCS_MAX);
+		goto out;
+	}
 	for (int k = 0; k < 2; k++)
 		for (int i = 0; i < ns[k]; i++) {
 			const struct sdt_site *st = &site[k][i];
 
-			if (st->nargs < (k ? 1u : 2u) ||
+			if (st->nargs < (k ? 1u : 3u) ||
 			    (k && (st->args[0].kind != SDT_REG || (st->args[0].size != 8 &&
 								  st->args[0].size != -8)))) {
 				h->otel_why = xasprintf("otel_memory:%s: arguments \"%s\": cprof reads "
 							"%s", k ? "free" : "alloc", st->spec,
 							k ? "the pointer from a register" :
-							    "a pointer and a size");
+							    "a pointer, a size and a weight");
+				goto out;
+			}
+			if (st->sem_offset >> 32) {
+				h->otel_why = xstrdup("a semaphore past 4 GiB into its file (the "
+						      "uprobe PMU's field holds 32 bits)");
 				goto out;
 			}
 			if (st->sem_offset && !uprobe_ref_ctr_ok()) {

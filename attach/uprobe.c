@@ -195,8 +195,9 @@ int uprobe_open(const struct uprobe_attr *a, pid_t tid, int group, struct keeper
 
 	if (type < 0)
 		return -ENOENT;
-	if ((a->ret && !retbit) || (a->ref_ctr && !uprobe_ref_ctr_ok()))
-		return -EOPNOTSUPP;
+	if ((a->ret && !retbit) || (a->ref_ctr && !uprobe_ref_ctr_ok()) ||
+	    (a->ref_ctr && ref_ctr_shift() < 64 && a->ref_ctr >> (64 - ref_ctr_shift())))
+		return -EOPNOTSUPP;	/* (an offset the field cannot hold) */
 	pa.type = (uint32_t)type;
 	pa.config = retbit;
 	if (a->ref_ctr)

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "maps.h"
+#include "../lib/u64map.h"
 #include "../lib/util.h"
 
 #include <elfutils/libdwelf.h>
@@ -580,12 +581,13 @@ static FILE *open_jit_file(const char *path, pid_t pid)
 {
 	struct stat st;
 	FILE *f;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* (non-blocking: a FIFO put there would hang the open) */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
 	if (fd < 0)
 		return NULL;
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || !jit_owner_ok(pid, st.st_uid) ||
-	    !(f = fdopen(fd, "re"))) {
+	    fcntl(fd, F_SETFL, 0) || !(f = fdopen(fd, "re"))) {
 		debug("%s: not read (not a file of the process's user)", path);
 		close(fd);
 		return NULL;
@@ -645,7 +647,9 @@ static char *read_jitdump(struct maps *m, size_t *alloc, uint32_t *lineno)
 	char *path = jitdump_path(m), name[4096];
 	uint32_t hdr[4];	/* id, total size, timestamp (2) */
 	uint32_t head[10];
+	struct u64map at = { 0 };	/* code address -> its latest entry */
 	size_t before = m->njit;
+	bool added;
 	FILE *f;
 
 	if (!path || !(f = open_jit_file(path, m->pid))) {
@@ -680,20 +684,19 @@ static char *read_jitdump(struct maps *m, size_t *alloc, uint32_t *lineno)
 			got += n;
 			if (memchr(name, 0, n) && body[3] && body[2] + body[3] > body[2]) {
 				GROW(m->jit, *alloc, m->njit + 1);
+				*u64map_put(&at, body[2], 0, m->njit, &added) = m->njit;
 				m->jit[m->njit++] = (struct jitsym){ body[2], body[2] + body[3],
 								     xstrdup(name), ++*lineno };
 			}
 		} else if (got && hdr[0] == JIT_CODE_MOVE) {
 			/* old address body[2], new body[3], size body[4]: the name moves */
-			const char *moved = NULL;
+			uint64_t *from = u64map_find(&at, body[2], 0);
 
-			for (size_t i = m->njit; i-- > before && !moved;)
-				if (m->jit[i].start == body[2])
-					moved = m->jit[i].name;
-			if (moved && body[4] && body[3] + body[4] > body[3]) {
-				char *copy = xstrdup(moved);
+			if (from && body[4] && body[3] + body[4] > body[3]) {
+				char *copy = xstrdup(m->jit[*from].name);
 
 				GROW(m->jit, *alloc, m->njit + 1);
+				*u64map_put(&at, body[3], 0, m->njit, &added) = m->njit;
 				m->jit[m->njit++] = (struct jitsym){ body[3], body[3] + body[4], copy,
 								     ++*lineno };
 			}
@@ -703,6 +706,7 @@ static char *read_jitdump(struct maps *m, size_t *alloc, uint32_t *lineno)
 	}
 	fclose(f);
 	debug("%s: %zu functions", path, m->njit - before);
+	u64map_release(&at);
 	return path;
 }
 
