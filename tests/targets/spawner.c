@@ -52,7 +52,8 @@ int main(int argc, char **argv)
 			n++;
 		nanosleep(&tick, NULL);
 		clock_gettime(CLOCK_MONOTONIC, &now);
-	} while (now.tv_sec - start.tv_sec < seconds);
+	} while ((now.tv_sec - start.tv_sec) * 1000000000LL + (now.tv_nsec - start.tv_nsec) <
+		 seconds * 1000000000LL);	/* (whole seconds apart ended "1" anywhere in 0-1 s) */
 	printf("threads %d\n", n);
 	return 0;
 }
