@@ -479,7 +479,7 @@ if want build; then
 echo
 echo "== a real build: make -j2 build/cprof from clean, ${BTRIALS:=3} interleaved trials (medians)"
 bsrc=$tmp/build-src
-mkdir -p "$bsrc" && cp -r Makefile README.md attach cmd lib man profiles symbolize tests "$bsrc/"
+mkdir -p "$bsrc" && cp -r Makefile README.md attach cmd lib man preload profiles symbolize tests "$bsrc/"
 bjob='make -s -C "$1" -j2 build/cprof >/dev/null 2>&1; times; date +%s%N'
 run_build() {
 	local mode=$1 hz=${1##*-} t0 t1 je used
