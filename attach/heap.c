@@ -243,7 +243,7 @@ static int open_one(struct heap *h, struct hthread *ht, uint32_t pi, enum ev_kin
 	case EV_FREE:
 		a.offset = p->free_offset;
 		/* (otel_memory:free's pointer: a register, heapfuncs.c) */
-		a.regs = p->f->sdt ? sdt_arg_regs(&p->args[0]) : 1ULL << arg_reg[p->f->frees];
+		a.regs = p->nargs ? sdt_arg_regs(&p->args[0]) : 1ULL << arg_reg[p->f->frees];
 		break;
 	}
 	a.ref_ctr = p->ref_ctr;
@@ -371,7 +371,7 @@ static void on_entry(struct heap *h, const struct event_id *ev, const unsigned c
 		memcpy(&dyn, stack + stack_size, 8);
 	if (dyn > stack_size)
 		dyn = stack_size;
-	if (p->f->sdt) {
+	if (p->nargs) {
 		/* otel_memory:alloc(ptr, size, weight) where its note says */
 		if (!sdt_arg_value(&p->args[0], regs, PERF_REGS_ALL, stack, dyn, &ptr) ||
 		    !sdt_arg_value(&p->args[1], regs, PERF_REGS_ALL, stack, dyn, &size) ||
@@ -394,7 +394,7 @@ static void on_entry(struct heap *h, const struct event_id *ev, const unsigned c
 	/* keep it with Go's chance, 1 - e^(-size/rate), and scale by 1/chance;
 	 * a call of probe:SYMBOL with 1 / --every */
 	pk = p->f->count ? 1 / (double)h->rate : -expm1(-(double)size / (double)h->rate);
-	if (p->f->sdt)	/* the process drew it: the weight is its unbiased bytes */
+	if (p->nargs)	/* the process drew it: the weight is its unbiased bytes */
 		pk = weight > size ? (double)size / (double)weight : 1;
 	if (!p->f->sampled && uniform(h) >= pk)
 		return;	/* (libcprof-heap.so drew it already, as Go does) */

@@ -15,36 +15,36 @@
 #include <unistd.h>
 
 static const struct afunc afuncs[] = {
-	{ "malloc", 0, -1, -1, false, false, false, false, false },
-	{ "calloc", 0, 1, -1, false, false, false, false, false },
-	{ "realloc", 1, -1, 0, false, false, false, false, false },
-	{ "reallocarray", 1, 2, 0, false, false, false, false, false },
-	{ "posix_memalign", 2, -1, -1, true, false, false, false, false },
-	{ "aligned_alloc", 1, -1, -1, false, false, false, false, false },
-	{ "memalign", 1, -1, -1, false, false, false, false, false },
-	{ "valloc", 0, -1, -1, false, false, false, false, false },
-	{ "pvalloc", 0, -1, -1, false, false, false, false, false },
-	{ "free", -1, -1, 0, false, false, false, false, false },
+	{ "malloc", 0, -1, -1, false, false, false, false },
+	{ "calloc", 0, 1, -1, false, false, false, false },
+	{ "realloc", 1, -1, 0, false, false, false, false },
+	{ "reallocarray", 1, 2, 0, false, false, false, false },
+	{ "posix_memalign", 2, -1, -1, true, false, false, false },
+	{ "aligned_alloc", 1, -1, -1, false, false, false, false },
+	{ "memalign", 1, -1, -1, false, false, false, false },
+	{ "valloc", 0, -1, -1, false, false, false, false },
+	{ "pvalloc", 0, -1, -1, false, false, false, false },
+	{ "free", -1, -1, 0, false, false, false, false },
 	/* jemalloc's own API */
-	{ "mallocx", 0, -1, -1, false, true, false, false, false },
-	{ "rallocx", 1, -1, 0, false, true, false, false, false },
-	{ "sdallocx", -1, -1, 0, false, true, false, false, false },
-	{ "dallocx", -1, -1, 0, false, true, false, false, false },
+	{ "mallocx", 0, -1, -1, false, true, false, false },
+	{ "rallocx", 1, -1, 0, false, true, false, false },
+	{ "sdallocx", -1, -1, 0, false, true, false, false },
+	{ "dallocx", -1, -1, 0, false, true, false, false },
 	/* C++ new/delete, where the allocator has its own (tcmalloc, jemalloc) */
-	{ "_Znwm", 0, -1, -1, false, true, false, false, false },
-	{ "_Znam", 0, -1, -1, false, true, false, false, false },
-	{ "_ZnwmRKSt9nothrow_t", 0, -1, -1, false, true, false, false, false },
-	{ "_ZnamRKSt9nothrow_t", 0, -1, -1, false, true, false, false, false },
-	{ "_ZnwmSt11align_val_t", 0, -1, -1, false, true, false, false, false },
-	{ "_ZnamSt11align_val_t", 0, -1, -1, false, true, false, false, false },
-	{ "_ZdlPv", -1, -1, 0, false, true, false, false, false },
-	{ "_ZdaPv", -1, -1, 0, false, true, false, false, false },
-	{ "_ZdlPvm", -1, -1, 0, false, true, false, false, false },
-	{ "_ZdaPvm", -1, -1, 0, false, true, false, false, false },
-	{ "_ZdlPvSt11align_val_t", -1, -1, 0, false, true, false, false, false },
-	{ "_ZdaPvSt11align_val_t", -1, -1, 0, false, true, false, false, false },
-	{ "_ZdlPvmSt11align_val_t", -1, -1, 0, false, true, false, false, false },
-	{ "_ZdaPvmSt11align_val_t", -1, -1, 0, false, true, false, false, false },
+	{ "_Znwm", 0, -1, -1, false, true, false, false },
+	{ "_Znam", 0, -1, -1, false, true, false, false },
+	{ "_ZnwmRKSt9nothrow_t", 0, -1, -1, false, true, false, false },
+	{ "_ZnamRKSt9nothrow_t", 0, -1, -1, false, true, false, false },
+	{ "_ZnwmSt11align_val_t", 0, -1, -1, false, true, false, false },
+	{ "_ZnamSt11align_val_t", 0, -1, -1, false, true, false, false },
+	{ "_ZdlPv", -1, -1, 0, false, true, false, false },
+	{ "_ZdaPv", -1, -1, 0, false, true, false, false },
+	{ "_ZdlPvm", -1, -1, 0, false, true, false, false },
+	{ "_ZdaPvm", -1, -1, 0, false, true, false, false },
+	{ "_ZdlPvSt11align_val_t", -1, -1, 0, false, true, false, false },
+	{ "_ZdaPvSt11align_val_t", -1, -1, 0, false, true, false, false },
+	{ "_ZdlPvmSt11align_val_t", -1, -1, 0, false, true, false, false },
+	{ "_ZdaPvmSt11align_val_t", -1, -1, 0, false, true, false, false },
 };
 #define NAFUNCS (sizeof(afuncs) / sizeof(afuncs[0]))
 
@@ -53,8 +53,8 @@ static const struct afunc afuncs[] = {
  * allocation (pointer, size) and the free of a sampled pointer.
  */
 static const struct afunc preload_funcs[] = {
-	{ "cprof_heap_sampled", 1, -1, -1, false, false, false, true, false },
-	{ "cprof_heap_freed", -1, -1, 0, false, false, false, false, false },
+	{ "cprof_heap_sampled", 1, -1, -1, false, false, false, true },
+	{ "cprof_heap_freed", -1, -1, 0, false, false, false, false },
 };
 /*
  * OpenTelemetry's memory-profiling contract (opentelemetry-ebpf-profiler,
@@ -64,8 +64,8 @@ static const struct afunc preload_funcs[] = {
  * at the free of a sampled pointer.  libcprof-heap.so is one such sampler.
  */
 static const struct afunc otel_funcs[] = {
-	{ "otel_memory:alloc", 1, -1, -1, false, false, false, true, true },
-	{ "otel_memory:free", -1, -1, 0, false, false, false, false, true },
+	{ "otel_memory:alloc", 1, -1, -1, false, false, false, true },
+	{ "otel_memory:free", -1, -1, 0, false, false, false, false },
 };
 #define PRELOAD_NAME "libcprof-heap.so"
 #define PRELOAD_SET "cprof_heap_set"	/* preload/heapsample.c: struct cprof_heap_set */

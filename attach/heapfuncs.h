@@ -25,8 +25,6 @@ struct afunc {
 	bool count;			/* probe:SYMBOL: each call counts 1 */
 	bool sampled;			/* libcprof-heap.so's: sampled in the
 					 * process, arg 0 the pointer */
-	bool sdt;			/* a USDT probe: its arguments are where
-					 * its site's note says (probe.args) */
 };
 
 /* At most this many functions are probed (the allocator's, all found). */
@@ -53,7 +51,8 @@ struct probe {
 	double cost_ns;		/* what a call costs the target (--max-overhead): */
 	double free_cost_ns;	/* its entry (and return), and a free */
 	size_t first_open;	/* samples[] from here on have no weight yet */
-	/* f->sdt: where the site's arguments are (pointer, size, weight), and
+	/* a USDT probe's site (nargs > 0: otel_memory's, heapfuncs.c): where
+	 * its arguments are (pointer, size, weight; or the pointer freed), and
 	 * its semaphore's file offset (0: none), which the kernel counts */
 	struct sdt_arg args[3];
 	unsigned nargs;
