@@ -359,8 +359,7 @@ static int resolve_otel(struct hfuncs *h, const struct maps *m, struct module **
 		if (ret < 0) {
 			note("heap: %s has OpenTelemetry's otel_memory probes but %s: its "
 			     "allocator is probed instead", mods[k]->path, h->otel_why);
-			h->nprobes = 0;
-			return 0;
+			return 0;	/* (add_otel added nothing) */
 		}
 	}
 	return 0;
