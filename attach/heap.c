@@ -33,6 +33,14 @@
  * gives the sampled pointer.  free (and realloc's old pointer) is recorded
  * at every call; only pointers of samples are looked up.
  *
+ * allocs and probe, where the kernel allows, use BPF uprobe links instead
+ * (attach/bpfprobe.h): one per process and file, whose program counts
+ * every call and makes Go's draw itself, so that only a sampled call is
+ * recorded (its record read here as an entry event's, h->cur its
+ * thread's); a sample's weight is then 1 / chance, times the sampled calls
+ * counted over those received.  A window's breakpoints leave the process
+ * when its links close, at once (see bpfprobe.h for why perf events do not).
+ *
  * A call made inside another probed allocator function (glibc's
  * reallocarray calls realloc) is left to the outer one: its stack shows
  * it.  A uretprobe puts the [uprobes] page in place of the return address
@@ -42,6 +50,7 @@
  */
 #define _GNU_SOURCE
 #include "heapfuncs.h"
+#include "bpfprobe.h"
 #include "../preload/heapset.h"
 #include "perfev.h"
 #include "probecost.h"
@@ -76,7 +85,8 @@ static const char STAT_PROBES[] = "functions probed", STAT_NESTED[] = "nested sa
 	STAT_CALL_NS[] = "a probed call's cost", STAT_OVER[] = "frees over the budget",
 	STAT_PRELOAD[] = "preloaded", STAT_IN_PROCESS[] = "sampled in the process",
 	STAT_UNREAD[] = "samples of processes ended unread",
-	STAT_UNREADABLE[] = "probe arguments not read";
+	STAT_UNREADABLE[] = "probe arguments not read", STAT_LINKS[] = "BPF uprobe links",
+	STAT_WINDOW_MS[] = "window length (ms)";
 
 /* x86-64 argument registers */
 static const enum perf_reg arg_reg[] = { PR_DI, PR_SI, PR_DX, PR_CX, PR_R8, PR_R9 };
@@ -92,6 +102,7 @@ enum ev_kind { EV_ENTRY, EV_RET, EV_FREE };
 struct hthread {
 	struct perfev_thread ev;
 	uint64_t *last;		/* counts at the last read, by probe */
+	uint64_t *last_sampled;	/* with links: the sampled calls' counts */
 	uint64_t *pending;	/* samples[] awaiting their return, by probe */
 	/* --max-overhead: what its probed calls cost it since the last
 	 * account (ns): entries (counted) and frees (records read) */
@@ -187,6 +198,19 @@ struct heap {
 	uint64_t count_since;	/* the entries counted from then, or 0 */
 	uint64_t hidden_frames, hidden_wrapped;	/* hfuncs_site: all, and
 						 * samples past a wrapper */
+	/* allocs, probe: the entries through one BPF uprobe link per process
+	 * and file (bpfprobe.h), not per-thread events; the threads' hthreads
+	 * then hold no event and stay between windows */
+	bool bpf;
+	struct bpfprobe bp;
+	struct blink {
+		int fd, kfd;
+		pid_t pid;
+	} *links;
+	size_t nlinks, links_alloc, links_made;
+	uint64_t links_out;	/* the last links are closed at this keeper_closed() */
+	bool counts_final;	/* and their counts were read since */
+	uint64_t bpf_unowned;	/* records of a thread not known (yet) */
 };
 
 static struct heap *H(struct sampler *s)
@@ -199,6 +223,21 @@ static bool in_window(const struct heap *h)
 {
 	return !h->windows || h->win.on;
 }
+
+/* A probe's id in a BPF link: its index, and where its size is. */
+static uint64_t bpf_id(const struct heap *h, uint32_t pi)
+{
+	const struct afunc *f = h->fn.probes[pi].f;
+
+	return bpfprobe_id(pi, f->size_a, f->size_b, f->count);
+}
+/*
+ * --duty and budget windows with links: a link goes in in 10-25 ms and its
+ * breakpoints leave at once, so a window need not be long to make placing
+ * it a small part of it, and a window placed just before the load rises
+ * costs the target at most this long.
+ */
+#define BPF_WINDOW_NS 100000000ULL
 
 static double uniform(struct heap *h)
 {
@@ -304,12 +343,117 @@ static uint64_t window_open(struct heap *h, struct hthread **ht, int *ret, size_
 	return hot_at;
 }
 
+/*
+ * With h->bpf, process pid's links: one for each file with functions to
+ * probe, every probe of the file in it.  0 or the first -errno.
+ */
+static int bpf_links_open(struct heap *h, pid_t pid)
+{
+	bool *done = xcalloc(h->fn.nprobes, sizeof(*done));
+	uint64_t off[BPFPROBE_MAX_LINK], ids[BPFPROBE_MAX_LINK];
+	int ret = 0;
+
+	for (size_t i = 0; i < h->fn.nprobes && !ret; i++) {
+		const char *path = h->fn.probes[i].path;
+		size_t n = 0;
+		int fd, kfd;
+
+		if (done[i] || !h->fn.probes[i].alloc)
+			continue;
+		for (size_t k = i; k < h->fn.nprobes && n < BPFPROBE_MAX_LINK; k++)
+			if (!done[k] && h->fn.probes[k].alloc && !strcmp(h->fn.probes[k].path, path)) {
+				done[k] = true;
+				off[n] = h->fn.probes[k].loc.offset;
+				ids[n++] = bpf_id(h, (uint32_t)k);
+			}
+		fd = bpfprobe_link(&h->bp, &h->ev.keeper, path, pid, off, ids, n, &kfd);
+		if (fd < 0) {
+			ret = fd;
+			break;
+		}
+		GROW(h->links, h->links_alloc, h->nlinks + 1);
+		h->links[h->nlinks++] = (struct blink){ .fd = fd, .kfd = kfd, .pid = pid };
+		h->counts_final = false;
+		h->links_made++;
+	}
+	free(done);
+	return ret;
+}
+
+static bool bpf_linked(const struct heap *h, pid_t pid)
+{
+	for (size_t i = 0; i < h->nlinks; i++)
+		if (h->links[i].pid == pid)
+			return true;
+	return false;
+}
+
+/* A window's links, every live process's; the first failure, or 0. */
+static int bpf_window_open(struct heap *h, struct target *t, pid_t *failed)
+{
+	for (size_t i = 0; i < t->nprocs; i++) {
+		const struct process *p = t->procs[i];
+		int ret;
+
+		if (p->exited || bpf_linked(h, p->pid))
+			continue;
+		ret = bpf_links_open(h, p->pid);
+		if (ret && ret != -ESRCH) {	/* ESRCH: it ended meanwhile */
+			*failed = p->pid;
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* The links out (their breakpoints leave at once): the keeper_asked() mark. */
+static uint64_t bpf_links_close(struct heap *h)
+{
+	int *fds = xmalloc((h->nlinks + 1) * sizeof(*fds));
+	int *kfds = xmalloc((h->nlinks + 1) * sizeof(*kfds));
+
+	for (size_t i = 0; i < h->nlinks; i++) {
+		fds[i] = h->links[i].fd;
+		kfds[i] = h->links[i].kfd;
+	}
+	keeper_close(&h->ev.keeper, fds, kfds, h->nlinks);
+	h->nlinks = 0;
+	free(fds);
+	free(kfds);
+	h->links_out = keeper_asked(&h->ev.keeper);
+	h->counts_final = false;
+	return h->links_out;
+}
+
+/*
+ * Every thread's counts from the kernel, for read_counts: while links
+ * are in, and once more after the last went out (nothing counts then).
+ */
+static void bpf_refresh(struct heap *h)
+{
+	bool out;
+
+	if (!h->bpf || h->counts_final)
+		return;
+	out = !h->nlinks && keeper_closed(&h->ev.keeper) >= h->links_out;
+	bpfprobe_refresh(&h->bp);
+	h->counts_final = out;
+}
+
 /* A thread's frees (heap, pair), and in a window its window's events. */
 static int thread_open(struct heap *h, struct hthread *ht, bool window)
 {
 	int ret = 0;
 
 	ht->last = xcalloc(h->fn.nprobes, sizeof(*ht->last));
+	ht->last_sampled = xcalloc(h->fn.nprobes, sizeof(*ht->last_sampled));
+	/* a link's counts run on from the thread's first call */
+	for (uint32_t i = 0; i < h->fn.nprobes && h->bpf; i++)
+		if (h->fn.probes[i].alloc) {
+			ht->last[i] = bpfprobe_count(&h->bp, ht->ev.tid, i);
+			ht->last_sampled[i] = bpfprobe_count(&h->bp, ht->ev.tid,
+							     BPFPROBE_SAMPLED(i));
+		}
 	ht->pending = xmalloc(h->fn.nprobes * sizeof(*ht->pending));
 	for (size_t i = 0; i < h->fn.nprobes; i++)
 		ht->pending[i] = NONE;
@@ -319,8 +463,13 @@ static int thread_open(struct heap *h, struct hthread *ht, bool window)
 			ret = open_one(h, ht, i, EV_FREE);
 	if (h->windows)
 		perfev_thread_keep(&ht->ev);
-	if (!ret && window && in_window(h))
-		window_open(h, &ht, &ret, 1);
+	if (!ret && window && in_window(h)) {
+		/* a link covers a process's every thread: a new process needs its own */
+		if (!h->bpf)
+			window_open(h, &ht, &ret, 1);
+		else if (!bpf_linked(h, ht->pid))
+			ret = bpf_links_open(h, ht->pid);
+	}
 	return ret;
 }
 
@@ -396,8 +545,8 @@ static void on_entry(struct heap *h, const struct event_id *ev, const unsigned c
 	pk = p->f->count ? 1 / (double)h->rate : -expm1(-(double)size / (double)h->rate);
 	if (p->nargs)	/* the process drew it: the weight is its unbiased bytes */
 		pk = weight > size ? (double)size / (double)weight : 1;
-	if (!p->f->sampled && uniform(h) >= pk)
-		return;	/* (libcprof-heap.so drew it already, as Go does) */
+	if (!h->bpf && !p->f->sampled && uniform(h) >= pk)
+		return;	/* (the kernel, or libcprof-heap.so, drew it already) */
 	inv_p = 1 / pk;
 	m = hfuncs_maps_of(t, h->cur->ev.tid);
 	perf_sample_capture(&h->cap, regs, stack, dyn, m);
@@ -534,12 +683,41 @@ static void on_record(void *arg, const unsigned char *d, size_t len)
 	}
 }
 
+/* Probe pi's counter on thread ht reads v: what it counted since. */
+static void counted(struct heap *h, struct hthread *ht, uint32_t pi, uint64_t v)
+{
+	uint64_t d;
+
+	if (v < ht->last[pi])
+		return;
+	d = v - ht->last[pi];
+	ht->entry_cost += (double)d * h->fn.probes[pi].cost_ns;
+	h->fn.probes[pi].calls += d;
+	h->fn.probes[pi].heat += (double)d;
+	ht->last[pi] = v;
+}
+
 /* The calls each entry event counted since the last read. */
 static void read_counts(struct heap *h, struct hthread *ht)
 {
 	uint64_t buf[1 + 2 * HFUNCS_MAX];
-	size_t got = perfev_thread_read_group(&ht->ev, buf, sizeof(buf));
+	size_t got;
 
+	if (h->bpf) {
+		for (uint32_t i = 0; i < h->fn.nprobes; i++) {
+			uint64_t v = bpfprobe_count(&h->bp, ht->ev.tid, BPFPROBE_SAMPLED(i));
+
+			if (!h->fn.probes[i].alloc)
+				continue;
+			counted(h, ht, i, bpfprobe_count(&h->bp, ht->ev.tid, i));
+			if (v > ht->last_sampled[i]) {
+				h->fn.probes[i].emitted += v - ht->last_sampled[i];
+				ht->last_sampled[i] = v;
+			}
+		}
+		return;
+	}
+	got = perfev_thread_read_group(&ht->ev, buf, sizeof(buf));
 	if (got < 8)
 		return;
 	for (uint64_t i = 0; i < buf[0] && 8 * (2 + 2 * i) <= (uint64_t)got; i++) {
@@ -549,14 +727,7 @@ static void read_counts(struct heap *h, struct hthread *ht)
 		if (!ix)
 			continue;
 		ev = &h->evs[*ix];
-		if (buf[1 + 2 * i] >= ht->last[ev->probe]) {
-			uint64_t d = buf[1 + 2 * i] - ht->last[ev->probe];
-
-			ht->entry_cost += (double)d * h->fn.probes[ev->probe].cost_ns;
-			h->fn.probes[ev->probe].calls += d;
-			h->fn.probes[ev->probe].heat += (double)d;
-			ht->last[ev->probe] = buf[1 + 2 * i];
-		}
+		counted(h, ht, ev->probe, buf[1 + 2 * i]);
 	}
 }
 
@@ -619,6 +790,31 @@ static void drain(struct heap *h, struct hthread *ht)
 	drain_counts(h, ht, true);
 }
 
+/* A record from a link: the thread's, read as its own ring's would be. */
+static void on_bpf_record(void *arg, pid_t tid, const unsigned char *d, size_t len)
+{
+	struct heap *h = arg;
+	struct thread *th = target_thread(&h->s->target, tid);
+	struct hthread *ht = th ? th->mode_data : NULL;
+
+	for (size_t i = 0; !ht && i < h->ngone; i++)
+		if (h->gone[i]->ev.tid == tid)
+			ht = h->gone[i];
+	if (!ht) {
+		h->bpf_unowned++;	/* a thread cprof has not seen yet */
+		return;
+	}
+	h->cur = ht;
+	on_record(h, d, len);
+}
+
+/* The links' rings, all cpus' (before any thread's records are let go). */
+static void bpf_drain(struct heap *h)
+{
+	if (h->bpf)
+		h->ev.records += bpfprobe_drain(&h->bp, on_bpf_record, h);
+}
+
 /*
  * The calls counted in an interval go to the samples taken in it: each
  * sample of a function stands for calls / k of them.  Calls with no
@@ -632,8 +828,9 @@ static void weigh(struct heap *h, size_t from)
 
 		if (!p->alloc)
 			continue;
-		p->carry += p->calls;
-		p->calls = 0;
+		/* with links only sampled calls are recorded: those are shared */
+		p->carry += h->bpf ? p->emitted : p->calls;
+		p->calls = p->emitted = 0;
 		if (!p->received)
 			continue;
 		per = (double)p->carry / (double)p->received;
@@ -653,6 +850,7 @@ static void weigh(struct heap *h, size_t from)
 static void free_thread(struct hthread *ht)
 {
 	free(ht->last);
+	free(ht->last_sampled);
 	free(ht->pending);
 	free(ht);
 }
@@ -661,6 +859,11 @@ static void free_thread(struct hthread *ht)
 static void close_thread(struct heap *h, struct hthread *ht)
 {
 	drain(h, ht);
+	for (uint32_t i = 0; i < h->fn.nprobes && h->bpf; i++)
+		if (h->fn.probes[i].alloc) {
+			bpfprobe_forget(&h->bp, ht->ev.tid, i);
+			bpfprobe_forget(&h->bp, ht->ev.tid, BPFPROBE_SAMPLED(i));
+		}
 	perfev_thread_close(&h->ev, &ht->ev);
 	free_thread(ht);
 }
@@ -674,7 +877,8 @@ static void close_thread(struct heap *h, struct hthread *ht)
 static bool window_close(struct heap *h, struct hthread *ht, struct perfev_batch *b, bool all)
 {
 	drain(h, ht);
-	if (!perfev_thread_leave(&ht->ev, b, all)) {
+	/* (with links a thread has no event; it stays for the next window) */
+	if (!perfev_thread_leave(&ht->ev, b, all) && (all || !h->bpf)) {
 		free_thread(ht);
 		return false;
 	}
@@ -701,11 +905,20 @@ static bool close_batch(struct heap *h, struct perfev_batch *b, double f)
 		all += p->alloc ? heat[i] * p->cost_ns : 0;
 	}
 	perfev_batch_close(&h->ev, b, heat, mark, h->fn.nprobes);
+	if (h->nlinks) {
+		uint64_t m = bpf_links_close(h);
+
+		for (size_t i = 0; i < h->fn.nprobes; i++)
+			mark[i] = h->fn.probes[i].alloc ? m : mark[i];
+	}
 	for (size_t i = 0; i < h->fn.nprobes; i++) {
 		struct probe *p = &h->fn.probes[i];
 
 		p->out_mark = p->alloc && heat[i] > 0 ? mark[i] : 0;
 		p->out_f = all > 0 && p->out_mark ? f * heat[i] * p->cost_ns / all : 0;
+		/* a link's close takes its breakpoints out first, then waits */
+		if (h->bpf)
+			p->out_f = 0;
 	}
 	free(heat);
 	free(mark);
@@ -900,8 +1113,21 @@ static uint64_t open_all(struct heap *h, struct target *t, bool first)
 			ths[n++] = th;
 		}
 	}
-	if (!h->failed)
+	if (!h->failed && h->bpf) {
+		pid_t pid = 0;
+		int r;
+
+		hot_at = now_ns();
+		r = bpf_window_open(h, t, &pid);
+		if (r) {
+			error("%s: bpf(BPF_LINK_CREATE) of a uprobe_multi link on process %d: %s%s",
+			      h->fn.nuser ? "probe" : "allocs", pid, strerror(-r),
+			      first ? "" : " (in this window)");
+			h->failed = first;
+		}
+	} else if (!h->failed) {
 		hot_at = window_open(h, hts, ret, n);
+	}
 	for (size_t i = 0; i < n && !h->failed; i++)
 		if (ret[i] && ret[i] != -ESRCH)	/* ESRCH: exited meanwhile, its exit says so */
 			open_failed(h, ths[i], ret[i], first);
@@ -1019,6 +1245,8 @@ static void windows_switch(struct heap *h, struct target *t, uint64_t now)
 		struct perfev_batch b = { 0 };
 
 		windows_count(h, t, false);
+		bpf_refresh(h);
+		bpf_drain(h);
 		for (size_t i = 0; i < t->nthreads; i++) {
 			struct thread *th = t->threads[i];
 
@@ -1126,21 +1354,21 @@ static void account(struct heap *h, struct target *t, uint64_t now)
  */
 static double next_duty(struct heap *h)
 {
-	double b = h->s->opts.max_overhead, w = (double)PERFEV_WINDOW_NS, k;
+	double b = h->s->opts.max_overhead, w = (double)h->win.window_ns, k, out;
 
 	if (h->f_free >= 0.8 * b)
 		return -1;
 	if (h->f_entry <= b - h->f_free)
 		return 1;
 	/*
-	 * A window costs f_entry for its 500 ms and, uncounted, for the time
-	 * its probes take to go in and out (place_ns, and out_ns as the last
-	 * window's took, or place_ns before one is known): the pause after
-	 * it, W (1 - d) / d on average, is long enough for the whole to
-	 * average the budget.
+	 * A window costs f_entry for its length W and, uncounted, for the
+	 * time its probes take to go in and out (place_ns, and out_ns as the
+	 * last window's took, or place_ns before one is known; a link's
+	 * breakpoints leave at once): the pause after it, W (1 - d) / d on
+	 * average, is long enough for the whole to average the budget.
 	 */
-	k = (w + (double)h->place_ns + (double)(h->out_ns ? h->out_ns : h->place_ns)) / w *
-	    (h->f_entry / (b - h->f_free) - 1);
+	out = h->bpf ? 0 : (double)(h->out_ns ? h->out_ns : h->place_ns);
+	k = (w + (double)h->place_ns + out) / w * (h->f_entry / (b - h->f_free) - 1);
 	return k > 999 ? 0.001 : 1 / (1 + k);
 }
 
@@ -1238,11 +1466,69 @@ static void attached_library(struct heap *h)
 	     h->fn.set_mod->path, (unsigned long long)set.rate);
 }
 
+/*
+ * allocs and probe (entries only: heap's returns must reach the thread's
+ * own ring after its entry) through BPF links where the kernel allows:
+ * a window's breakpoints then leave at once (bpfprobe.h).  Not for a
+ * process's own sampler (preload, otel): its few probes are in all along.
+ */
+static void bpf_setup(struct heap *h)
+{
+	struct sampler *s = h->s;
+	uint64_t rate;
+	int ret;
+
+	if (s->opts.no_bpf || h->fn.inuse || h->fn.preload || h->fn.otel ||
+	    h->cap.stack_cap < 4096)
+		return;
+	/*
+	 * Every call traps anyway; a sample adds a stack copy (~3 us) to its
+	 * call: Go's rate, set for a sampler inside the process, would leave
+	 * a budgeted recording of a busy server a few samples.  Without
+	 * --rate, one per 32 KiB: 16 times Go's samples for ~1% more cost.
+	 */
+	rate = !s->opts.mem_rate && !h->fn.nuser ? HEAP_BPF_DEFAULT_RATE : h->rate;
+	ret = bpfprobe_open(&h->bp, (uint32_t)h->cap.stack_cap, RING_ORDER, rate,
+			    h->fn.nuser > 0);
+	if (ret) {
+		note("%s: no BPF uprobe link here (%s): per-thread uprobe events instead, "
+		     "whose breakpoints leave a process more slowly", h->fn.nuser ? "probe" : "allocs",
+		     h->bp.why);
+		return;
+	}
+	h->rate = rate;
+	s->opts.mem_rate = rate;	/* (the profile's period) */
+	for (uint32_t i = 0; i < h->fn.nprobes; i++) {
+		bool added;
+
+		if (!h->fn.probes[i].alloc)
+			continue;
+		GROW(h->evs, h->evs_alloc, h->nevs + 1);
+		h->evs[h->nevs] = (struct event_id){ .probe = i, .kind = EV_ENTRY };
+		u64map_put(&h->ids, bpf_id(h, i), 0, h->nevs++, &added);
+	}
+	h->bpf = true;
+	/* in and out in a few ms: shorter windows, each costing less */
+	h->win.window_ns = BPF_WINDOW_NS;
+	/* what a call costs through the link (not recorded unless sampled) */
+	if (h->budget) {
+		struct probecost c;
+
+		if (!probecost_measure_with(&h->ev.keeper, &h->bp, &c))
+			h->cost = c;
+		else
+			debug("heap: a call's cost through a BPF link not measured: "
+			      "the perf event's stands");
+	}
+	debug("heap: entries through BPF uprobe links");
+}
+
 /* What is probed is known: its costs, and whether the process samples */
 static void resolved(struct heap *h)
 {
 	struct sampler *s = h->s;
 
+	bpf_setup(h);
 	set_costs(h);
 	if (h->fn.preload) {
 		if (!s->opts.argv)
@@ -1412,6 +1698,17 @@ static void add_values(struct heap *h)
 		/* calls after the last sample of a function: spread them */
 		if (!p->carry)
 			continue;
+		if (h->bpf) {
+			/* sampled calls whose records were lost at the end: each
+			 * sample stands for w / inv_p of the sampled calls */
+			for (size_t i = 0; i < h->nsamples; i++)
+				if (h->samples[i].probe == pi && h->samples[i].inv_p > 0)
+					k += h->samples[i].w / h->samples[i].inv_p;
+			for (size_t i = 0; i < h->nsamples && k > 0; i++)
+				if (h->samples[i].probe == pi)
+					h->samples[i].w *= 1 + (double)p->carry / k;
+			continue;
+		}
 		for (size_t i = 0; i < h->nsamples; i++)
 			if (h->samples[i].probe == pi)
 				k += h->samples[i].w;
@@ -1470,8 +1767,11 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 	counts = last || now >= h->counts_at + COUNTS_NS ||
 		 (h->windows && perfev_windows_due(&h->win, now)) ||
 		 (h->budget && now >= h->account_at + BUDGET_CHECK_NS);
-	if (counts)
+	if (counts) {
 		h->counts_at = now;
+		bpf_refresh(h);
+	}
+	bpf_drain(h);
 	for (size_t i = 0; i < h->ngone; i++)
 		close_thread(h, h->gone[i]);
 	h->ngone = 0;
@@ -1506,6 +1806,7 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 		if (!counts && (perfev_windows_due(&h->win, now) ||
 				(h->budget && now >= h->account_at + BUDGET_CHECK_NS))) {
 			/* due since the top: the check needs the counters now */
+			bpf_refresh(h);
 			for (size_t i = 0; i < t->nthreads; i++)
 				if (t->threads[i]->mode_data)
 					read_counts(h, t->threads[i]->mode_data);
@@ -1523,6 +1824,7 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 					now > h->started ? h->trap_ns / (double)(now - h->started) : 0;
 			}
 			*sampler_stat(&h->s->res, STAT_WINDOWS) = (double)h->win.n;
+			*sampler_stat(&h->s->res, STAT_WINDOW_MS) = (double)h->win.window_ns / 1e6;
 			*sampler_stat(&h->s->res, STAT_ARMED) = perfev_windows_share(&h->win, now);
 			if (h->budget && !h->paused)
 				*sampler_stat(&h->s->res, STAT_WINDOWS) = 0;	/* all along */
@@ -1537,6 +1839,10 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 				over_budget(h, now);
 		}
 	}
+	/* with links, nothing reaches the rings in a pause: no 1 ms ticks then */
+	if (!last && h->bpf)
+		sampler_tick_every(s, h->nlinks || keeper_closed(&h->ev.keeper) < h->links_out ?
+				      1000000000ULL / s->opts.hz : TICK_MAX_NS);
 	/* the samples since the counters were last read share their calls */
 	if (counts) {
 		weigh(h, h->unweighed);
@@ -1573,12 +1879,22 @@ static void release_heap(struct sampler *s)
 	}
 	for (size_t i = 0; i < h->ngone; i++)
 		discard_thread(h, h->gone[i]);
+	if (h->nlinks)
+		bpf_links_close(h);
 	if (perfev_finish(&h->ev, CLOSE_WAIT_MS))
 		note("heap: the kernel is still removing probes after %d s; "
 		     "process cprof-keeper goes on with it", CLOSE_WAIT_MS / 1000);
 	debug("heap: %llu records, %zu samples (%llu inside another allocator), %llu lost",
 	      (unsigned long long)h->ev.records, h->nsamples,
 	      (unsigned long long)h->dropped_nested, (unsigned long long)h->ev.lost);
+	if (h->bpf) {
+		h->ev.lost += h->bp.lost;
+		*sampler_stat(&s->res, STAT_LINKS) = (double)h->links_made;
+		debug("heap: %zu BPF links, %llu records of threads not known", h->links_made,
+		      (unsigned long long)h->bpf_unowned);
+		bpfprobe_close(&h->bp);
+	}
+	free(h->links);
 	*sampler_stat(&s->res, STAT_LOST) = (double)h->ev.lost;
 	*sampler_stat(&s->res, STAT_NESTED) = (double)h->dropped_nested;
 	*sampler_stat(&s->res, STAT_PROBES) = (double)h->fn.nprobes;
@@ -1607,10 +1923,11 @@ static void say_windows(const struct sampler *s, sampler_say_fn say, void *arg)
 
 	if (sampler_stat_find(&s->res, STAT_BUDGET)) {
 		char *where = windows ?
-			xasprintf("in place %.1f%% of the recording, in %.0f windows of 500 ms at "
+			xasprintf("in place %.1f%% of the recording, in %.0f windows of %.0f ms at "
 				  "random, each window's duty from what the last one cost; values "
 				  "scaled by the inverse",
-				  100 * sampler_stat_value(&s->res, STAT_ARMED), windows) :
+				  100 * sampler_stat_value(&s->res, STAT_ARMED), windows,
+				  sampler_stat_value(&s->res, STAT_WINDOW_MS)) :
 			xasprintf("in place all along%s", sampler_stat_find(&s->res, STAT_OVER) ?
 				  " until it stopped" : " (within the budget)");
 
@@ -1630,9 +1947,19 @@ static void say_windows(const struct sampler *s, sampler_say_fn say, void *arg)
 	}
 	if (sampler_stat_find(&s->res, STAT_WINDOWS))
 		say(arg, xasprintf("--duty: probes in place %.1f%% of the recording, in %.0f windows "
-				   "of 500 ms at random; values scaled by the inverse",
+				   "of %.0f ms at random; values scaled by the inverse",
 				   100 * sampler_stat_value(&s->res, STAT_ARMED),
-				   sampler_stat_value(&s->res, STAT_WINDOWS)));
+				   sampler_stat_value(&s->res, STAT_WINDOWS),
+				   sampler_stat_value(&s->res, STAT_WINDOW_MS)));
+}
+
+static void say_links(const struct sampler *s, sampler_say_fn say, void *arg)
+{
+	if (sampler_stat_find(&s->res, STAT_LINKS))
+		say(arg, xasprintf("probed through BPF uprobe links, one a process and file (%.0f "
+				   "made): a window's breakpoints leave the process at once; "
+				   "--no-bpf uses perf uprobe events, a set per thread",
+				   sampler_stat_value(&s->res, STAT_LINKS)));
 }
 
 static void say_lost(const struct sampler *s, sampler_say_fn say, void *arg)
@@ -1713,6 +2040,7 @@ static void heap_comments(const struct sampler *s, sampler_say_fn say, void *arg
 		  "probe and the allocator functions above it)" :
 		  "the allocator's own frames (the function probed, and the "
 		  "allocator functions above it, such as operator new)");
+	say_links(s, say, arg);
 	say_lost(s, say, arg);
 }
 
@@ -1737,6 +2065,7 @@ static void probe_comments(const struct sampler *s, sampler_say_fn say, void *ar
 		say_sites(s, say, arg, what);
 		free(what);
 	}
+	say_links(s, say, arg);
 	say_lost(s, say, arg);
 }
 

@@ -42,6 +42,8 @@ struct probe {
 	/* calls counted, not yet shared among the records (see weigh) */
 	uint64_t calls, carry;
 	uint64_t received;	/* records read in this interval */
+	uint64_t emitted;	/* with BPF links: calls the kernel sampled (and
+				 * recorded) in this interval */
 	double heat;		/* calls seen since the last window's end: its
 				 * events close hottest first (perfev_batch_close) */
 	double rank;		/* the heat at the last window's end: the next

@@ -1,9 +1,9 @@
 /*
  * attach/keeper.c - the process that owns cprof's uprobe events (keeper.h).
  *
- * One SOCK_SEQPACKET socket.  cprof sends requests; an open is answered
- * at once (status, the keeper's fd, and cprof's copy by SCM_RIGHTS), a
- * close is not.  The keeper's main thread does the opens, in order; its
+ * One SOCK_SEQPACKET socket.  cprof sends requests; an open, or a BPF
+ * link (its program's fd sent along), is answered at once (status, the
+ * keeper's fd, and cprof's copy by SCM_RIGHTS), a close is not.  The keeper's main thread does the opens, in order; its
  * CLOSERS threads do the closes in the order asked (the kernel takes
  * 30-265 ms to unregister an event here, most of it waiting, and does one
  * at a time: the order says which breakpoint goes first).  End of file on the
@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/bpf.h>
 #include <linux/perf_event.h>
 #include <poll.h>
 #include <pthread.h>
@@ -36,7 +37,7 @@
 #define CLOSERS 4
 #define CHUNK 64
 
-enum { REQ_OPEN = 1, REQ_CLOSE };
+enum { REQ_OPEN = 1, REQ_CLOSE, REQ_LINK };
 
 struct request {
 	int op;
@@ -44,15 +45,43 @@ struct request {
 	pid_t tid;
 	unsigned long flags;
 	struct perf_event_attr pa;
-	uint32_t n;		/* close: kfds[n] */
+	uint32_t n;		/* close: kfds[n]; link: off[n], ids[n] */
 	int kfds[CHUNK];
-	char path[PATH_MAX];	/* open: config1 */
+	uint64_t off[KEEPER_LINK_MAX], ids[KEEPER_LINK_MAX];	/* link */
+	char path[PATH_MAX];	/* open: config1; link: the file */
 };
 
 struct reply {
 	int err;		/* 0 or an errno */
 	int kfd;
 };
+
+/*
+ * bpf(BPF_LINK_CREATE) of a uprobe_multi link (Linux 6.6): prog on
+ * off[0..n) of path in process pid, cookie ids[i].  Linux 6.1's headers
+ * (Debian 12's) lack it: the attach type and the fields of union
+ * bpf_attr's link_create are spelled out here.
+ */
+#define TRACE_UPROBE_MULTI 48	/* enum bpf_attach_type */
+static int uprobe_multi_link(int prog, const char *path, pid_t pid, const uint64_t *off,
+			     const uint64_t *ids, uint32_t n)
+{
+	struct {
+		uint32_t prog_fd, target_fd, attach_type, flags;
+		uint64_t path, offsets, ref_ctr_offsets, cookies;
+		uint32_t cnt, multi_flags, pid, pad;
+	} a;
+
+	memset(&a, 0, sizeof(a));
+	a.prog_fd = (uint32_t)prog;
+	a.attach_type = TRACE_UPROBE_MULTI;
+	a.path = (uint64_t)(uintptr_t)path;
+	a.offsets = (uint64_t)(uintptr_t)off;
+	a.cookies = (uint64_t)(uintptr_t)ids;
+	a.cnt = n;
+	a.pid = (uint32_t)pid;
+	return (int)syscall(SYS_bpf, BPF_LINK_CREATE, &a, sizeof(a));
+}
 
 /* ---- the keeper ---- */
 
@@ -168,30 +197,61 @@ static _Noreturn void keeper_main(int sock, uint64_t *closed)
 		if (!pthread_create(&threads[nthreads], NULL, close_main, NULL))
 			nthreads++;
 	for (;;) {
-		ssize_t got = recv(sock, &rq, sizeof(rq), 0);
-		int fd;
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} u;
+		struct iovec iov = { &rq, sizeof(rq) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+		ssize_t got = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		int fd, prog = -1;
 
 		if (got < 0 && errno == EINTR)
 			continue;
-		if (got < (ssize_t)offsetof(struct request, kfds))
+		for (struct cmsghdr *cm = got > 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm;
+		     cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+				memcpy(&prog, CMSG_DATA(cm), sizeof(int));
+		if (got < (ssize_t)offsetof(struct request, kfds)) {
+			if (prog >= 0)
+				close(prog);
 			break;	/* end of file: cprof is done, or dead */
-		if (rq.op == REQ_OPEN) {
-			if (got <= (ssize_t)offsetof(struct request, path)) {
+		}
+		if (rq.op == REQ_OPEN || rq.op == REQ_LINK) {
+			int err;
+
+			if (got <= (ssize_t)offsetof(struct request, path) ||
+			    (rq.op == REQ_LINK && (prog < 0 || rq.n > KEEPER_LINK_MAX))) {
+				if (prog >= 0)
+					close(prog);
 				reply(sock, EINVAL, -1);
 				continue;
 			}
 			rq.path[sizeof(rq.path) - 1] = 0;
-			rq.pa.config1 = (uint64_t)(uintptr_t)rq.path;
-			fd = (int)syscall(SYS_perf_event_open, &rq.pa, rq.tid, -1, rq.group,
-					  rq.flags);
+			if (rq.op == REQ_OPEN) {
+				rq.pa.config1 = (uint64_t)(uintptr_t)rq.path;
+				fd = (int)syscall(SYS_perf_event_open, &rq.pa, rq.tid, -1,
+						  rq.group, rq.flags);
+			} else {
+				fd = uprobe_multi_link(prog, rq.path, rq.tid, rq.off, rq.ids,
+						       rq.n);
+			}
+			err = errno;
+			if (prog >= 0)
+				close(prog);	/* a link holds its program */
 			if (fd < 0) {
-				reply(sock, errno, -1);
+				reply(sock, err, -1);
 				continue;
 			}
 			GROW(held, held_alloc, (size_t)fd + 1);
 			held[fd] = 1;
 			reply(sock, 0, fd);
-		} else if (rq.op == REQ_CLOSE && rq.n <= CHUNK &&
+			continue;
+		}
+		if (prog >= 0)
+			close(prog);
+		if (rq.op == REQ_CLOSE && rq.n <= CHUNK &&
 			   got >= (ssize_t)(offsetof(struct request, kfds) + rq.n * sizeof(int))) {
 			for (uint32_t i = 0; i < rq.n; i++) {
 				fd = rq.kfds[i];
@@ -255,10 +315,9 @@ void keeper_start(struct keeper *k)
 	k->sock = sv[0];
 }
 
-int keeper_open(struct keeper *k, const struct perf_event_attr *pa, const char *path,
-		pid_t tid, int group, unsigned long flags, int *kfd)
+/* The keeper's answer to a request: cprof's copy of the fd, or -errno. */
+static int await_reply(struct keeper *k, int *kfd)
 {
-	struct request rq;	/* ~4 KiB: one per call, serve may record in several threads */
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
@@ -271,8 +330,30 @@ int keeper_open(struct keeper *k, const struct perf_event_attr *pa, const char *
 	ssize_t got;
 	int fd = -1;
 
+	do
+		got = recvmsg(k->sock, &mh, MSG_CMSG_CLOEXEC);
+	while (got < 0 && errno == EINTR);
+	if (got != (ssize_t)sizeof(r))
+		return got < 0 ? -errno : -EPIPE;
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	if (r.err)
+		return -r.err;
+	if (fd < 0)
+		return -EPROTO;
+	*kfd = r.kfd;
+	return fd;
+}
+
+int keeper_open(struct keeper *k, const struct perf_event_attr *pa, const char *path,
+		pid_t tid, int group, unsigned long flags, int *kfd)
+{
+	struct request rq;	/* ~4 KiB: one per call, serve may record in several threads */
+
 	if (k->sock < 0) {
 		struct perf_event_attr a = *pa;
+		int fd;
 
 		a.config1 = (uint64_t)(uintptr_t)path;
 		fd = (int)syscall(SYS_perf_event_open, &a, tid, -1, group, flags);
@@ -291,20 +372,50 @@ int keeper_open(struct keeper *k, const struct perf_event_attr *pa, const char *
 	if (send(k->sock, &rq, offsetof(struct request, path) + strlen(path) + 1,
 		 MSG_NOSIGNAL) < 0)
 		return -errno;
-	do
-		got = recvmsg(k->sock, &mh, MSG_CMSG_CLOEXEC);
-	while (got < 0 && errno == EINTR);
-	if (got != (ssize_t)sizeof(r))
-		return got < 0 ? -errno : -EPIPE;
-	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	if (r.err)
-		return -r.err;
-	if (fd < 0)
-		return -EPROTO;
-	*kfd = r.kfd;
-	return fd;
+	return await_reply(k, kfd);
+}
+
+int keeper_link(struct keeper *k, int prog, const char *path, pid_t pid, const uint64_t *off,
+		const uint64_t *ids, size_t n, int *kfd)
+{
+	struct request rq;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { &rq, 0 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+
+	if (n > KEEPER_LINK_MAX)
+		return -E2BIG;
+	if (k->sock < 0) {
+		int fd = uprobe_multi_link(prog, path, pid, off, ids, (uint32_t)n);
+
+		*kfd = fd;
+		return fd < 0 ? -errno : fd;
+	}
+	if (strlen(path) >= sizeof(rq.path))
+		return -ENAMETOOLONG;
+	memset(&rq, 0, offsetof(struct request, path));
+	rq.op = REQ_LINK;
+	rq.tid = pid;
+	rq.n = (uint32_t)n;
+	memcpy(rq.off, off, n * sizeof(*off));
+	memcpy(rq.ids, ids, n * sizeof(*ids));
+	strcpy(rq.path, path);
+	iov.iov_len = offsetof(struct request, path) + strlen(path) + 1;
+	/* the program goes with the request (SCM_RIGHTS) */
+	memset(&u, 0, sizeof(u));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &prog, sizeof(int));
+	if (sendmsg(k->sock, &mh, MSG_NOSIGNAL) < 0)
+		return -errno;
+	return await_reply(k, kfd);
 }
 
 void keeper_close(struct keeper *k, const int *fds, const int *kfds, size_t n)

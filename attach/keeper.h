@@ -1,7 +1,8 @@
 /*
  * attach/keeper.h - a process of its own that opens and closes cprof's
- * uprobe events, so that the kernel takes their breakpoints out also when
- * cprof is SIGKILLed while probes are being placed or removed.
+ * uprobe events (and BPF uprobe links), so that the kernel takes their
+ * breakpoints out also when cprof is SIGKILLed while probes are being
+ * placed or removed.
  *
  * Why a process (measured on this kernel, 6.18, `make bench ONLY=uprobe-kill`,
  * tests/bench/uprobe-kill.c: a target calls a probed function every
@@ -66,6 +67,16 @@ void keeper_start(struct keeper *k);
  */
 int keeper_open(struct keeper *k, const struct perf_event_attr *pa, const char *path,
 		pid_t tid, int group, unsigned long flags, int *kfd);
+
+/*
+ * A BPF uprobe_multi link (attach/bpfprobe.h) of program prog on file
+ * offsets off[0..n) of path, in process pid, with cookies ids[], made
+ * and held in the keeper as an event is; n <= KEEPER_LINK_MAX.  cprof's
+ * copy of the link, or -errno; *kfd the keeper's.
+ */
+#define KEEPER_LINK_MAX 32
+int keeper_link(struct keeper *k, int prog, const char *path, pid_t pid, const uint64_t *off,
+		const uint64_t *ids, size_t n, int *kfd);
 
 /* Close cprof's fds and have the keeper close its own (kfds). */
 void keeper_close(struct keeper *k, const int *fds, const int *kfds, size_t n);

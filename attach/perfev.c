@@ -323,7 +323,7 @@ static double uniform(struct perfev_windows *w)
 
 static uint64_t pause_ns(struct perfev_windows *w)
 {
-	return (uint64_t)((0.5 + uniform(w)) * (double)PERFEV_WINDOW_NS *
+	return (uint64_t)((0.5 + uniform(w)) * (double)w->window_ns *
 			  (1 - w->duty) / w->duty);
 }
 
@@ -331,11 +331,11 @@ void perfev_windows_start(struct perfev_windows *w, double duty, uint64_t seed,
 			  uint64_t now)
 {
 	*w = (struct perfev_windows){ .duty = duty, .rng = seed ? seed : 1,
-				      .started = now };
+				      .started = now, .window_ns = PERFEV_WINDOW_NS };
 	w->on = uniform(w) < duty;
 	if (w->on) {
 		w->on_since = now;
-		w->switch_at = now + (uint64_t)(uniform(w) * (double)PERFEV_WINDOW_NS);
+		w->switch_at = now + (uint64_t)(uniform(w) * (double)w->window_ns);
 		w->n = 1;
 	} else {
 		w->switch_at = now + (uint64_t)(uniform(w) * (double)pause_ns(w));
@@ -360,7 +360,7 @@ void perfev_windows_placed(struct perfev_windows *w, uint64_t t)
 {
 	w->on_since = t;
 	if (w->switch_at == UINT64_MAX)
-		w->switch_at = t + PERFEV_WINDOW_NS;
+		w->switch_at = t + w->window_ns;
 }
 
 double perfev_windows_share(struct perfev_windows *w, uint64_t now)

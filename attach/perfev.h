@@ -229,6 +229,8 @@ void perfev_batch_close(struct perfev *e, struct perfev_batch *b, const double *
 
 struct perfev_windows {
 	double duty;		/* 0 < duty < 1 */
+	uint64_t window_ns;	/* a window's length: PERFEV_WINDOW_NS unless
+				 * the caller sets another after the start */
 	bool on;		/* in a window now */
 	uint64_t started, switch_at, on_since, on_ns;
 	size_t n;		/* windows begun */

@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include "probecost.h"
+#include "bpfprobe.h"
 #include "perfev.h"
 #include "uprobe.h"
 #include "../lib/util.h"
@@ -134,7 +135,79 @@ static double measure(struct keeper *k, const char *exe, void (*fn)(void))
 	return probed > bare ? (double)(probed - bare) / CALLS : 0;
 }
 
+/*
+ * The same through a BPF link (bpfprobe.h) on this process: a call that
+ * is counted and not sampled (each counts 1 byte of the link's rate).
+ */
+#define BPF_KEY 0x7ffffff0U
+
+static void drop_record(void *arg, pid_t tid, const unsigned char *d, size_t len)
+{
+	(void)arg, (void)tid, (void)d, (void)len;
+}
+
+static double measure_bpf(struct keeper *k, struct bpfprobe *b, const char *exe,
+			  void (*fn)(void))
+{
+	uint64_t bare = UINT64_MAX, probed = UINT64_MAX, off, id = bpfprobe_id(BPF_KEY, -1, -1, 1);
+	uint64_t before, calls, lost;
+	int fd, kfd = -1;
+
+	if (text_offset((uintptr_t)fn, &off))
+		return 0;
+	bpfprobe_refresh(b);
+	before = bpfprobe_count(b, gettid(), BPF_KEY);
+	fd = bpfprobe_link(b, k, exe, getpid(), &off, &id, 1, &kfd);
+	if (fd < 0)
+		return 0;
+	/* (its records, every call's at --every 1, are not the target's:
+	 * read and dropped after each round, before they fill a ring) */
+	lost = b->lost;
+	for (int r = 0; r < 3; r++) {
+		uint64_t t = time_calls(fn);
+
+		probed = t < probed ? t : probed;
+		bpfprobe_drain(b, drop_record, NULL);
+	}
+	keeper_close(k, &fd, &kfd, 1);
+	/* the keeper closes it on its own time: out before the bare calls */
+	for (uint64_t t0 = now_ns(); keeper_closed(k) < keeper_asked(k);) {
+		if (now_ns() - t0 > 2000000000ULL)
+			return 0;
+		usleep(1000);
+	}
+	for (int r = 0; r < 3; r++) {
+		uint64_t t = time_calls(fn);
+
+		bare = t < bare ? t : bare;
+	}
+	bpfprobe_refresh(b);
+	calls = bpfprobe_count(b, gettid(), BPF_KEY) - before;
+	bpfprobe_drain(b, drop_record, NULL);
+	b->lost = lost;
+	bpfprobe_forget(b, gettid(), BPF_KEY);
+	bpfprobe_forget(b, gettid(), BPFPROBE_SAMPLED(BPF_KEY));
+	if (calls != 3 * CALLS) {
+		debug("probecost: %llu of %d calls counted by the link", (unsigned long long)calls,
+		      3 * CALLS);
+		return 0;
+	}
+	return probed > bare ? (double)(probed - bare) / CALLS : 0;
+}
+
+/* One function's cost, through b's links, else perf uprobe events. */
+static double measure_one(struct keeper *k, struct bpfprobe *b, const char *exe,
+			  void (*fn)(void))
+{
+	return b ? measure_bpf(k, b, exe, fn) : measure(k, exe, fn);
+}
+
 int probecost_measure(struct keeper *k, struct probecost *c)
+{
+	return probecost_measure_with(k, NULL, c);
+}
+
+int probecost_measure_with(struct keeper *k, struct bpfprobe *b, struct probecost *c)
 {
 	char exe[64];
 
@@ -146,7 +219,7 @@ int probecost_measure(struct keeper *k, struct probecost *c)
 
 	for (int i = 0; i < 3; i++)
 		for (int r = 0; r < 2 && !(e[i] > 0); r++)
-			e[i] = measure(k, exe, cprof_probecost_emul);
+			e[i] = measure_one(k, b, exe, cprof_probecost_emul);
 	for (int i = 0; i < 3; i++)
 		for (int j = i + 1; j < 3; j++)
 			if (e[j] < e[i]) {
@@ -156,20 +229,21 @@ int probecost_measure(struct keeper *k, struct probecost *c)
 			}
 	c->emulated_ns = e[0] > 0 ? e[1] : 0;
 	for (int i = 0; i < 2 && !(c->stepped_ns > 0); i++)
-		c->stepped_ns = measure(k, exe, cprof_probecost_step);
+		c->stepped_ns = measure_one(k, b, exe, cprof_probecost_step);
 	if (!(c->emulated_ns > 0) || !(c->stepped_ns > 0))
 		return -1;
 	if (c->stepped_ns < c->emulated_ns)
 		c->stepped_ns = c->emulated_ns;
 	for (int i = 0; i < 2 && !(c->nop_ns > 0); i++)
-		c->nop_ns = measure(k, exe, cprof_probecost_nop);
+		c->nop_ns = measure_one(k, b, exe, cprof_probecost_nop);
 	/* (unmeasured: priced as stepped; a noisy low one as emulated) */
 	if (!(c->nop_ns > 0))
 		c->nop_ns = c->stepped_ns;
 	else if (c->nop_ns < c->emulated_ns)
 		c->nop_ns = c->emulated_ns;
 	debug("probecost: a probed call costs %.2f us (emulated), %.2f us (single-stepped), "
-	      "%.2f us at a nop", c->emulated_ns / 1e3, c->stepped_ns / 1e3, c->nop_ns / 1e3);
+	      "%.2f us at a nop%s", c->emulated_ns / 1e3, c->stepped_ns / 1e3, c->nop_ns / 1e3,
+	      b ? " (through a BPF link)" : "");
 	return 0;
 }
 

@@ -23,6 +23,10 @@ struct probecost {
 /* Measure them (about 20-40 ms of calls here); 0, or -1 when it cannot. */
 int probecost_measure(struct keeper *k, struct probecost *c);
 
+/* The same for calls probed through b's BPF links (bpfprobe.h). */
+struct bpfprobe;
+int probecost_measure_with(struct keeper *k, struct bpfprobe *b, struct probecost *c);
+
 /* Does the kernel emulate this probed instruction (a push)? */
 bool probecost_emulated(const unsigned char *insn, size_t len);
 

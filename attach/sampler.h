@@ -127,6 +127,8 @@ extern const struct sample_mode heap_mode, allocs_mode, probe_mode, pair_mode; /
 #define HEAP_INUSE 1		/* heap_mode's flag: returns and frees too */
 #define HEAP_PAIR 2		/* pair_mode's: live objects, not bytes */
 #define HEAP_DEFAULT_RATE (512 * 1024)	/* bytes per sample, as Go's */
+/* ... where BPF links probe every allocator call (attach/heap.c) */
+#define HEAP_BPF_DEFAULT_RATE (32 * 1024)
 /* --max-overhead's default, percent: the probes' share of a thread's time */
 #define HEAP_DEFAULT_MAX_OVERHEAD 5.0
 
@@ -156,6 +158,8 @@ struct sampler_opts {
 	const char *probe;	/* probe: "[LIB:]SYMBOL"; pair: "ACQUIRE,RELEASE" */
 	bool no_preload;	/* heap, allocs, launched: uprobes on the
 				 * allocator, not libcprof-heap.so */
+	bool no_bpf;		/* allocs, probe: perf uprobe events per
+				 * thread, not a BPF link per process */
 	bool allocator_frames;	/* heap, allocs, pair: keep the allocator's
 				 * frames atop each stack (--allocator-frames) */
 	double max_overhead;	/* heap, allocs, probe, pair: the slowdown

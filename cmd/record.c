@@ -59,7 +59,8 @@ static const char record_usage[] =
 	"                         form (default \"-:.debug:/usr/lib/debug\")\n"
 	"      --rate BYTES       heap, allocs: one sample per BYTES allocated on\n"
 	"                         average (default 524288, Go's MemProfileRate;\n"
-	"                         1: every call)\n"
+	"                         32768 where BPF links probe every call, which\n"
+	"                         traps anyway; 1: every call)\n"
 	"      --every N          probe, pair: keep one call in N, at random (default 1)\n"
 	"      --max-overhead PCT heap, allocs, probe, pair: keep the probes' cost\n"
 	"                         to the target under PCT percent of its busiest\n"
@@ -77,6 +78,9 @@ static const char record_usage[] =
 	"                         or of using the sampler a process attached to\n"
 	"                         has (that library, or OpenTelemetry's\n"
 	"                         otel_memory USDT probes)\n"
+	"      --no-bpf           allocs, probe: per-thread perf uprobe events, not\n"
+	"                         one BPF uprobe link per process (which takes its\n"
+	"                         breakpoints out at once; needs Linux 6.6, root)\n"
 	"      --allocator-frames heap, allocs, pair: keep the allocator's own\n"
 	"                         frames (malloc, operator new, ...) atop each\n"
 	"                         stack; by default the allocating function is\n"
@@ -109,12 +113,13 @@ struct record_args {
 	long hz;
 	uint64_t duration_ns;
 	const char *output;
-	bool raw_stops, hz_set, allocator_frames, no_preload;
+	bool raw_stops, hz_set, allocator_frames, no_preload, no_bpf;
 	double max_overhead;	/* --max-overhead, percent (100: no bound) */
 	pid_t *pids;		/* -p PID1,PID2,...; c.pid is the first */
 	size_t npids;
 	int follow;		/* -1: the default (a command's children, yes) */
 	long rate, every;
+	bool rate_set;		/* --rate given (else the mode's default) */
 	double duty;		/* --duty: 1, or the share of the time probed */
 	enum cpu_sampler sampler;	/* --sampler */
 };
@@ -205,7 +210,8 @@ static int duty_usage(void)
 static int parse_args(int argc, char **argv, struct record_args *a)
 {
 	enum { OPT_RAW_STOPS = OPT_FIRST_OWN, OPT_FOLLOW, OPT_NO_FOLLOW, OPT_RATE, OPT_EVERY, OPT_DUTY,
-	       OPT_SAMPLER, OPT_ALLOC_FRAMES, OPT_MAX_OVERHEAD, OPT_NO_PRELOAD };
+	       OPT_SAMPLER, OPT_ALLOC_FRAMES, OPT_MAX_OVERHEAD, OPT_NO_PRELOAD,
+	       OPT_NO_BPF };
 	static const struct option longopts[] = {
 		COMMON_LONGOPTS,
 		{ "type", required_argument, NULL, 't' },
@@ -223,6 +229,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		{ "allocator-frames", no_argument, NULL, OPT_ALLOC_FRAMES },
 		{ "max-overhead", required_argument, NULL, OPT_MAX_OVERHEAD },
 		{ "no-preload", no_argument, NULL, OPT_NO_PRELOAD },
+		{ "no-bpf", no_argument, NULL, OPT_NO_BPF },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ 0 },
 	};
@@ -283,6 +290,9 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		case OPT_NO_PRELOAD:
 			a->no_preload = true;
 			break;
+		case OPT_NO_BPF:
+			a->no_bpf = true;
+			break;
 		case OPT_MAX_OVERHEAD:
 			r = parse_max_overhead("record", optarg, &a->max_overhead);
 			if (r)
@@ -314,6 +324,7 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		case OPT_RATE:
 			if (parse_long(optarg, 1, 1L << 40, &a->rate))
 				return usage_error("record", "--rate: '%s' is not a number of bytes from 1", optarg);
+			a->rate_set = true;
 			break;
 		case 'q':
 			quiet = true;
@@ -526,10 +537,12 @@ int cmd_record(int argc, char **argv)
 		.stack_size = (size_t)a.c.stack_size,
 		.raw_stops = a.raw_stops,
 		.sampler = a.sampler,
-		.mem_rate = (uint64_t)(a.pt->mode->period == PERIOD_CALLS ? a.every : a.rate),
+		.mem_rate = (uint64_t)(a.pt->mode->period == PERIOD_CALLS ? a.every :
+				       a.rate_set ? a.rate : 0),
 		.duty = a.duty,
 		.allocator_frames = a.allocator_frames,
 		.no_preload = a.no_preload,
+		.no_bpf = a.no_bpf,
 		.max_overhead = a.max_overhead / 100,
 		.probe = profile_type_arg(a.pt, a.type),
 	};

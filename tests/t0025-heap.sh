@@ -58,6 +58,7 @@ fi
 # allocs: 3/4 of the bytes from churn, with as many calls from each
 run_cprof record -t allocs --rate 4096 -d 3s -p "$P" -o "$TMP/allocs.pb.gz"
 is "$rc" 0 "allocs: exit 0"
+cp "$TMP/err" "$TMP/allocs.err"
 n=$(samples_of)
 raw=$(pprof -raw "$TMP/allocs.pb.gz")
 like "$raw" "alloc_objects/count alloc_space/bytes(\[dflt\])? inuse_objects/count inuse_space/bytes" \
@@ -93,6 +94,27 @@ per_sec() { awk -v b="$1" -v s="$2" 'BEGIN { if (b != "") printf "%d", b / s }';
 a=$(per_sec "$all" 3); d=$(per_sec "$(total_of "$TMP/duty.pb.gz" alloc_space)" 4)
 ok "$(in_range "${d:-0}" $((${a:-0} * 75 / 100)) $((${a:-0} * 125 / 100)); echo $?)" \
 	"allocs --duty: bytes a second within 25% of every call's ($d, $a)"
+
+# allocs probes each process through BPF uprobe links where the kernel has
+# them (Linux 6.6, root), the sampling draw made in the kernel; --no-bpf:
+# perf uprobe events, a set per thread, every call recorded and drawn by
+# cprof.  The same split and the same bytes a second either way.
+if grep -q "no BPF uprobe link here" "$TMP/allocs.err"; then
+	skip "allocs: $(grep -o 'no BPF uprobe link here ([^)]*)' "$TMP/allocs.err")"
+else
+	like "$(pprof -raw "$TMP/allocs.pb.gz")" \
+		"probed through BPF uprobe links, one a process and file \([1-9][0-9]* made\)" \
+		"allocs: through BPF links (the comment says)"
+fi
+run_cprof record -t allocs --no-bpf --rate 4096 -d 3s -p "$P" -o "$TMP/nobpf.pb.gz"
+is "$rc" 0 "allocs --no-bpf: exit 0"
+n=$(samples_of)
+unlike "$(pprof -raw "$TMP/nobpf.pb.gz")" "BPF uprobe links" "allocs --no-bpf: no link"
+within "$(share_of "$TMP/nobpf.pb.gz" alloc_space churn)" 75 "$(tol_of 0.75 "$n")" \
+	"allocs --no-bpf: churn has 75% of the bytes ($n samples)"
+p=$(per_sec "$(total_of "$TMP/nobpf.pb.gz" alloc_space)" 3)
+ok "$(in_range "${p:-0}" $((${a:-0} * 75 / 100)) $((${a:-0} * 125 / 100)); echo $?)" \
+	"allocs --no-bpf: bytes a second within 25% of the default's ($p, $a)"
 run_cprof record -t cpu --duty 0.3 -d 1s -p "$P" -o "$TMP/none.pb.gz"
 is "$rc" 2 "cpu --duty: a usage error (no probes to window)"
 # heap --duty: the frees stay in place; a thread born in a pause gets them

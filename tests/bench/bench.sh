@@ -591,6 +591,9 @@ run_heap() {	# run_heap MODE WORK: one trial, appends ops/s to $tmp/h.MODE.WORK
 	allocs-uprobe|heap-uprobe) $B/cprof record -t ${mode%-uprobe} --no-preload -o "$tmp/h.pb.gz" -- \
 		$cmd >"$out" 2>"$tmp/h.err"
 		sed -n 's/.*estimated slowdown \([0-9.]*\)%.*/\1/p' "$tmp/h.err" >>"$tmp/h.$mode.$wk.est" ;;
+	allocs-nobpf) $B/cprof record -t allocs --no-preload --no-bpf -o "$tmp/h.pb.gz" -- \
+		$cmd >"$out" 2>"$tmp/h.err"
+		sed -n 's/.*estimated slowdown \([0-9.]*\)%.*/\1/p' "$tmp/h.err" >>"$tmp/h.$mode.$wk.est" ;;
 	allocs-all|heap-all) $B/cprof record -q -t ${mode%-all} --no-preload --max-overhead 100 -o "$tmp/h.pb.gz" -- \
 		$cmd >"$out" 2>/dev/null ;;
 	# (15 s: a window of 500 ms every 5 s or so; in 3 s, one or none)
@@ -602,7 +605,7 @@ run_heap() {	# run_heap MODE WORK: one trial, appends ops/s to $tmp/h.MODE.WORK
 	esac
 	ops "$out" >>"$tmp/h.$mode.$wk"
 }
-hmodes="bare allocs allocs-uprobe allocs-all allocs-duty heap heap-uprobe heap-all heap-duty heaptrack dhat"
+hmodes="bare allocs allocs-uprobe allocs-nobpf allocs-all allocs-duty heap heap-uprobe heap-all heap-duty heaptrack dhat"
 command -v memleak-bpfcc >/dev/null && hmodes="$hmodes memleak"
 for i in $(seq "$TRIALS"); do
 	for m in $hmodes; do run_heap $m "$w"; run_heap $m 0; done
@@ -621,7 +624,8 @@ for k in $w 0; do
 done
 echo "   (allocs, heap: cprof's defaults for a launched command: libcprof-heap.so"
 echo "    preloaded, --max-overhead 5%; est.slow is cprof's estimate of the slowdown;"
-echo "    -uprobe: --no-preload, the allocator probed under the budget; -all: every"
+echo "    -uprobe: --no-preload, the allocator probed under the budget (allocs: through"
+echo "    BPF links where the kernel allows; -nobpf: --no-bpf, perf uprobe events); -all: every"
 echo "    call probed (--no-preload --max-overhead 100); -duty: --no-preload --duty 0.1;"
 echo "    heaptrack and dhat run the program themselves (LD_PRELOAD, emulation);"
 echo "    memleak-bpfcc and cprof load nothing into it; -duty: --duty 0.1, 15 s runs)"
@@ -654,7 +658,7 @@ done
 if [ "${BENCH_REDIS:-1}" = 1 ] && command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
 	echo
 	echo "== redis-server (jemalloc) under pipelined redis-benchmark -P 8 -t set,lpush -n 500000: requests/s, $TRIALS trials (medians)"
-	echo "   cprof -t allocs and -t heap -p under the default --max-overhead"
+	echo "   cprof -t allocs (BPF links; allocs-nobpf: --no-bpf) and -t heap -p under the default --max-overhead"
 	port=$((20000 + RANDOM % 20000))
 	redis-server --port $port --save "" --appendonly no --daemonize no >/dev/null 2>&1 & rp=$!
 	# (redis-benchmark -n 1 with its 50 clients spins forever here)
@@ -663,8 +667,11 @@ if [ "${BENCH_REDIS:-1}" = 1 ] && command -v redis-server >/dev/null && command 
 		awk '{ for (i = 1; i <= NF; i++) if ($i ~ /requests/) { s += $(i - 1); n++ } } END { if (n) printf "%.0f\n", s / n }'; }
 	for i in $(seq "$TRIALS"); do
 		rb >>"$tmp/r.bare"
-		for m in allocs heap; do
-			$B/cprof record -t $m -p $rp -o "$tmp/r.$m.pb.gz" 2>"$tmp/r.$m.err" & cp=$!
+		for m in allocs allocs-nobpf heap; do
+			case $m in
+			allocs-nobpf) $B/cprof record -t allocs --no-bpf -p $rp -o "$tmp/r.$m.pb.gz" 2>"$tmp/r.$m.err" & cp=$! ;;
+			*) $B/cprof record -t $m -p $rp -o "$tmp/r.$m.pb.gz" 2>"$tmp/r.$m.err" & cp=$! ;;
+			esac
 			sleep 1
 			rb >>"$tmp/r.$m"
 			kill -INT $cp 2>/dev/null; wait $cp
@@ -673,7 +680,7 @@ if [ "${BENCH_REDIS:-1}" = 1 ] && command -v redis-server >/dev/null && command 
 		done
 	done
 	rbare=$(median <"$tmp/r.bare")
-	for m in bare allocs heap; do
+	for m in bare allocs allocs-nobpf heap; do
 		v=$(median <"$tmp/r.$m")
 		printf "%-8s %10s req/s  ratio %s\n" $m "$v" "$(awk -v a="$v" -v b="$rbare" 'BEGIN { if (b > 0) printf "%.3f", a / b }')"
 		[ -s "$tmp/r.$m.sum" ] && sed 's/^/           cprof: /' "$tmp/r.$m.sum"
