@@ -237,7 +237,7 @@ static uint64_t bpf_id(const struct heap *h, uint32_t pi)
  * it a small part of it, and a window placed just before the load rises
  * costs the target at most this long.
  */
-#define BPF_WINDOW_NS 100000000ULL
+#define BPF_WINDOW_NS 50000000ULL
 
 static double uniform(struct heap *h)
 {
@@ -756,8 +756,8 @@ static double drain_counts(struct heap *h, struct hthread *ht, bool counts)
 }
 
 /*
- * Where the process samples itself (only its samples reach the rings),
- * the tick follows the rings: while the fullest ring is less than 1/16
+ * Where the process samples itself, or the kernel does through links
+ * (only samples reach the rings), the tick follows the rings: while the fullest ring is less than 1/16
  * full at a read the ticks grow twice as far apart, up to TICK_MAX_NS;
  * over 1/4 they come twice as often, down to -F's period (1 ms); a ring
  * that overflowed brings -F's back at once.  A launched command that
@@ -808,11 +808,25 @@ static void on_bpf_record(void *arg, pid_t tid, const unsigned char *d, size_t l
 	on_record(h, d, len);
 }
 
-/* The links' rings, all cpus' (before any thread's records are let go). */
-static void bpf_drain(struct heap *h)
+/*
+ * The links' rings, all cpus' (before any thread's records are let go):
+ * how full the fullest was, 0-1 (1: one overflowed).
+ */
+static double bpf_drain(struct heap *h)
 {
-	if (h->bpf)
-		h->ev.records += bpfprobe_drain(&h->bp, on_bpf_record, h);
+	uint64_t lost = h->bp.lost;
+	double fullest = 0;
+
+	if (!h->bpf)
+		return 0;
+	h->ev.records += bpfprobe_drain(&h->bp, on_bpf_record, h);
+	for (int cpu = 0; cpu < h->bp.ncpu; cpu++) {
+		const struct perf_ring *r = &h->bp.rings[cpu];
+		double f = r->fd >= 0 && r->size ? (double)r->fill / (double)r->size : 0;
+
+		fullest = f > fullest ? f : fullest;
+	}
+	return h->bp.lost > lost ? 1 : fullest;
 }
 
 /*
@@ -1161,6 +1175,13 @@ static uint64_t open_all(struct heap *h, struct target *t, bool first)
  * exact, so a short interval measures as well as a long one.
  */
 #define BUDGET_CHECK_NS 50000000ULL
+/* ... with links, whose breakpoints leave at once (a count read is one call) */
+#define BPF_BUDGET_CHECK_NS 10000000ULL
+
+static uint64_t check_ns(const struct heap *h)
+{
+	return h->bpf ? BPF_BUDGET_CHECK_NS : BUDGET_CHECK_NS;
+}
 
 /* start or stop the counting of every open thread's group */
 static void windows_count(struct heap *h, struct target *t, bool on)
@@ -1185,7 +1206,7 @@ static void windows_in(struct heap *h, struct target *t, bool first)
 	windows_count(h, t, true);
 	perfev_windows_placed(&h->win, now_ns());
 	if (h->budget && !h->paused)	/* measuring: see BUDGET_CHECK_NS */
-		h->win.switch_at = h->win.on_since + BUDGET_CHECK_NS;
+		h->win.switch_at = h->win.on_since + check_ns(h);
 }
 
 /*
@@ -1422,7 +1443,7 @@ static bool budget_switch(struct heap *h, struct target *t, uint64_t now)
 		return false;
 	}
 	if (d >= 1) {
-		h->win.switch_at = now + BUDGET_CHECK_NS;	/* the probes stay */
+		h->win.switch_at = now + check_ns(h);	/* the probes stay */
 		return false;
 	}
 	h->win.duty = d;
@@ -1766,12 +1787,12 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 	now = now_ns();
 	counts = last || now >= h->counts_at + COUNTS_NS ||
 		 (h->windows && perfev_windows_due(&h->win, now)) ||
-		 (h->budget && now >= h->account_at + BUDGET_CHECK_NS);
+		 (h->budget && now >= h->account_at + check_ns(h));
 	if (counts) {
 		h->counts_at = now;
 		bpf_refresh(h);
 	}
-	bpf_drain(h);
+	fullest = bpf_drain(h);
 	for (size_t i = 0; i < h->ngone; i++)
 		close_thread(h, h->gone[i]);
 	h->ngone = 0;
@@ -1796,7 +1817,7 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 	}
 	/* (with every call probed, a paced program's bursts fill a ring
 	 * within one tick: 950-980 records lost a run at 10 ms) */
-	if (!last && (h->fn.preload || h->fn.otel))
+	if (!last && (h->fn.preload || h->fn.otel || h->bpf))
 		tick_follow(h, fullest);
 	late_frees(h);
 	if (last)
@@ -1804,7 +1825,7 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 	if (h->windows) {
 		now = now_ns();	/* (after the drains and closes) */
 		if (!counts && (perfev_windows_due(&h->win, now) ||
-				(h->budget && now >= h->account_at + BUDGET_CHECK_NS))) {
+				(h->budget && now >= h->account_at + check_ns(h)))) {
 			/* due since the top: the check needs the counters now */
 			bpf_refresh(h);
 			for (size_t i = 0; i < t->nthreads; i++)
@@ -1832,17 +1853,13 @@ static void probes_heap(struct sampler *s, struct unwinder *u, uint64_t *pcs, bo
 			if (budget_switch(h, t, now))
 				windows_switch(h, t, now);
 		} else if (h->budget && !h->win.on && h->fn.inuse &&
-			   now >= h->account_at + BUDGET_CHECK_NS) {
+			   now >= h->account_at + check_ns(h)) {
 			/* a pause: the frees stay in, and are checked as often */
 			account(h, t, now);
 			if (h->f_free >= 0.8 * s->opts.max_overhead)
 				over_budget(h, now);
 		}
 	}
-	/* with links, nothing reaches the rings in a pause: no 1 ms ticks then */
-	if (!last && h->bpf)
-		sampler_tick_every(s, h->nlinks || keeper_closed(&h->ev.keeper) < h->links_out ?
-				      1000000000ULL / s->opts.hz : TICK_MAX_NS);
 	/* the samples since the counters were last read share their calls */
 	if (counts) {
 		weigh(h, h->unweighed);
