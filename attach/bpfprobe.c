@@ -12,6 +12,12 @@
  *   mapping ends sooner) as far as the end of the sp's next page, or of
  *   its own page, or nothing
  *   perf_event_output(v + 4) to this cpu's ring
+ * A uprobe's program runs with migration off but may be preempted: another
+ * thread on the cpu may then use the same buffer.  The record is dropped
+ * where the buffer's tid or cookie changed under it (the samples' count
+ * says one is missing); what the window between that check and the
+ * output still allows, and a lost update of the bytes left, are rare and
+ * cost a sample or shift a gap, not a count.
  */
 #define _GNU_SOURCE
 #include "bpfprobe.h"
@@ -182,16 +188,26 @@ static void draw(struct prog *g, int q, uint32_t stack, size_t *to_exit, size_t 
 }
 
 /*
- * The program for maps counts c, scratch s, rings e and gaps q: the number
- * of instructions.  The cookie: bits 0-30 the key, 32-35 and 36-39 the
+ * The program for maps counts c, scratch s, rings e, gaps q and armed a:
+ * the number of instructions.  The cookie: bits 0-30 the key, 32-35 and 36-39 the
  * arguments whose product is the size (15: none), 40 a call counts 1.
  */
-static size_t assemble(struct bpf_insn *p, int c, int s, int e, int q, uint32_t stack)
+static size_t assemble(struct bpf_insn *p, int c, int s, int e, int q, int a, uint32_t stack)
 {
 	struct prog pg = { p, 0 }, *g = &pg;
-	size_t to_exit[10], nexit = 0, j, j_store[3], nj = 0, j_zero = 0, have, j_left;
+	size_t to_exit[12], nexit = 0, j, j_store[3], nj = 0, j_zero = 0, have, j_left;
 
 	I(MOV64_REG(R6, R1));			/* r6: ctx */
+	/* armed[0]: 0 while a window's links go in or out (not its time) */
+	I(ST_W(R10, -28, 0));
+	I(LD_MAP(R1, a));
+	I(LD_MAP_HI());
+	I(MOV64_REG(R2, R10));
+	I(ADD64_IMM(R2, -28));
+	I(CALL(BPF_FUNC_map_lookup_elem));
+	to_exit[nexit++] = jump(g, JEQ_IMM(R0, 0, 0));
+	I(LDX_W(R1, R0, 0));
+	to_exit[nexit++] = jump(g, JEQ_IMM(R1, 0, 0));
 	I(CALL(BPF_FUNC_get_current_pid_tgid));
 	I(MOV64_REG(R9, R0));			/* r9: tid (low half) */
 	I(STX_W(R10, R0, -8));			/* key.tid */
@@ -234,12 +250,14 @@ static size_t assemble(struct bpf_insn *p, int c, int s, int e, int q, uint32_t 
 	I(JGT_REG(R3, R2, 1));			/* r2 > 2^40: 2^40 */
 	I(MOV64_REG(R2, R3));
 	I(LSH64_IMM(R2, FIX));
+	I(STX_DW(R10, R2, -40));		/* (the draw's calls clobber r2) */
 	/* Go's draw: a sample where this cpu's gap (exponential) runs out */
 	I(LDX_DW(R1, R7, (int16_t)V_LEFT(stack)));
 	j = jump(g, JNE_IMM(R1, 0, 0));
-	draw(g, q, stack, to_exit, &nexit);	/* never drawn here: draw, no sample */
-	to_exit[nexit++] = jump(g, JA(0));
+	draw(g, q, stack, to_exit, &nexit);	/* never drawn on this cpu: the first gap */
+	I(LDX_DW(R1, R7, (int16_t)V_LEFT(stack)));
 	land(g, j);
+	I(LDX_DW(R2, R10, -40));
 	I(SUB64_REG(R1, R2));
 	j_left = jump(g, JSGT_IMM(R1, 0, 0));
 	draw(g, q, stack, to_exit, &nexit);	/* sampled: the next gap */
@@ -266,7 +284,7 @@ static size_t assemble(struct bpf_insn *p, int c, int s, int e, int q, uint32_t 
 	I(LDX_DW(R3, R6, PT_SP));
 	I(CALL(BPF_FUNC_probe_read_user));
 	j_store[nj++] = jump(g, JEQ_IMM(R0, 0, 0));
-	for (int pages = stack > 4096 ? 1 : 0; pages >= 0; pages--) {
+	for (int pages = stack >= 8192 ? 1 : 0; pages >= 0; pages--) {
 		I(LDX_DW(R2, R6, PT_SP));
 		I(NEG64(R2));
 		I(AND64_IMM(R2, 4095));
@@ -317,7 +335,7 @@ static size_t assemble(struct bpf_insn *p, int c, int s, int e, int q, uint32_t 
 
 /* ---- the maps, the program, the rings ---- */
 
-#define COUNTS_MAX 16384	/* (thread, function) pairs */
+#define COUNTS_MAX 65536	/* (thread, function) pairs, calls and samples */
 #define TRACE_UPROBE_MULTI 48	/* enum bpf_attach_type (Linux 6.6) */
 
 static int fail(struct bpfprobe *b, const char *what, int err)
@@ -345,7 +363,7 @@ static int fill_gaps(int q, uint64_t rate, bool per_call)
 
 		if (per_call)	/* P(k) = (1 - 1/rate)^(k-1) / rate, k >= 1 */
 			g = (rate == 1 ? 1 : ceil(log(((double)i + 0.5) / GAPS) /
-					     log(1 - 1 / (double)rate))) * (double)(1 << FIX);
+					     log1p(-1 / (double)rate))) * (double)(1 << FIX);
 		uint64_t x = g < 1 ? 1 : g > 0x1p62 ? (uint64_t)1 << 62 : (uint64_t)g;
 		union bpf_attr a;
 
@@ -388,7 +406,7 @@ int bpfprobe_open(struct bpfprobe *b, uint32_t stack, unsigned ring_order, uint6
 	size_t n;
 
 	*b = (struct bpfprobe){ .prog = -1, .counts = -1, .scratch = -1, .events = -1,
-				.gaps = -1, .stack = stack };
+				.gaps = -1, .armed = -1, .stack = stack };
 	if (stack % 8 || stack < 4096 || stack > 16384 || !rate)
 		return fail(b, "stack size or rate", EINVAL);
 	b->ncpu = (int)sysconf(_SC_NPROCESSORS_CONF);
@@ -403,10 +421,13 @@ int bpfprobe_open(struct bpfprobe *b, uint32_t stack, unsigned ring_order, uint6
 	b->gaps = map_create(BPF_MAP_TYPE_ARRAY, 4, 8, GAPS);
 	if (b->gaps < 0 || fill_gaps(b->gaps, rate, per_call))
 		return fail(b, "bpf(BPF_MAP_CREATE)", errno);
+	b->armed = map_create(BPF_MAP_TYPE_ARRAY, 4, 4, 1);
+	if (b->armed < 0)
+		return fail(b, "bpf(BPF_MAP_CREATE)", errno);
 	b->events = map_create(BPF_MAP_TYPE_PERF_EVENT_ARRAY, 4, 4, (uint32_t)b->ncpu);
 	if (b->events < 0)
 		return fail(b, "bpf(BPF_MAP_CREATE)", errno);
-	n = assemble(insns, b->counts, b->scratch, b->events, b->gaps, stack);
+	n = assemble(insns, b->counts, b->scratch, b->events, b->gaps, b->armed, stack);
 	if (!n)
 		return fail(b, "the BPF program", E2BIG);
 	b->prog = prog_load(insns, n, NULL, 0);
@@ -421,6 +442,8 @@ int bpfprobe_open(struct bpfprobe *b, uint32_t stack, unsigned ring_order, uint6
 		return fail(b, "bpf(BPF_PROG_LOAD)", err);
 	}
 	b->rings = xcalloc((size_t)b->ncpu, sizeof(*b->rings));
+	for (int cpu = 0; cpu < b->ncpu; cpu++)
+		b->rings[cpu].fd = -1;	/* (closed by a failure's bpfprobe_close) */
 	for (int cpu = 0; cpu < b->ncpu; cpu++) {
 		struct perf_event_attr pa = {
 			.type = PERF_TYPE_SOFTWARE, .size = sizeof(pa),
@@ -476,7 +499,23 @@ void bpfprobe_close(struct bpfprobe *b)
 		close(b->events);
 	if (b->gaps >= 0)
 		close(b->gaps);
-	b->prog = b->counts = b->scratch = b->events = b->gaps = -1;
+	if (b->armed >= 0)
+		close(b->armed);
+	b->prog = b->counts = b->scratch = b->events = b->gaps = b->armed = -1;
+}
+
+void bpfprobe_arm(struct bpfprobe *b, bool on)
+{
+	uint32_t key = 0, v = on;
+	union bpf_attr a;
+
+	if (b->armed < 0)
+		return;
+	memset(&a, 0, sizeof(a));
+	a.map_fd = (uint32_t)b->armed;
+	a.key = (uint64_t)(uintptr_t)&key;
+	a.value = (uint64_t)(uintptr_t)&v;
+	sys_bpf(BPF_MAP_UPDATE_ELEM, &a, sizeof(a));
 }
 
 int bpfprobe_link(struct bpfprobe *b, struct keeper *k, const char *path, pid_t pid,

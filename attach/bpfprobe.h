@@ -52,7 +52,7 @@ struct keeper;
 #define BPFPROBE_MAX_LINK KEEPER_LINK_MAX	/* probes in one link */
 
 struct bpfprobe {
-	int prog, counts, scratch, events, gaps;	/* fds, -1: none */
+	int prog, counts, scratch, events, gaps, armed;	/* fds, -1: none */
 	uint32_t stack;		/* bytes of stack copied a call */
 	int ncpu;
 	struct perf_ring *rings;	/* one a cpu (NULL: offline) */
@@ -87,6 +87,13 @@ static inline uint64_t bpfprobe_id(uint32_t key, int a, int b, int each)
 /* The key under which a probe's sampled calls are counted. */
 #define BPFPROBE_SAMPLED(key) ((key) | 0x80000000U)
 void bpfprobe_close(struct bpfprobe *b);
+
+/*
+ * Whether calls are counted and sampled (off at the start): a window's
+ * links go in one after another and leave on the keeper's time, and its
+ * calls count only between its start and its end.  They still trap.
+ */
+void bpfprobe_arm(struct bpfprobe *b, bool on);
 
 /*
  * Probes at file offsets off[0..n) of path, in process pid only, each

@@ -333,13 +333,16 @@ static int await_reply(struct keeper *k, int *kfd)
 	do
 		got = recvmsg(k->sock, &mh, MSG_CMSG_CLOEXEC);
 	while (got < 0 && errno == EINTR);
-	if (got != (ssize_t)sizeof(r))
-		return got < 0 ? -errno : -EPIPE;
+	if (got < 0)
+		return -errno;
 	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
 		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
 			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	if (r.err)
-		return -r.err;
+	if (got != (ssize_t)sizeof(r) || r.err) {
+		if (fd >= 0)
+			close(fd);
+		return got != (ssize_t)sizeof(r) ? -EPIPE : -r.err;
+	}
 	if (fd < 0)
 		return -EPROTO;
 	*kfd = r.kfd;

@@ -328,10 +328,11 @@ static uint64_t pause_ns(struct perfev_windows *w)
 }
 
 void perfev_windows_start(struct perfev_windows *w, double duty, uint64_t seed,
-			  uint64_t now)
+			  uint64_t now, uint64_t window_ns)
 {
 	*w = (struct perfev_windows){ .duty = duty, .rng = seed ? seed : 1,
-				      .started = now, .window_ns = PERFEV_WINDOW_NS };
+				      .started = now,
+				      .window_ns = window_ns ? window_ns : PERFEV_WINDOW_NS };
 	w->on = uniform(w) < duty;
 	if (w->on) {
 		w->on_since = now;

@@ -229,17 +229,17 @@ void perfev_batch_close(struct perfev *e, struct perfev_batch *b, const double *
 
 struct perfev_windows {
 	double duty;		/* 0 < duty < 1 */
-	uint64_t window_ns;	/* a window's length: PERFEV_WINDOW_NS unless
-				 * the caller sets another after the start */
+	uint64_t window_ns;	/* a window's length */
 	bool on;		/* in a window now */
 	uint64_t started, switch_at, on_since, on_ns;
 	size_t n;		/* windows begun */
 	uint64_t rng;
 };
 
-/* The schedule, from now; seed: any value, not 0. */
+/* The schedule, from now; seed: any value, not 0; windows of window_ns
+ * (0: PERFEV_WINDOW_NS). */
 void perfev_windows_start(struct perfev_windows *w, double duty, uint64_t seed,
-			  uint64_t now);
+			  uint64_t now, uint64_t window_ns);
 
 /* Is it time to switch (a window or a pause is over)? */
 static inline bool perfev_windows_due(const struct perfev_windows *w, uint64_t now)

@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -160,6 +161,7 @@ static double measure_bpf(struct keeper *k, struct bpfprobe *b, const char *exe,
 	fd = bpfprobe_link(b, k, exe, getpid(), &off, &id, 1, &kfd);
 	if (fd < 0)
 		return 0;
+	bpfprobe_arm(b, true);
 	/* (its records, every call's at --every 1, are not the target's:
 	 * read and dropped after each round, before they fill a ring) */
 	lost = b->lost;
@@ -169,6 +171,7 @@ static double measure_bpf(struct keeper *k, struct bpfprobe *b, const char *exe,
 		probed = t < probed ? t : probed;
 		bpfprobe_drain(b, drop_record, NULL);
 	}
+	bpfprobe_arm(b, false);
 	keeper_close(k, &fd, &kfd, 1);
 	/* the keeper closes it on its own time: out before the bare calls */
 	for (uint64_t t0 = now_ns(); keeper_closed(k) < keeper_asked(k);) {
@@ -200,6 +203,51 @@ static double measure_one(struct keeper *k, struct bpfprobe *b, const char *exe,
 			  void (*fn)(void))
 {
 	return b ? measure_bpf(k, b, exe, fn) : measure(k, exe, fn);
+}
+
+struct selftest {
+	pid_t tid;
+};
+
+static void *selftest_thread(void *arg)
+{
+	struct selftest *st = arg;
+
+	st->tid = gettid();
+	for (int i = 0; i < 10; i++) {
+		cprof_probecost_emul();
+		__asm__ volatile("" ::: "memory");
+	}
+	return NULL;
+}
+
+bool probecost_bpf_threads(struct keeper *k, struct bpfprobe *b)
+{
+	char exe[64];
+	uint64_t off, id = bpfprobe_id(BPF_KEY, -1, -1, 1), calls;
+	struct selftest st = { 0 };
+	pthread_t th;
+	int fd, kfd = -1;
+	bool ok;
+
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", getpid());
+	if (text_offset((uintptr_t)cprof_probecost_emul, &off))
+		return false;
+	fd = bpfprobe_link(b, k, exe, getpid(), &off, &id, 1, &kfd);
+	if (fd < 0)
+		return false;
+	bpfprobe_arm(b, true);
+	ok = !pthread_create(&th, NULL, selftest_thread, &st) && !pthread_join(th, NULL);
+	bpfprobe_arm(b, false);
+	keeper_close(k, &fd, &kfd, 1);
+	bpfprobe_drain(b, drop_record, NULL);	/* (--every 1 records each call) */
+	bpfprobe_refresh(b);
+	calls = ok ? bpfprobe_count(b, st.tid, BPF_KEY) : 0;
+	bpfprobe_forget(b, st.tid, BPF_KEY);
+	bpfprobe_forget(b, st.tid, BPFPROBE_SAMPLED(BPF_KEY));
+	debug("bpfprobe: a thread other than the main one: %llu of 10 calls counted",
+	      (unsigned long long)calls);
+	return calls == 10;
 }
 
 int probecost_measure(struct keeper *k, struct probecost *c)

@@ -27,6 +27,13 @@ int probecost_measure(struct keeper *k, struct probecost *c);
 struct bpfprobe;
 int probecost_measure_with(struct keeper *k, struct bpfprobe *b, struct probecost *c);
 
+/*
+ * Does a link on a process see all its threads?  (Linux 6.6-6.9 before
+ * "bpf: fix multi-uprobe PID filtering logic" ran the program only for
+ * the thread whose id is the pid.)  Tried on a thread of cprof's own.
+ */
+bool probecost_bpf_threads(struct keeper *k, struct bpfprobe *b);
+
 /* Does the kernel emulate this probed instruction (a push)? */
 bool probecost_emulated(const unsigned char *insn, size_t len);
 
