@@ -1223,6 +1223,11 @@ static void windows_in(struct heap *h, struct target *t, bool first)
 	h->place_ns = now_ns() - (hot_at ? hot_at : t0);
 	h->place_priced = false;
 	h->count_since = now_ns();
+	/* the rings fill from now: the tick at its fastest (tick_follow) */
+	if (h->bpf) {
+		h->tick_ns = 1000000000ULL / h->s->opts.hz;
+		sampler_tick_every(h->s, h->tick_ns);
+	}
 	windows_count(h, t, true);
 	perfev_windows_placed(&h->win, now_ns());
 	if (h->budget && !h->paused)	/* measuring: see BUDGET_CHECK_NS */
