@@ -16,6 +16,7 @@
 #include "unwind.h"
 #include "capture.h"
 #include "cfi.h"
+#include "uprobe.h"
 #include "../lib/util.h"
 #include "../symbolize/maps.h"
 
@@ -30,6 +31,17 @@ extern int UNW_OBJ(dwarf_search_unwind_table)(unw_addr_space_t as,
 					     unw_proc_info_t *pi,
 					     int need_unwind_info, void *arg);
 
+/*
+ * Go's functions that switch a thread between a goroutine's stack and g0
+ * (mcall, morestack; gogo, a static symbol in some versions): a walk
+ * that reaches one has no caller it can trust (the word above it is
+ * whatever the stack held: a walk past it ends in [unknown]).  Go's own
+ * traceback stops at them (they write SP); so does this one.
+ */
+static const char *const go_switches[] = { "runtime.mcall", "runtime.morestack", "runtime.gogo",
+					   "gogo" };
+#define GO_SWITCHES (sizeof(go_switches) / sizeof(*go_switches))
+
 struct unwinder {
 	struct addrspace *as;
 	unw_addr_space_t uas;
@@ -43,6 +55,11 @@ struct unwinder {
 	bool fast;		/* use it (CPROF_UNWIND=libunwind: never) */
 	bool check;		/* CPROF_UNWIND_CHECK=1: compare with libunwind */
 	size_t nfast, nslow;	/* stacks walked each way */
+	struct go_switch {	/* by module: where Go switches stacks */
+		const struct module *mod;
+		uint64_t r[GO_SWITCHES][2];	/* link-time ranges, 0: none */
+	} *go;
+	size_t ngo, go_alloc;
 };
 
 struct uctx {
@@ -263,7 +280,36 @@ void unwinder_free(struct unwinder *u)
 	unw_destroy_addr_space(u->uas);
 	cfi_cache_release(&u->cfi);
 	free(u->reads);
+	free(u->go);
 	free(u);
+}
+
+/* Is link-time address a of module mod in one of Go's stack switches? */
+static bool go_switch(struct unwinder *u, struct module *mod, uint64_t a)
+{
+	struct go_switch *g = NULL;
+
+	for (size_t i = 0; i < u->ngo && !g; i++)
+		if (u->go[i].mod == mod)
+			g = &u->go[i];
+	if (!g) {
+		GROW(u->go, u->go_alloc, u->ngo + 1);
+		g = &u->go[u->ngo++];
+		memset(g, 0, sizeof(*g));
+		g->mod = mod;
+		for (size_t k = 0; k < GO_SWITCHES; k++) {
+			struct func_loc loc;
+
+			if (!uprobe_find_func(mod, go_switches[k], &loc) && loc.size) {
+				g->r[k][0] = loc.vaddr;
+				g->r[k][1] = loc.vaddr + loc.size;
+			}
+		}
+	}
+	for (size_t k = 0; k < GO_SWITCHES; k++)
+		if (a >= g->r[k][0] && a < g->r[k][1])
+			return true;
+	return false;
 }
 
 static bool is_code(struct uctx *x, uint64_t pc)
@@ -503,6 +549,9 @@ static int walk_fast(struct unwinder *u, struct uctx *x, uint64_t *pcs, size_t m
 		pcs[n++] = exact ? ip : ip - 1;
 		exact = after_signal = false;
 		prev_sp = f.cfa;
+		/* Go's .debug_frame code: a switch to g0 ends the walk */
+		if (df && go_switch(u, m->mod, (at_ip ? ip : ip - 1) - m->bias))
+			break;
 		if (!r->usable)
 			GIVE_UP(PC_UNKNOWN);
 		ret = fast_step(x, &f, r);

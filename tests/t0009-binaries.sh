@@ -64,6 +64,12 @@ if [ -x "$T/gospin" ]; then
 	like "$traces" "main\.leaf main\.middle main\.top main\.main runtime\.main runtime\.goexit[.a-z0-9]* -" \
 		"Go: every frame, main.middle too, to runtime.goexit"
 	unlike "$traces" "\[unknown\]" "Go: no broken stacks"
+	# the scheduler on g0, reached by runtime.mcall (and gogo): no caller
+	# beyond the switch, as Go's own traceback stops there
+	profile goyield "$T/gospin" -y
+	traces=$(pprof -traces "$TMP/goyield.pb.gz" | tr -s ' \n' '  ')
+	like "$traces" "runtime\.mcall -" "Go: stacks on g0 end at runtime.mcall"
+	unlike "$traces" "\[unknown\]" "Go: no broken stacks where goroutines yield"
 	start_target P "$T/gospin" || exit 1
 	wait_until $WAIT eval "grep -qs '^202 ' /proc/$P/task/*/syscall" || diag "no Go thread in futex yet"
 	run_cprof threads -v -p "$P"
@@ -75,7 +81,7 @@ if [ -x "$T/gospin" ]; then
 	ok "$([ -n "$of" ] && [ "$stopped" -lt "$of" ]; echo $?)" "Go: blocked threads read without a stop ($stopped of $of stopped)"
 	kill "$P"
 else
-	for i in 1 2 3 4 5; do skip "build/targets/gospin was not built (no Go toolchain)"; done
+	for i in 1 2 3 4 5 6 7; do skip "build/targets/gospin was not built (no Go toolchain)"; done
 fi
 
 # symbol table only: names, no lines

@@ -3,7 +3,8 @@
 // its own (a frameless leaf), so a frame-pointer walk skips main.middle.
 // One goroutine spins in main.leaf <- main.middle <- main.top <- main.main;
 // another, locked to its thread, blocks, so that thread waits in futex.
-// Prints "ready PID"; runs until killed.
+// With -y, main and three goroutines yield at every turn instead (the
+// scheduler on g0 much of the time, the main thread's too).  Prints "ready PID"; runs until killed.
 package main
 
 import (
@@ -33,8 +34,23 @@ func parked(ch chan int) {
 	<-ch
 }
 
+// yielder gives up its thread at every turn: the scheduler runs on g0,
+// reached through runtime.mcall (gospin -y).
+func yielder() {
+	for {
+		runtime.Gosched()
+	}
+}
+
 func main() {
 	go parked(make(chan int))
+	if len(os.Args) > 1 && os.Args[1] == "-y" {
+		for i := 0; i < 3; i++ {
+			go yielder()
+		}
+		fmt.Printf("ready %d\n", os.Getpid())
+		yielder()
+	}
 	fmt.Printf("ready %d\n", os.Getpid())
 	s := 0
 	for {
